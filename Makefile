@@ -1,0 +1,117 @@
+# userfault - one build system: plain GNU make.
+#   make            library (shared + static), tests, examples, tools, bench
+#   make demo       build and run the demo
+#   make check      build and run the whole test suite (every engine)
+#   make bench      run the standard benchmark set
+#   make install    PREFIX=/usr/local DESTDIR=
+# Variables: BUILD (output dir), CC, SAN=address|thread (sanitizer build), CROSS=aarch64
+
+# The version lives in include/userfault.h; everything else derives from it.
+VMAJOR := $(shell sed -n 's/^\#define UF_VERSION_MAJOR \([0-9]*\)/\1/p' include/userfault.h)
+VMINOR := $(shell sed -n 's/^\#define UF_VERSION_MINOR \([0-9]*\)/\1/p' include/userfault.h)
+VPATCH := $(shell sed -n 's/^\#define UF_VERSION_PATCH \([0-9]*\)/\1/p' include/userfault.h)
+VERSION := $(VMAJOR).$(VMINOR).$(VPATCH)
+
+ifeq ($(CROSS),aarch64)
+CC := aarch64-linux-gnu-gcc
+BUILD ?= build-aarch64
+endif
+CC ?= cc
+BUILD ?= build
+ARCH := $(shell $(CC) -dumpmachine | cut -d- -f1)
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCDIR ?= $(PREFIX)/include
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Werror
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -fPIC -Iinclude -pthread
+LIB_CFLAGS := $(ALL_CFLAGS) -fvisibility=hidden
+ifneq ($(SAN),)
+ALL_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
+LIB_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
+SAN_LDFLAGS := -fsanitize=$(SAN)
+endif
+LDLIBS := -pthread
+
+SONAME := libuserfault.so.$(VMAJOR)
+LIB_SRCS := $(wildcard src/*.c) $(wildcard src/arch/$(ARCH)/*.c) $(wildcard src/arch/$(ARCH)/*.S)
+LIB_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(LIB_SRCS))
+SHLIB := $(BUILD)/libuserfault.so.$(VERSION)
+STLIB := $(BUILD)/libuserfault.a
+CATCH_SRCS := $(wildcard src/catch/*.c)
+CATCHLIB := $(BUILD)/libuserfault-catch.so
+
+TEST_SRCS := $(wildcard tests/test_*.c)
+TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+TEST_HELPERS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/prog_*.c))
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+TOOLS := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH := $(if $(BENCH_SRCS),$(BUILD)/bench/ufbench)
+
+.PHONY: all lib demo check bench install clean check-asan check-tsan check-aarch64
+all: lib $(CATCHLIB) $(TESTS) $(TEST_HELPERS) $(EXAMPLES) $(TOOLS) $(BENCH)
+lib: $(SHLIB) $(STLIB)
+
+$(BUILD)/obj/%.c.o: %.c $(wildcard src/*.h src/arch/*.h include/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+$(BUILD)/obj/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
+
+$(SHLIB): $(LIB_OBJS) src/libuserfault.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libuserfault.map -Wl,-z,defs \
+		$(SAN_LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
+	ln -sf $(notdir $@) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $(BUILD)/libuserfault.so
+$(STLIB): $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(CATCHLIB): $(CATCH_SRCS) $(STLIB)
+	$(if $(CATCH_SRCS),$(CC) $(LIB_CFLAGS) -shared -o $@ $(CATCH_SRCS) $(STLIB) $(LDLIBS) $(SAN_LDFLAGS),@true)
+
+LINK_UF := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -luserfault $(SAN_LDFLAGS) $(LDLIBS)
+$(BUILD)/tests/%: tests/%.c tests/harness.h $(SHLIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests -Isrc $< -o $@ $(LINK_UF)
+$(BUILD)/examples/%: examples/%.c $(SHLIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(LINK_UF) -lm
+$(BUILD)/tools/%: tools/%.c $(SHLIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(LINK_UF)
+
+include $(wildcard bench/bench.mk)
+
+demo: $(BUILD)/examples/demo
+	$(BUILD)/examples/demo
+
+check: all
+	BUILD=$(BUILD) tests/run.sh
+
+check-asan:
+	$(MAKE) BUILD=build-asan SAN=address,undefined check
+check-tsan:
+	$(MAKE) BUILD=build-tsan SAN=thread check
+check-aarch64:
+	$(MAKE) CROSS=aarch64 all
+	BUILD=build-aarch64 RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" tests/run.sh
+
+$(BUILD)/userfault.pc: userfault.pc.in include/userfault.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+install: lib $(BUILD)/userfault.pc
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
+	install -m 644 include/userfault.h $(DESTDIR)$(INCDIR)/
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libuserfault.so
+	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(BUILD)/userfault.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	$(if $(wildcard $(CATCHLIB)),install -m 755 $(CATCHLIB) $(DESTDIR)$(LIBDIR)/)
+
+clean:
+	rm -rf build build-asan build-tsan build-aarch64

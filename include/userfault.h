@@ -1,0 +1,227 @@
+/*
+ * userfault.h - serve your own page faults.
+ *
+ * The whole public surface of libuserfault. Every function returns 0 (or a
+ * count) on success and a negative errno on failure; uf_strerror() turns that
+ * into text. Option structs carry their own size (set by the *_init helper) so
+ * fields can be added without breaking callers.
+ */
+#ifndef USERFAULT_H
+#define USERFAULT_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define UF_API __attribute__((visibility("default")))
+#else
+#define UF_API
+#endif
+
+/* The version. The Makefile derives the SONAME from the same numbers. */
+#define UF_VERSION_MAJOR 0
+#define UF_VERSION_MINOR 1
+#define UF_VERSION_PATCH 0
+
+/* Returns the runtime version as MAJOR*10000 + MINOR*100 + PATCH. */
+UF_API int uf_version(void);
+/* Human text for a negative errno returned by any uf_* call. Never NULL. */
+UF_API const char *uf_strerror(int err);
+
+/* ------------------------------------------------------------------------ */
+/* Stores: where the bytes of a region come from and go back to.             */
+
+typedef struct uf_store uf_store;
+typedef struct uf_region uf_region;
+
+/*
+ * A user-implemented backing store. read/write return 0 or a negative errno.
+ * read must fill exactly len bytes (the pager never asks past the store size).
+ * Store calls may run in the faulting thread inside a signal handler (the
+ * default engine serves faults there): use only what is safe at the point
+ * the faulting code was interrupted (pread/pwrite are fine, a lock the
+ * faulting code may hold is not). They may run in several threads at once.
+ */
+struct uf_store_ops {
+	size_t struct_size; /* sizeof(struct uf_store_ops) */
+	int (*read)(void *ctx, uint64_t off, void *dst, size_t len);
+	int (*write)(void *ctx, uint64_t off, const void *src, size_t len); /* NULL: read-only */
+	int (*flush)(void *ctx);  /* optional: make written data durable */
+	void (*close)(void *ctx); /* optional: called when the last user lets go */
+};
+
+UF_API int uf_store_new(const struct uf_store_ops *ops, void *ctx, uint64_t size,
+			uf_store **out);
+
+/* uf_store_mem flags */
+#define UF_STORE_RDONLY 0x1u /* writes to the store fail with -EROFS */
+/* A caller-owned memory buffer (not copied; must outlive the store). */
+UF_API int uf_store_mem(void *buf, size_t size, unsigned flags, uf_store **out);
+/* A file: pread/pwrite on fd (dup'ed, so the caller may close its copy).
+ * The store size is the file size at creation. */
+UF_API int uf_store_file(int fd, unsigned flags, uf_store **out);
+
+/* Lazily computed blocks: fill(ctx, off, dst, len) is called once per block
+ * load; it must produce the same bytes for the same offset every time. Writes
+ * to a region over a function store stay in memory until evicted or
+ * discarded; write-back fails with -EROFS (so uf_unmap needs UF_UNMAP_DISCARD
+ * if the region was written). */
+typedef int (*uf_fill_fn)(void *ctx, uint64_t off, void *dst, size_t len);
+UF_API int uf_store_fn(uf_fill_fn fill, void *ctx, uint64_t size, uf_store **out);
+
+/* Drops the caller's reference; the store lives on while regions use it. */
+UF_API int uf_store_close(uf_store *store);
+UF_API int64_t uf_store_size(const uf_store *store);
+
+/* ------------------------------------------------------------------------ */
+/* Regions                                                                   */
+
+enum uf_engine {
+	UF_ENGINE_AUTO = 0,        /* best available; USERFAULT_ENGINE overrides */
+	UF_ENGINE_UFFD = 1,        /* userfaultfd, faults served in the faulting thread (SIGBUS mode) */
+	UF_ENGINE_UFFD_THREAD = 2, /* userfaultfd, faults served by a handler thread */
+	UF_ENGINE_SIGNAL = 3,      /* SIGSEGV + mprotect, no userfaultfd needed */
+};
+
+/*
+ * Called in the faulting thread (signal context) when a block cannot be
+ * loaded. err is the store's negative errno. Return UF_ERR_RETRY to try the
+ * load again, or UF_ERR_SIGBUS to deliver SIGBUS (the default without a
+ * callback). The callback may also leave with siglongjmp.
+ */
+#define UF_ERR_SIGBUS 0
+#define UF_ERR_RETRY 1
+typedef int (*uf_error_fn)(uf_region *r, void *addr, int err, void *arg);
+
+/* uf_map_opts.flags */
+#define UF_MAP_NO_READAHEAD 0x1u /* never load more than the faulting block */
+
+struct uf_map_opts {
+	size_t struct_size;   /* set by uf_map_opts_init */
+	size_t block_size;    /* power of two >= page size; 0 = page size */
+	size_t max_resident;  /* RAM budget in bytes; 0 = min(len, RAM/2) */
+	int engine;           /* enum uf_engine */
+	unsigned flags;       /* UF_MAP_* */
+	uf_error_fn on_error; /* optional */
+	void *error_arg;
+};
+UF_API void uf_map_opts_init(struct uf_map_opts *opts);
+
+/*
+ * Maps len bytes of store starting at store offset off (page aligned) with
+ * protection prot (PROT_READ or PROT_READ|PROT_WRITE). Pages are loaded on
+ * first touch. Access to pages wholly past the end of the store raises
+ * SIGBUS, as with a file mapping. opts may be NULL.
+ */
+UF_API int uf_map(uf_store *store, uint64_t off, size_t len, int prot,
+		  const struct uf_map_opts *opts, uf_region **out);
+UF_API void *uf_region_addr(const uf_region *r);
+UF_API size_t uf_region_size(const uf_region *r);
+/* The engine serving the region (enum uf_engine, never AUTO). */
+UF_API int uf_region_engine(const uf_region *r);
+UF_API const char *uf_engine_name(int engine);
+
+/* Writes dirty blocks overlapping [addr, addr+len) back, in offset order,
+ * then flushes the store. Returns the first error; failed blocks stay dirty. */
+UF_API int uf_sync(uf_region *r, void *addr, size_t len);
+/* Drops local changes and cached copies; the next access reads the store. */
+UF_API int uf_discard(uf_region *r, void *addr, size_t len);
+/* Loads the blocks of the range now (within the budget). */
+UF_API int uf_prefetch(uf_region *r, void *addr, size_t len);
+/* Writes back (if dirty) and releases the blocks of the range. */
+UF_API int uf_evict(uf_region *r, void *addr, size_t len);
+
+struct uf_stats {
+	size_t struct_size;    /* set by the caller: sizeof(struct uf_stats) */
+	int engine;            /* enum uf_engine */
+	uint64_t faults;       /* faults served (missing + write-protect) */
+	uint64_t loads;        /* store reads */
+	uint64_t evictions;    /* blocks whose frame was released */
+	uint64_t writebacks;   /* store writes */
+	uint64_t write_faults; /* first writes to clean blocks */
+	uint64_t reactivations;/* evicted-but-kept frames brought back without a store read */
+	uint64_t resident;     /* blocks holding RAM now (mapped or kept) */
+	uint64_t resident_peak;
+	uint64_t dirty;        /* blocks with changes not yet written back */
+	uint64_t max_resident; /* the budget, in blocks */
+	size_t block_size;
+};
+UF_API int uf_stats(const uf_region *r, struct uf_stats *st);
+
+/* uf_unmap flags */
+#define UF_UNMAP_DISCARD 0x1u /* drop dirty blocks instead of writing them back */
+/* Writes dirty blocks back (unless UF_UNMAP_DISCARD) and unmaps. If write-back
+ * fails, returns the error and leaves the region mapped and intact. */
+UF_API int uf_unmap(uf_region *r, unsigned flags);
+
+/*
+ * For programs that install their own SIGSEGV/SIGBUS handler after userfault:
+ * call this first from it. Returns 1 if the fault was ours and is served
+ * (return from your handler), 0 if it is not ours.
+ */
+UF_API int uf_handle_fault(int sig, siginfo_t *info, void *ucontext);
+
+/* ------------------------------------------------------------------------ */
+/* Fault-safe access                                                         */
+
+/* Copy n bytes; 0, or -EFAULT if a byte could not be read/written. On
+ * failure, dst holds the bytes copied before the faulting one. */
+UF_API int uf_try_read(void *dst, const void *src, size_t n);
+UF_API int uf_try_write(void *dst, const void *src, size_t n);
+#define UF_PROBE_READ 0x1
+#define UF_PROBE_WRITE 0x2
+/* 0 if every page of [addr, addr+n) allows the access (as a real load/store
+ * sees it), -EFAULT otherwise. A write probe does not change memory. */
+UF_API int uf_probe(const void *addr, size_t n, int access);
+
+/* ------------------------------------------------------------------------ */
+/* Stack overflow                                                            */
+
+/* Called on the alternate signal stack of the overflowing thread. It may
+ * leave with siglongjmp; if it returns, the process dies of the fault. */
+typedef void (*uf_overflow_fn)(void *fault_addr, void *arg);
+UF_API int uf_stack_guard_install(uf_overflow_fn fn, void *arg);
+/* Gives the calling thread an alternate signal stack (needed to run any
+ * handler after a stack overflow). Call once in every thread to protect. */
+UF_API int uf_stack_guard_thread_init(void);
+UF_API int uf_stack_guard_thread_fini(void);
+
+/* ------------------------------------------------------------------------ */
+/* Raw per-range fault handlers                                              */
+
+#define UF_ACCESS_UNKNOWN 0
+#define UF_ACCESS_READ 1
+#define UF_ACCESS_WRITE 2
+#define UF_ACCESS_EXEC 3
+#define UF_PASS 0    /* not mine: try the next handler */
+#define UF_HANDLED 1 /* fixed: re-run the faulting instruction */
+struct uf_fault {
+	void *addr;      /* faulting address */
+	int access;      /* UF_ACCESS_* */
+	int sig;         /* SIGSEGV or SIGBUS */
+	siginfo_t *info;
+	void *ucontext;
+};
+/* Runs in signal context. */
+typedef int (*uf_area_fn)(const struct uf_fault *f, void *arg);
+typedef struct uf_area uf_area;
+UF_API int uf_area_register(void *addr, size_t len, uf_area_fn fn, void *arg, uf_area **out);
+UF_API int uf_area_unregister(uf_area *a);
+
+/* ------------------------------------------------------------------------ */
+/* Crash explanation                                                         */
+
+/* Writes one readable paragraph about the fault into buf (always
+ * NUL-terminated). Returns the length it wanted (like snprintf) or -errno.
+ * Async-signal-safe. */
+UF_API int uf_explain(const siginfo_t *info, const void *ucontext, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* USERFAULT_H */

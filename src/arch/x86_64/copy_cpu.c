@@ -1,0 +1,30 @@
+/*
+ * arch/x86_64/copy_cpu.c - picks the vector width of copy.S once, at load
+ * time, so the copy never runs cpuid (a VM exit under KVM). libgcc's checks
+ * cover both the CPU flag and the kernel saving that register state.
+ *
+ * 512-bit moves only from Ice Lake on (AVX512-VBMI2 as the marker): on
+ * Skylake-SP even light 512-bit instructions lower the core clock.
+ * USERFAULT_COPY_ISA=sse2|avx2 narrows the choice (tests cover every path).
+ */
+#include <string.h>
+
+#include "../../safe_access.h"
+
+UF__HIDDEN unsigned char uf__copy_vec; /* 0 SSE2, 1 AVX2, 2 AVX-512 */
+
+__attribute__((constructor)) static void pick_copy_width(void)
+{
+	__builtin_cpu_init();
+	unsigned char v = 0;
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vbmi2"))
+		v = 2;
+	else if (__builtin_cpu_supports("avx2"))
+		v = 1;
+	const char *e = uf__getenv("USERFAULT_COPY_ISA");
+	if (e && !strcmp(e, "sse2"))
+		v = 0;
+	else if (e && !strcmp(e, "avx2") && v > 1)
+		v = 1;
+	uf__copy_vec = v;
+}

@@ -1,0 +1,196 @@
+/*
+ * engine_uffd.c - userfaultfd engines' shared operations, and the in-thread
+ * engine: the region is registered with UFFD_FEATURE_SIGBUS, so a missing
+ * page (or a write to a write-protected one) raises SIGBUS in the faulting
+ * thread itself, whose handler loads the block and installs it. No helper
+ * thread, no wake-up across CPUs.
+ *
+ * Frames live in a pool mapping beside the region. A block is read into its
+ * frame's pool slot and moved into place with UFFDIO_MOVE (page tables only,
+ * no copy); parking moves it back, and a released frame keeps its page for
+ * the next fill, so steady-state faults neither allocate nor zero memory.
+ * Where MOVE is unavailable (kernel < 6.8, read-only regions: MOVE needs
+ * writable mappings) blocks are installed with UFFDIO_COPY.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "region.h"
+#include "uffd.h"
+
+static inline uintptr_t slot(const struct uf_region *r, uint32_t f)
+{
+	return (uintptr_t)r->pool + ((uintptr_t)f << r->bshift);
+}
+
+static inline uint64_t nowake(const struct uf_region *r, uint64_t flag)
+{
+	return (r->eng_flags & UF__UFFD_NOWAKE) ? flag : 0;
+}
+
+int uf__uffd_attach(struct uf_region *r, uint64_t features)
+{
+	const struct uf__uffd_caps *c = uf__uffd_caps();
+	if (c->err)
+		return c->err;
+	bool wp = r->writable;
+	if (wp && !(c->features & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
+		return -ENOTSUP; /* write tracking needs uffd-wp (5.7+) */
+	bool move = r->writable && (c->features & UFFD_FEATURE_MOVE);
+	features |= (wp ? UFFD_FEATURE_PAGEFAULT_FLAG_WP : 0) | (move ? UFFD_FEATURE_MOVE : 0);
+	if ((c->features & features) != features)
+		return -ENOTSUP;
+
+	int fd = uf__uffd_open(features, O_NONBLOCK);
+	if (fd < 0)
+		return fd;
+	r->uffd = fd;
+	r->eng_flags |= (move ? UF__UFFD_MOVE : 0) | (wp ? UF__UFFD_WP : 0);
+	int e = -ENOMEM;
+	void *base = mmap(NULL, r->len, r->prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		goto fail;
+	r->base = (uintptr_t)base;
+	/* MOVE wants both ends anonymous with equal access flags, and its
+	 * destination registered with this uffd: the pool gets the region's
+	 * protection and a WP-only registration (missing pages in it are
+	 * filled by the kernel as usual). */
+	size_t plen = (size_t)r->nframes << r->bshift;
+	void *pool = mmap(NULL, plen, move ? r->prot : PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (pool == MAP_FAILED)
+		goto fail;
+	r->pool = pool;
+	/* A fork child gets neither mapping: its accesses fault loudly instead
+	 * of reading zeros (the child has no userfaultfd registration). */
+	if (madvise(base, r->len, MADV_DONTFORK) || madvise(pool, plen, MADV_DONTFORK)) {
+		e = -errno;
+		goto fail;
+	}
+
+	uint64_t ioctls = 0;
+	uint64_t mode = UFFDIO_REGISTER_MODE_MISSING | (wp ? UFFDIO_REGISTER_MODE_WP : 0);
+	e = uf__uffd_register(fd, r->base, r->len, mode, &ioctls);
+	if (e)
+		goto fail;
+	uint64_t need = (1ull << _UFFDIO_COPY) | (wp ? 1ull << _UFFDIO_WRITEPROTECT : 0);
+	e = -ENOTSUP;
+	if ((ioctls & need) != need)
+		goto fail;
+	if (move) {
+		if (uf__uffd_register(fd, (uintptr_t)pool, plen, UFFDIO_REGISTER_MODE_WP, NULL) ||
+		    !(ioctls & (1ull << _UFFDIO_MOVE)))
+			r->eng_flags &= ~UF__UFFD_MOVE;
+	}
+	return 0;
+fail:
+	uf__uffd_detach(r);
+	return e;
+}
+
+void uf__uffd_detach(struct uf_region *r)
+{
+	if (r->uffd >= 0)
+		close(r->uffd); /* unregisters everything it covered */
+	r->uffd = -1;
+	if (r->base)
+		munmap((void *)r->base, r->len);
+	if (r->pool)
+		munmap(r->pool, (size_t)r->nframes << r->bshift);
+	r->base = 0;
+	r->pool = NULL;
+}
+
+UF_SIGCTX void *uf__uffd_frame_buf(struct uf_region *r, uint32_t f, uint64_t blk)
+{
+	(void)blk;
+	return (void *)slot(r, f);
+}
+
+UF_SIGCTX int uf__uffd_install(struct uf_region *r, uint32_t f, uint64_t blk, size_t len,
+			       bool writable)
+{
+	uintptr_t dst = (uintptr_t)uf__blk_addr(r, blk), src = slot(r, f);
+	bool wp = !writable && (r->eng_flags & UF__UFFD_WP);
+	/* A moved page arrives writable, and protecting it afterwards leaves a
+	 * window in which another thread's write would go unnoticed (the block
+	 * would be evicted as clean, losing it). So MOVE only blocks that are
+	 * dirty anyway; clean ones are copied in already write-protected. */
+	if (!wp && (r->eng_flags & UF__UFFD_MOVE)) {
+		int e = uf__uffd_move(r->uffd, dst, src, len, nowake(r, UFFDIO_MOVE_MODE_DONTWAKE));
+		if (e != -EBUSY)
+			return e;
+		/* EBUSY: the page is shared (after fork) or pinned; copy instead. */
+	}
+	int e = uf__uffd_copy(r->uffd, dst, src, len,
+			      (wp ? UFFDIO_COPY_MODE_WP : 0) | nowake(r, UFFDIO_COPY_MODE_DONTWAKE));
+	/* The block now has a page of its own: give the slot's back, or the
+	 * region would hold two pages per frame against its budget. */
+	if (e == 0)
+		madvise((void *)src, len, MADV_DONTNEED);
+	return e;
+}
+
+UF_SIGCTX int uf__uffd_park(struct uf_region *r, uint32_t f, uint64_t blk, size_t len)
+{
+	uintptr_t a = (uintptr_t)uf__blk_addr(r, blk), s = slot(r, f);
+	if (r->eng_flags & UF__UFFD_MOVE) {
+		uint64_t mode = UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES | nowake(r, UFFDIO_MOVE_MODE_DONTWAKE);
+		int e = uf__uffd_move(r->uffd, s, a, len, mode);
+		if (e == -EEXIST) {
+			/* The slot still holds a page from a COPY install: drop it. */
+			madvise((void *)s, len, MADV_DONTNEED);
+			e = uf__uffd_move(r->uffd, s, a, len, mode);
+		}
+		if (e != -EBUSY)
+			return e;
+	}
+	/* Copy out, then unmap. Writers must not slip in between. */
+	if (r->eng_flags & UF__UFFD_WP) {
+		int e = uf__uffd_wp(r->uffd, a, len, UFFDIO_WRITEPROTECT_MODE_WP);
+		if (e)
+			return e;
+	}
+	memcpy((void *)s, (const void *)a, len);
+	return madvise((void *)a, len, MADV_DONTNEED) ? -errno : 0;
+}
+
+UF_SIGCTX int uf__uffd_protect(struct uf_region *r, uint64_t blk, size_t len, bool on)
+{
+	if (!(r->eng_flags & UF__UFFD_WP))
+		return 0;
+	/* The kernel refuses WP together with DONTWAKE (protecting wakes no
+	 * one). Opening wakes unless nobody can sleep in the kernel. */
+	uint64_t mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : nowake(r, UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
+	return uf__uffd_wp(r->uffd, (uintptr_t)uf__blk_addr(r, blk), len, mode);
+}
+
+/* ---- the in-thread (SIGBUS) engine ---- */
+
+static int inthread_probe(void)
+{
+	const struct uf__uffd_caps *c = uf__uffd_caps();
+	if (c->err)
+		return c->err;
+	return (c->features & UFFD_FEATURE_SIGBUS) ? 0 : -ENOTSUP;
+}
+
+static int inthread_attach(struct uf_region *r)
+{
+	r->eng_flags = UF__UFFD_NOWAKE;
+	return uf__uffd_attach(r, UFFD_FEATURE_SIGBUS);
+}
+
+const struct uf__engine_ops uf__engine_uffd = {
+	.name = "uffd",
+	.id = UF_ENGINE_UFFD,
+	.probe = inthread_probe,
+	.attach = inthread_attach,
+	.detach = uf__uffd_detach,
+	.frame_buf = uf__uffd_frame_buf,
+	.install = uf__uffd_install,
+	.park = uf__uffd_park,
+	.protect = uf__uffd_protect,
+};

@@ -1,0 +1,551 @@
+/*
+ * engine_uffd_thread.c - userfaultfd with handler threads.
+ *
+ * The region is registered without UFFD_FEATURE_SIGBUS: a missing page (or
+ * a write to a write-protected one) puts the faulting thread to sleep in the
+ * kernel and queues a message. Handler threads read the messages, serve
+ * them through the pager (uf__pager_fault) and wake the sleeper. Because the
+ * sleeper can be the kernel itself copying to or from user memory, system
+ * calls that touch a missing page (read(fd, region, n), write(fd, region, n))
+ * block and succeed under this engine, where the other engines fail them
+ * with EFAULT. Store calls run only in handler threads and API callers,
+ * never in a signal handler. Installing, parking and write protection are
+ * the shared userfaultfd operations of engine_uffd.c, without their
+ * wake-ups: the handler wakes the sleeper after the pager returns.
+ *
+ * Threads: a small pool per region (one per CPU, at most 4), each waiting
+ * in its own epoll set on the region's uffd with EPOLLEXCLUSIVE, so one
+ * message wakes one thread. Per region rather than one process-wide thread:
+ * a slow or failing store in one region never stalls faults in another, a
+ * store that reads another uffd-thread region cannot deadlock, several
+ * slow loads of one region proceed at once, and the threads live and die
+ * with the region (no global state to fork or tear down).
+ *
+ * Errors. A failed load must reach the faulting thread as SIGBUS with
+ * si_addr (or its error callback). The handler poisons the page with
+ * UFFDIO_POISON (kernel 6.6+) while it still owns the block (the pager calls
+ * our release op on the load's failure path, with the block still
+ * LOADING), records the error in a small table, and wakes the sleeper. Its
+ * access then raises SIGBUS in its own thread (si_code BUS_MCEERR_AR on
+ * kernels from 6.6, BUS_ADRERR on recent ones); fault.c passes
+ * it to uf__uffd_thread_poisoned(), which delivers the recorded error the
+ * way the other engines do. A later touch of a still-poisoned page asks a
+ * handler thread to load it again first (a retry, as with a file mapping).
+ * Installing a block clears the poison of its pages. A system call that
+ * hits a poisoned page fails with EFAULT (it is not retried until the
+ * program touches the page itself or uf_prefetch loads it).
+ *   Without UFFD_FEATURE_POISON the faulting thread is sent SIGBUS with
+ * rt_tgsigqueueinfo (si_code SI_QUEUE, si_addr set): the error callback is
+ * not called, and the signal goes to the handler installed before ours, or
+ * kills the process.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "arch/arch.h"
+#include "fault.h"
+#include "region.h"
+#include "registry.h"
+#include "uffd.h"
+#include "uffd_thread.h"
+
+#define MAX_THREADS 4
+#define NO_BLOCK UINT64_MAX
+
+/* Poison records: one word per poisoned page, page address | state | -err.
+ * Written by handler threads, read (and the FRESH bit cleared) by faulting
+ * threads in signal context: lock-free, one CAS per change. A slot whose
+ * poison was cleared keeps the address (CLEARED), so a thread whose SIGBUS
+ * was raised just before the clearing still recognises the page as ours. */
+#define NREC 256
+#define R_ERR 0xffull        /* -errno of the failed load (1..255) */
+#define R_FRESH 0x100ull     /* error not yet delivered to anyone */
+#define R_PENDING 0x200ull   /* poisoned, error not yet filled in */
+#define R_CLEARED 0x400ull   /* poison gone (page filled): retry the access */
+#define R_ADDR(w) ((uintptr_t)(w) & ~(uintptr_t)0xfff)
+#define R_LIVE(w) ((w) != 0 && !((w) & R_CLEARED))
+
+/* A retry request from a faulting thread's signal handler to the handler
+ * threads; lives on the requester's stack until done is set. */
+struct req {
+	struct req *next;
+	uintptr_t addr;
+	int access;
+	int result;
+	_Atomic uint32_t done;
+};
+
+struct handler {
+	struct uf_region *r;
+	pthread_t th;
+	int ep;
+	bool started;
+	/* The fault being served, so that release() can recognise the load
+	 * failure of this very block (only this thread writes these). */
+	uint64_t cur_blk;
+	uintptr_t cur_addr;
+	int cur_rec; /* record release() poisoned, or -1 */
+};
+
+struct thr_priv {
+	int evfd;                  /* stop flag and retry requests */
+	_Atomic bool stopping;
+	bool poison;               /* UFFDIO_POISON usable */
+	bool tid;                  /* messages carry the faulting thread id */
+	_Atomic(struct req *) reqs;
+	_Atomic uint32_t nlive;    /* live (uncleared) records */
+	_Atomic uint64_t rec[NREC];
+	unsigned nthreads;
+	struct handler h[MAX_THREADS];
+};
+
+/* The handler a thread is, if it is one (initial-exec: safe to read in a
+ * signal handler, no allocation on first use). */
+static __thread struct handler *t_self __attribute__((tls_model("initial-exec")));
+
+/* ------------------------------------------------------------------ */
+/* small ioctls                                                         */
+
+UF_SIGCTX static int uwake(int fd, uintptr_t a, size_t len)
+{
+	struct uffdio_range rg = {.start = a, .len = len};
+	return ioctl(fd, UFFDIO_WAKE, &rg) ? -errno : 0;
+}
+
+UF_SIGCTX static int upoison(int fd, uintptr_t a, size_t len, bool wake)
+{
+	struct uffdio_poison p = {.range = {.start = a, .len = len},
+				  .mode = wake ? 0 : UFFDIO_POISON_MODE_DONTWAKE};
+	return ioctl(fd, UFFDIO_POISON, &p) ? -errno : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* poison records                                                       */
+
+/* The record of page a: a live one if any, else its CLEARED tombstone. */
+UF_SIGCTX static int rec_find(struct thr_priv *p, uintptr_t a)
+{
+	int dead = -1;
+	for (int i = 0; i < NREC; i++) {
+		uint64_t w = atomic_load_explicit(&p->rec[i], memory_order_acquire);
+		if (w && R_ADDR(w) == a) {
+			if (R_LIVE(w))
+				return i;
+			dead = i;
+		}
+	}
+	return dead;
+}
+
+/* A live record for page a with state bits st, or -1 if the table is full. */
+static int rec_insert(struct thr_priv *p, uintptr_t a, uint64_t st)
+{
+	uint64_t nw = (uint64_t)a | st;
+	int i = rec_find(p, a);
+	if (i >= 0) {
+		uint64_t w = atomic_load(&p->rec[i]);
+		if (R_ADDR(w) == a && atomic_compare_exchange_strong(&p->rec[i], &w, nw)) {
+			if (!R_LIVE(w))
+				atomic_fetch_add(&p->nlive, 1);
+			return i;
+		}
+	}
+	for (i = 0; i < NREC; i++) {
+		uint64_t w = atomic_load(&p->rec[i]);
+		if ((w == 0 || !R_LIVE(w)) && atomic_compare_exchange_strong(&p->rec[i], &w, nw)) {
+			atomic_fetch_add(&p->nlive, 1);
+			return i;
+		}
+	}
+	return -1;
+}
+
+/* Marks record i cleared if it still is the live word w. */
+UF_SIGCTX static bool rec_clear(struct thr_priv *p, int i, uint64_t w)
+{
+	uint64_t cw = R_ADDR(w) | R_CLEARED;
+	if (!R_LIVE(w) || !atomic_compare_exchange_strong(&p->rec[i], &w, cw))
+		return false;
+	atomic_fetch_sub(&p->nlive, 1);
+	return true;
+}
+
+static inline uint64_t err_bits(int err)
+{
+	return (uint64_t)(err < 0 && err > -256 ? -err : EIO);
+}
+
+/* ------------------------------------------------------------------ */
+/* engine operations                                                    */
+
+/* The pager owns blk (LOADING or PARKED): no one else installs it now.
+ * Zap the poison markers on its pages first, or the install would fail
+ * with EEXIST. */
+UF_SIGCTX static int thr_install(struct uf_region *r, uint32_t f, uint64_t blk, size_t len,
+				 bool writable)
+{
+	struct thr_priv *p = r->eng_priv;
+	if (uf__unlikely(atomic_load_explicit(&p->nlive, memory_order_acquire) != 0)) {
+		uintptr_t a = (uintptr_t)uf__blk_addr(r, blk);
+		for (int i = 0; i < NREC; i++) {
+			uint64_t w = atomic_load(&p->rec[i]);
+			if (R_LIVE(w) && R_ADDR(w) >= a && R_ADDR(w) < a + len) {
+				madvise((void *)R_ADDR(w), uf__page_size(), MADV_DONTNEED);
+				rec_clear(p, i, w);
+			}
+		}
+	}
+	return uf__uffd_install(r, f, blk, len, writable);
+}
+
+/* Called by the pager when a frame stops holding blk. On the failure path
+ * of the load this handler thread is doing for a fault, poison the faulting
+ * page now, while the block is still ours: nobody can install it between
+ * the failure and the poison, so the poison never lands on good data. The
+ * sleeper stays asleep until the error is recorded (serve_msg). */
+UF_SIGCTX static void thr_release(struct uf_region *r, uint32_t f, uint64_t blk, size_t len)
+{
+	(void)f;
+	(void)len;
+	struct handler *h = t_self;
+	struct thr_priv *p = r->eng_priv;
+	if (!h || h->r != r || h->cur_blk != blk || !p->poison)
+		return;
+	int i = rec_insert(p, h->cur_addr, R_PENDING);
+	if (i < 0)
+		return;
+	if (upoison(r->uffd, h->cur_addr, uf__page_size(), false)) {
+		rec_clear(p, i, atomic_load(&p->rec[i]));
+		return;
+	}
+	h->cur_rec = i;
+}
+
+/* ------------------------------------------------------------------ */
+/* the handler threads                                                  */
+
+/* The last resort without UFFDIO_POISON: a signal to the faulting thread
+ * (it wakes from the fault and runs the signal's handler). */
+static void signal_thread(uintptr_t addr, uint32_t tid)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	si.si_signo = SIGBUS;
+	si.si_code = SI_QUEUE; /* the kernel lets only itself send si_code > 0 */
+	si.si_addr = (void *)addr;
+	if (!tid || syscall(SYS_rt_tgsigqueueinfo, getpid(), (pid_t)tid, SIGBUS, &si))
+		kill(getpid(), SIGBUS);
+}
+
+/* A fault the pager could not serve: make the faulting thread see err. */
+static void fail_fault(struct uf_region *r, struct handler *h, uintptr_t page, int err, bool wp,
+		       uint32_t tid)
+{
+	struct thr_priv *p = r->eng_priv;
+	size_t ps = uf__page_size();
+	if (h->cur_rec >= 0) {
+		/* release() poisoned the page: fill in the error, then wake. */
+		int i = h->cur_rec;
+		uint64_t w = atomic_load(&p->rec[i]);
+		while (R_ADDR(w) == page && (w & R_PENDING) &&
+		       !atomic_compare_exchange_weak(&p->rec[i], &w, page | R_FRESH | err_bits(err)))
+			;
+		uwake(r->uffd, page, ps); /* if the poison was cleared meanwhile: retry */
+		return;
+	}
+	/* No load failed under our ownership (past the store's end, or no
+	 * victim could be written back): poison now. A write-protect fault
+	 * sits on a present page, which cannot be poisoned. */
+	if (p->poison && !wp) {
+		int i = rec_insert(p, page, R_FRESH | err_bits(err));
+		if (i >= 0) {
+			int e = upoison(r->uffd, page, ps, true);
+			if (e == 0)
+				return;
+			rec_clear(p, i, atomic_load(&p->rec[i]));
+			if (e == -EEXIST) {
+				/* Filled meanwhile by another thread: just retry. */
+				uwake(r->uffd, page, ps);
+				return;
+			}
+		}
+	}
+	signal_thread(page, tid);
+}
+
+static void serve_msg(struct uf_region *r, struct handler *h, const struct uffd_msg *m)
+{
+	size_t ps = uf__page_size();
+	uintptr_t page = (uintptr_t)m->arg.pagefault.address & ~(uintptr_t)(ps - 1);
+	uint64_t fl = m->arg.pagefault.flags;
+	bool wp = fl & UFFD_PAGEFAULT_FLAG_WP;
+	int access = (wp || (fl & UFFD_PAGEFAULT_FLAG_WRITE)) ? UF_ACCESS_WRITE : UF_ACCESS_READ;
+	if (page < r->base || page >= r->base + r->len) {
+		/* The frame pool is registered for write-protect only (for
+		 * UFFDIO_MOVE); a page moved there may carry the bit. */
+		if (wp)
+			uf__uffd_wp(r->uffd, page, ps, 0);
+		uwake(r->uffd, page, ps);
+		return;
+	}
+	h->cur_blk = (page - r->base) >> r->bshift;
+	h->cur_addr = page;
+	h->cur_rec = -1;
+	int e = uf__pager_fault(r, page, access);
+	h->cur_blk = NO_BLOCK;
+	if (e == 0) {
+		/* Also when the pager installed nothing (someone else loaded the
+		 * block first, or a racing fault already opened it). */
+		uwake(r->uffd, page, ps);
+		return;
+	}
+	fail_fault(r, h, page, e, wp, m->arg.pagefault.feat.ptid);
+}
+
+static void serve_requests(struct uf_region *r, struct thr_priv *p)
+{
+	uint64_t n;
+	if (read(p->evfd, &n, sizeof(n)) < 0) {
+		/* EAGAIN: another handler took the count; look anyway. */
+	}
+	struct req *q = atomic_exchange(&p->reqs, NULL);
+	while (q) {
+		struct req *next = q->next; /* q is gone once done is set */
+		q->result = uf__pager_fault(r, q->addr, q->access);
+		atomic_store_explicit(&q->done, 1, memory_order_release);
+		uf__futex_wake_all(&q->done);
+		q = next;
+	}
+}
+
+static void *handler_main(void *arg)
+{
+	struct handler *h = arg;
+	struct uf_region *r = h->r;
+	struct thr_priv *p = r->eng_priv;
+	t_self = h;
+	for (;;) {
+		struct epoll_event ev[2];
+		int n = epoll_wait(h->ep, ev, 2, -1);
+		if (n < 0 && errno != EINTR)
+			break;
+		if (atomic_load(&p->stopping))
+			break;
+		for (int i = 0; i < n; i++)
+			if (ev[i].data.u32 == 1)
+				serve_requests(r, p);
+		/* Drain one message at a time, so other threads can take the next. */
+		for (;;) {
+			struct uffd_msg m;
+			ssize_t got = read(r->uffd, &m, sizeof(m));
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got != (ssize_t)sizeof(m))
+				break; /* EAGAIN: empty */
+			if (m.event == UFFD_EVENT_PAGEFAULT)
+				serve_msg(r, h, &m);
+		}
+	}
+	t_self = NULL;
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* the fault-path hook (pager.c's uf__region_fault)                     */
+
+/* Asks a handler thread to serve the fault again and waits for the result. */
+UF_SIGCTX static int request(struct uf_region *r, uintptr_t addr, int access)
+{
+	struct thr_priv *p = r->eng_priv;
+	struct req q = {.addr = addr, .access = access};
+	struct req *head = atomic_load(&p->reqs);
+	do
+		q.next = head;
+	while (!atomic_compare_exchange_weak(&p->reqs, &head, &q));
+	uint64_t one = 1;
+	if (write(p->evfd, &one, sizeof(one)) < 0) {
+		/* only EAGAIN (counter full): the handlers are awake anyway */
+	}
+	while (!atomic_load_explicit(&q.done, memory_order_acquire))
+		uf__futex_wait(&q.done, 0);
+	return q.result;
+}
+
+UF_SIGCTX int uf__uffd_thread_poisoned(const struct uf__range *rg, siginfo_t *si, void *uc)
+{
+	struct uf_region *r = rg->obj;
+	struct thr_priv *p = r->eng_priv;
+	uintptr_t addr = (uintptr_t)si->si_addr;
+	uintptr_t page = addr & ~(uintptr_t)(uf__page_size() - 1);
+	int access = uf__arch_access(uc);
+	int err;
+	/* The reference keeps the region (and its handler threads) alive while
+	 * we wait for a handler; it is dropped before anything that may leave
+	 * by siglongjmp. */
+	for (;;) {
+		int i = rec_find(p, page);
+		if (i < 0) {
+			uf__registry_put(rg);
+			return UF__PASS; /* not our poison: a real memory error */
+		}
+		uint64_t w = atomic_load(&p->rec[i]);
+		if (R_ADDR(w) != page)
+			continue;
+		if (!R_LIVE(w)) {
+			uf__registry_put(rg);
+			return UF__HANDLED; /* filled since the fault: access again */
+		}
+		if (w & R_PENDING) {
+			sched_yield(); /* its handler is filling in the error */
+			continue;
+		}
+		if (w & R_FRESH) {
+			/* The failure this very access (or a racing one) caused. */
+			if (!atomic_compare_exchange_strong(&p->rec[i], &w, w & ~R_FRESH))
+				continue;
+			err = -(int)(w & R_ERR);
+		} else {
+			/* An old failure: load again before reporting anything. */
+			err = request(r, page, access);
+		}
+		break;
+	}
+	/* As uf__pager_fault_error, with the retry served by a handler. */
+	while (err != 0 && err != -EFAULT && r->on_error &&
+	       r->on_error(r, (void *)addr, err, r->error_arg) == UF_ERR_RETRY)
+		err = request(r, page, access);
+	uf__registry_put(rg);
+	if (err)
+		uf__fault_deliver_sigbus((void *)addr, uc);
+	return UF__HANDLED;
+}
+
+/* ------------------------------------------------------------------ */
+/* attach / detach                                                      */
+
+static int thr_probe(void)
+{
+	return uf__uffd_caps()->err;
+}
+
+static void thr_detach(struct uf_region *r)
+{
+	struct thr_priv *p = r->eng_priv;
+	if (p) {
+		atomic_store(&p->stopping, true);
+		uint64_t one = 1;
+		if (p->evfd >= 0 && write(p->evfd, &one, sizeof(one)) < 0) {
+		}
+		for (unsigned i = 0; i < p->nthreads; i++) {
+			if (p->h[i].started)
+				pthread_join(p->h[i].th, NULL);
+			if (p->h[i].ep >= 0)
+				close(p->h[i].ep);
+		}
+		if (p->evfd >= 0)
+			close(p->evfd);
+		free(p);
+		r->eng_priv = NULL;
+	}
+	uf__uffd_detach(r);
+}
+
+static int start_thread(struct uf_region *r, struct thr_priv *p, struct handler *h)
+{
+	h->r = r;
+	h->cur_blk = NO_BLOCK;
+	h->cur_rec = -1;
+	h->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (h->ep < 0)
+		return -errno;
+	/* EPOLLEXCLUSIVE: a message wakes one handler, not the whole pool. */
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u32 = 0};
+	if (epoll_ctl(h->ep, EPOLL_CTL_ADD, r->uffd, &ev)) {
+		ev.events = EPOLLIN; /* before Linux 4.5 */
+		if (epoll_ctl(h->ep, EPOLL_CTL_ADD, r->uffd, &ev))
+			return -errno;
+	}
+	ev = (struct epoll_event){.events = EPOLLIN, .data.u32 = 1};
+	if (epoll_ctl(h->ep, EPOLL_CTL_ADD, p->evfd, &ev))
+		return -errno;
+	/* The handler takes no asynchronous signal meant for the program;
+	 * synchronous faults cannot be blocked anyway. */
+	sigset_t all, old;
+	sigfillset(&all);
+	const int sync_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
+	for (size_t i = 0; i < UF__ARRAY_SIZE(sync_sigs); i++)
+		sigdelset(&all, sync_sigs[i]);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int e = pthread_create(&h->th, NULL, handler_main, h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e)
+		return -e;
+	h->started = true;
+	pthread_setname_np(h->th, "uf-fault");
+	return 0;
+}
+
+static int thr_attach(struct uf_region *r)
+{
+	const struct uf__uffd_caps *c = uf__uffd_caps();
+	if (c->err)
+		return c->err;
+	uint64_t feat = c->features & (UFFD_FEATURE_POISON | UFFD_FEATURE_THREAD_ID);
+	/* Installs do not wake: serve_msg wakes the sleeper once the pager has
+	 * returned, so the thread never runs ahead of the block's bookkeeping
+	 * (a write acknowledged before the block is marked dirty could be
+	 * missed by an immediate uf_sync). */
+	r->eng_flags = UF__UFFD_NOWAKE;
+	int e = uf__uffd_attach(r, feat);
+	if (e)
+		return e;
+	struct thr_priv *p = calloc(1, sizeof(*p));
+	if (!p) {
+		uf__uffd_detach(r);
+		return -ENOMEM;
+	}
+	r->eng_priv = p;
+	p->evfd = -1;
+	for (unsigned i = 0; i < MAX_THREADS; i++)
+		p->h[i].ep = -1;
+	p->poison = feat & UFFD_FEATURE_POISON;
+	p->tid = feat & UFFD_FEATURE_THREAD_ID;
+	/* uf__uffd_attach applied MADV_DONTFORK to the region and the pool. */
+	p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->evfd < 0) {
+		e = -errno;
+		goto fail;
+	}
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	p->nthreads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (unsigned)cpus;
+	for (unsigned i = 0; i < p->nthreads; i++) {
+		e = start_thread(r, p, &p->h[i]);
+		if (e)
+			goto fail;
+	}
+	return 0;
+fail:
+	thr_detach(r);
+	return e;
+}
+
+const struct uf__engine_ops uf__engine_uffd_thread = {
+	.name = "uffd-thread",
+	.id = UF_ENGINE_UFFD_THREAD,
+	.probe = thr_probe,
+	.attach = thr_attach,
+	.detach = thr_detach,
+	.frame_buf = uf__uffd_frame_buf,
+	.install = thr_install,
+	.park = uf__uffd_park,
+	.release = thr_release,
+	.protect = uf__uffd_protect,
+};

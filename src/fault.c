@@ -1,0 +1,125 @@
+/*
+ * fault.c - the one SIGSEGV + SIGBUS handler of the process.
+ *
+ * Dispatch order: fault-safe access table, registered regions and raw areas,
+ * stack guard, then the handler installed before ours, exactly as it expects
+ * to be called. With no previous handler the default action is restored and
+ * the fault repeated, so the process dies (and dumps core) as it would have
+ * without us.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+
+#include "fault.h"
+#include "registry.h"
+
+static struct sigaction g_prev[2]; /* [0] SIGSEGV, [1] SIGBUS */
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static int g_init_err;
+
+static inline int slot(int sig) { return sig == SIGBUS; }
+
+UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
+{
+	if (sig != SIGSEGV && sig != SIGBUS)
+		return UF__PASS;
+	/* Only faults raised by the kernel carry a trustworthy si_addr. */
+	if (!si || si->si_code <= 0)
+		return UF__PASS;
+	if (uf__safe_access_fixup(sig, si, uc))
+		return UF__HANDLED;
+
+	int ret = UF__PASS;
+	struct uf__range rg;
+	if (uf__registry_get((uintptr_t)si->si_addr, &rg)) {
+		if (rg.kind == UF__KIND_REGION)
+			ret = uf__region_fault(&rg, sig, si, uc); /* drops the reference */
+		else if (rg.kind == UF__KIND_AREA) {
+			ret = uf__area_fault(rg.obj, sig, si, uc);
+			uf__registry_put(&rg);
+		} else {
+			uf__registry_put(&rg);
+		}
+	}
+	if (ret != UF__PASS)
+		return ret;
+	return uf__stack_guard_fault(sig, si, uc);
+}
+
+/* Calls the handler that was installed before ours, or dies the default way. */
+UF_SIGCTX static void chain(int sig, siginfo_t *si, void *uc, bool repeats)
+{
+	const struct sigaction *p = &g_prev[slot(sig)];
+	if (p->sa_flags & SA_SIGINFO) {
+		if (p->sa_sigaction) {
+			p->sa_sigaction(sig, si, uc);
+			return;
+		}
+	} else if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
+		p->sa_handler(sig);
+		return;
+	} else if (p->sa_handler == SIG_IGN && si && si->si_code <= 0) {
+		return; /* someone sent us an ignored signal: ignore it */
+	}
+	/* Default action. A hardware fault cannot be ignored (the kernel forces
+	 * SIG_DFL), so SIG_IGN is treated like SIG_DFL here. */
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigaction(sig, &dfl, NULL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	/* A kernel fault repeats when the instruction runs again; anything else
+	 * must be raised again explicitly. */
+	if (!repeats || !si || si->si_code <= 0)
+		uf__raise_info(sig, si);
+}
+
+UF_SIGCTX static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+	int saved = errno;
+	if (uf__fault_dispatch(sig, si, uc) == UF__PASS)
+		chain(sig, si, uc, true);
+	errno = saved;
+}
+
+UF_SIGCTX void uf__fault_deliver_sigbus(void *addr, void *uc)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	si.si_signo = SIGBUS;
+	si.si_code = BUS_ADRERR;
+	si.si_addr = addr;
+	chain(SIGBUS, &si, uc, false);
+}
+
+static void install(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_fault;
+	/* NODEFER: a store callback or fault-safe access may fault again while we
+	 * serve a fault. ONSTACK: stack overflows need the alternate stack. */
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, &g_prev[0]) || sigaction(SIGBUS, &sa, &g_prev[1]))
+		g_init_err = -errno;
+}
+
+int uf__fault_init(void)
+{
+	pthread_once(&g_once, install);
+	return g_init_err;
+}
+
+int uf_handle_fault(int sig, siginfo_t *info, void *ucontext)
+{
+	int saved = errno;
+	int r = uf__fault_dispatch(sig, info, ucontext);
+	errno = saved;
+	return r == UF__HANDLED;
+}

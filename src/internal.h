@@ -1,0 +1,83 @@
+/*
+ * internal.h - helpers shared by every source file: atomics, futex, a tiny
+ * spinlock, assertions, system-call wrappers. Never installed.
+ */
+#ifndef UF_INTERNAL_H
+#define UF_INTERNAL_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "userfault.h"
+
+#define UF_SIGCTX  /* marks a function that runs in signal context */
+
+#define uf__likely(x) __builtin_expect(!!(x), 1)
+#define uf__unlikely(x) __builtin_expect(!!(x), 0)
+#define UF__ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Tiered assertions (mimalloc style): compiled out unless UF_DEBUG, never
+ * allocate, safe in signal context. */
+void uf__assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
+#if defined(UF_DEBUG) && UF_DEBUG > 0
+#define uf__assert(x) ((x) ? (void)0 : uf__assert_fail(#x, __FILE__, __LINE__))
+#else
+#define uf__assert(x) ((void)0)
+#endif
+
+/* Async-signal-safe write of a NUL-terminated string to fd. */
+UF_SIGCTX void uf__write_str(int fd, const char *s);
+
+static inline size_t uf__page_size(void)
+{
+	static size_t ps;
+	if (uf__unlikely(!ps))
+		ps = (size_t)sysconf(_SC_PAGESIZE);
+	return ps;
+}
+
+static inline bool uf__is_pow2(size_t x) { return x && !(x & (x - 1)); }
+static inline size_t uf__align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
+static inline uintptr_t uf__align_down(uintptr_t x, size_t a) { return x & ~(uintptr_t)(a - 1); }
+
+/* ---- futex: the only way a thread waits for another in the pager ---- */
+UF_SIGCTX int uf__futex_wait(_Atomic uint32_t *addr, uint32_t expect);
+UF_SIGCTX void uf__futex_wake_all(_Atomic uint32_t *addr);
+
+/* ---- spinlock: held for a handful of instructions only, never across a
+ * system call, a store call, or an access to region memory, so a faulting
+ * thread can never spin on a lock its own interrupted code holds. ---- */
+typedef struct {
+	_Atomic uint32_t v;
+} uf__spinlock;
+UF_SIGCTX void uf__spin_lock_slow(uf__spinlock *l);
+UF_SIGCTX static inline void uf__spin_lock(uf__spinlock *l)
+{
+	uint32_t z = 0;
+	if (uf__likely(atomic_compare_exchange_weak_explicit(&l->v, &z, 1, memory_order_acquire,
+							     memory_order_relaxed)))
+		return;
+	uf__spin_lock_slow(l);
+}
+UF_SIGCTX static inline void uf__spin_unlock(uf__spinlock *l)
+{
+	atomic_store_explicit(&l->v, 0, memory_order_release);
+}
+
+/* ---- system calls: -errno convention in one place ---- */
+static inline int uf__neg_errno(long ret) { return ret < 0 ? -errno : (int)ret; }
+UF_SIGCTX pid_t uf__gettid(void);
+/* Sends sig with info to the calling thread (si_addr kept). */
+UF_SIGCTX int uf__raise_info(int sig, const siginfo_t *info);
+
+/* Anonymous private mapping, MAP_NORESERVE; NULL on failure (errno set). */
+void *uf__map_anon(size_t len, int prot);
+
+/* Environment lookup done once, before any fault can happen. */
+const char *uf__getenv(const char *name);
+
+#endif

@@ -1,0 +1,672 @@
+/*
+ * pager.c - the block table of a region: which block sits in which frame,
+ * the RAM budget, eviction, write-back and discard.
+ *
+ * Every frame is one block's worth of RAM. A hash table maps resident blocks
+ * to frames. Resident frames sit on one of two lists, as in the kernel's
+ * page reclaim: the active list (mapped blocks) and the inactive list
+ * (blocks unmapped but kept, "parked"). A fault on a parked block maps it
+ * again without a store read and moves it to the active list; a frame is
+ * reused from the tail of the inactive list. This keeps recently re-used
+ * blocks resident without any access bits (userfaultfd gives none after a
+ * page is mapped), and does much better than FIFO on skewed access.
+ *
+ * Locking: one spinlock per region guards the table, lists and frame state
+ * changes, and is held for a few instructions only: never across a store
+ * call, an engine call (system call) or an access to region memory. A frame
+ * that is being loaded or changed is marked LOADING/BUSY; its owner works
+ * without the lock and publishes the next state with an atomic exchange,
+ * waking waiters through a futex on the state word. Everyone who waited
+ * looks the block up again after waking.
+ */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "arch/arch.h"
+#include "fault.h"
+#include "region.h"
+#include "uffd_thread.h"
+#include "registry.h"
+
+enum { M_READ, M_WRITE, M_PREFETCH };
+
+/* ------------------------------------------------------------------ */
+/* hash table block -> frame, open addressing, under r->lock           */
+
+static inline uint64_t hhome(const struct uf_region *r, uint64_t key)
+{
+	key *= 0x9E3779B97F4A7C15ull;
+	return (key ^ (key >> 29)) & r->hmask;
+}
+
+UF_SIGCTX static uint32_t hfind(const struct uf_region *r, uint64_t blk)
+{
+	uint64_t key = blk + 1;
+	for (uint64_t i = hhome(r, key);; i = (i + 1) & r->hmask) {
+		if (r->hkeys[i] == key)
+			return r->hvals[i];
+		if (r->hkeys[i] == 0)
+			return UF__NIL;
+	}
+}
+
+UF_SIGCTX static void hinsert(struct uf_region *r, uint64_t blk, uint32_t f)
+{
+	uint64_t key = blk + 1, i = hhome(r, key);
+	while (r->hkeys[i] != 0)
+		i = (i + 1) & r->hmask;
+	r->hkeys[i] = key;
+	r->hvals[i] = f;
+}
+
+UF_SIGCTX static void hremove(struct uf_region *r, uint64_t blk)
+{
+	uint64_t key = blk + 1, i = hhome(r, key);
+	while (r->hkeys[i] != key) {
+		uf__assert(r->hkeys[i] != 0);
+		i = (i + 1) & r->hmask;
+	}
+	/* Backward-shift deletion keeps every probe chain unbroken. */
+	for (uint64_t j = i;;) {
+		j = (j + 1) & r->hmask;
+		if (r->hkeys[j] == 0)
+			break;
+		uint64_t k = hhome(r, r->hkeys[j]);
+		bool move = (j > i) ? (k <= i || k > j) : (k <= i && k > j);
+		if (move) {
+			r->hkeys[i] = r->hkeys[j];
+			r->hvals[i] = r->hvals[j];
+			i = j;
+		}
+	}
+	r->hkeys[i] = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* lists and frame states, under r->lock                               */
+
+static inline struct uf__list *list_of(struct uf_region *r, int which)
+{
+	return which == L_ACTIVE ? &r->active : &r->inactive;
+}
+
+UF_SIGCTX static void list_push_head(struct uf_region *r, int which, uint32_t f)
+{
+	struct uf__list *l = list_of(r, which);
+	struct uf__frame *fr = &r->frames[f];
+	uf__assert(fr->list == L_NONE);
+	fr->list = (uint8_t)which;
+	fr->prev = UF__NIL;
+	fr->next = l->head;
+	if (l->head != UF__NIL)
+		r->frames[l->head].prev = f;
+	else
+		l->tail = f;
+	l->head = f;
+	l->count++;
+}
+
+UF_SIGCTX static void list_remove(struct uf_region *r, uint32_t f)
+{
+	struct uf__frame *fr = &r->frames[f];
+	if (fr->list == L_NONE)
+		return;
+	struct uf__list *l = list_of(r, fr->list);
+	if (fr->prev != UF__NIL)
+		r->frames[fr->prev].next = fr->next;
+	else
+		l->head = fr->next;
+	if (fr->next != UF__NIL)
+		r->frames[fr->next].prev = fr->prev;
+	else
+		l->tail = fr->prev;
+	l->count--;
+	fr->list = L_NONE;
+}
+
+/* Publishes a frame's next state; wakes whoever waits for the old one. */
+UF_SIGCTX static void publish(struct uf__frame *fr, uint32_t st)
+{
+	uint32_t old = atomic_exchange_explicit(&fr->state, st, memory_order_acq_rel);
+	if (old & F_WAITERS)
+		uf__futex_wake_all(&fr->state);
+}
+
+/* Called with the lock held; drops it and sleeps until st changes. */
+UF_SIGCTX static void wait_unlock(struct uf_region *r, struct uf__frame *fr, uint32_t st)
+{
+	atomic_fetch_or_explicit(&fr->state, F_WAITERS, memory_order_relaxed);
+	uf__spin_unlock(&r->lock);
+	uf__futex_wait(&fr->state, st | F_WAITERS);
+}
+
+static inline bool idle(uint32_t st)
+{
+	uint32_t k = st & F_KIND;
+	return k == F_ACTIVE || k == F_PARKED;
+}
+
+UF_SIGCTX static uint32_t take_free(struct uf_region *r)
+{
+	uint32_t f = r->free_head;
+	if (f != UF__NIL) {
+		r->free_head = r->frames[f].next;
+		return f;
+	}
+	if (r->fresh < r->nframes)
+		return r->fresh++;
+	return UF__NIL;
+}
+
+UF_SIGCTX static void put_free(struct uf_region *r, uint32_t f)
+{
+	r->frames[f].next = r->free_head;
+	r->free_head = f;
+}
+
+/* An idle frame from the tail of a list (least recently brought in), removed
+ * from the list. Busy frames stay where they are and are skipped. */
+UF_SIGCTX static uint32_t take_tail(struct uf_region *r, int which)
+{
+	for (uint32_t f = list_of(r, which)->tail; f != UF__NIL; f = r->frames[f].prev) {
+		if (idle(atomic_load_explicit(&r->frames[f].state, memory_order_relaxed))) {
+			list_remove(r, f);
+			return f;
+		}
+	}
+	return UF__NIL;
+}
+
+UF_SIGCTX static inline void stat_add(_Atomic uint64_t *c, int64_t v)
+{
+	atomic_fetch_add_explicit(c, (uint64_t)v, memory_order_relaxed);
+}
+
+UF_SIGCTX static void resident_add(struct uf_region *r, int64_t v)
+{
+	uint64_t now = atomic_fetch_add_explicit(&r->st_resident, (uint64_t)v, memory_order_relaxed) + (uint64_t)v;
+	uint64_t peak = atomic_load_explicit(&r->st_resident_peak, memory_order_relaxed);
+	while (now > peak && !atomic_compare_exchange_weak_explicit(&r->st_resident_peak, &peak, now,
+								   memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+/* ------------------------------------------------------------------ */
+/* moving frames between states (lock not held; caller owns the frame)  */
+
+/* Keeps the inactive list at its target by parking the coldest active
+ * block. Called after a block was made active. */
+UF_SIGCTX static void balance(struct uf_region *r)
+{
+	uf__spin_lock(&r->lock);
+	/* Only under pressure: with free frames left, parking costs for nothing. */
+	bool full = r->free_head == UF__NIL && r->fresh >= r->nframes;
+	if (!full || r->inactive.count >= r->inactive_target || r->active.count <= 1) {
+		uf__spin_unlock(&r->lock);
+		return;
+	}
+	uint32_t p = take_tail(r, L_ACTIVE);
+	if (p == UF__NIL) {
+		uf__spin_unlock(&r->lock);
+		return;
+	}
+	struct uf__frame *fr = &r->frames[p];
+	uint32_t st = atomic_load(&fr->state);
+	uint32_t dirty = st & F_DIRTY;
+	uint64_t blk = fr->block;
+	atomic_store(&fr->state, F_BUSY | dirty | (st & F_WAITERS));
+	uf__spin_unlock(&r->lock);
+
+	int e = r->eng->park(r, p, blk, uf__blk_install_len(r, blk));
+	uf__spin_lock(&r->lock);
+	list_push_head(r, e ? L_ACTIVE : L_INACTIVE, p);
+	uf__spin_unlock(&r->lock);
+	publish(fr, (e ? F_ACTIVE : F_PARKED) | dirty);
+}
+
+/* Frees the frame f (BUSY, owned) of victim block vblk so it can hold
+ * another block. Dirty data is written back first; if that fails the victim
+ * stays resident and the error is returned, with *parked telling whether it
+ * is still mapped (false) or kept unmapped in its frame (true). */
+UF_SIGCTX static int evict_frame(struct uf_region *r, uint32_t f, uint64_t vblk, uint32_t vst,
+				 bool *parked)
+{
+	size_t ilen = uf__blk_install_len(r, vblk);
+	int e = 0;
+	*parked = (vst & F_KIND) == F_PARKED;
+	if (!*parked) {
+		e = r->eng->park(r, f, vblk, ilen);
+		if (e)
+			return e;
+		*parked = true;
+	}
+	if (vst & F_DIRTY) {
+		e = uf__store_write(r->store, r->soff + (vblk << r->bshift),
+				    r->eng->frame_buf(r, f, vblk), uf__blk_data_len(r, vblk));
+		if (e)
+			return e;
+		stat_add(&r->st_writebacks, 1);
+		stat_add(&r->st_dirty, -1);
+	}
+	if (r->eng->release)
+		r->eng->release(r, f, vblk, ilen);
+	stat_add(&r->st_evictions, 1);
+	return 0;
+}
+
+/* Reads block blk into frame f (LOADING, owned, in the table) and maps it. */
+UF_SIGCTX static int load(struct uf_region *r, uint32_t f, uint64_t blk, int mode)
+{
+	struct uf__frame *fr = &r->frames[f];
+	size_t ilen = uf__blk_install_len(r, blk), dlen = uf__blk_data_len(r, blk);
+	unsigned char *buf = r->eng->frame_buf(r, f, blk);
+	int e = uf__store_read(r->store, r->soff + (blk << r->bshift), buf, dlen);
+	if (!e) {
+		if (dlen < ilen)
+			memset(buf + dlen, 0, ilen - dlen); /* the page holding the store's end */
+		stat_add(&r->st_loads, 1);
+		bool dirty = mode == M_WRITE && r->writable;
+		e = r->eng->install(r, f, blk, ilen, dirty || !r->writable);
+		if (!e) {
+			if (dirty) {
+				stat_add(&r->st_dirty, 1);
+				stat_add(&r->st_write_faults, 1);
+			}
+			uf__spin_lock(&r->lock);
+			list_push_head(r, L_ACTIVE, f);
+			uf__spin_unlock(&r->lock);
+			publish(fr, F_ACTIVE | (dirty ? F_DIRTY : 0));
+			balance(r);
+			return 0;
+		}
+	}
+	if (r->eng->release)
+		r->eng->release(r, f, blk, ilen);
+	uf__spin_lock(&r->lock);
+	hremove(r, blk);
+	put_free(r, f);
+	uf__spin_unlock(&r->lock);
+	resident_add(r, -1);
+	publish(fr, F_FREE);
+	return e;
+}
+
+/* The fault (or prefetch) path for one block. */
+UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
+{
+	int last_err = 0;
+	unsigned failures = 0;
+	for (;;) {
+		uf__spin_lock(&r->lock);
+		uint32_t f = hfind(r, blk);
+		if (f != UF__NIL) {
+			struct uf__frame *fr = &r->frames[f];
+			uint32_t st = atomic_load(&fr->state);
+			uint32_t kind = st & F_KIND, dirty = st & F_DIRTY;
+			if (kind == F_LOADING || kind == F_BUSY) {
+				wait_unlock(r, fr, st);
+				continue;
+			}
+			if (kind == F_ACTIVE) {
+				/* Mapped already: either we raced with its load, or this is the
+				 * first write to a write-protected block. */
+				if (mode != M_WRITE || dirty || !r->writable) {
+					uf__spin_unlock(&r->lock);
+					return 0;
+				}
+				atomic_store(&fr->state, F_BUSY | (st & F_WAITERS));
+				list_remove(r, f);
+				list_push_head(r, L_ACTIVE, f);
+				uf__spin_unlock(&r->lock);
+				int e = r->eng->protect(r, blk, uf__blk_install_len(r, blk), false);
+				if (!e) {
+					stat_add(&r->st_dirty, 1);
+					stat_add(&r->st_write_faults, 1);
+				}
+				publish(fr, F_ACTIVE | (e ? 0 : F_DIRTY));
+				return e;
+			}
+			uf__assert(kind == F_PARKED);
+			/* Parked: bring it back without a store read. */
+			list_remove(r, f);
+			atomic_store(&fr->state, F_BUSY | dirty | (st & F_WAITERS));
+			uf__spin_unlock(&r->lock);
+			bool wr = mode == M_WRITE && r->writable;
+			int e = r->eng->install(r, f, blk, uf__blk_install_len(r, blk),
+						dirty || wr || !r->writable);
+			uf__spin_lock(&r->lock);
+			list_push_head(r, e ? L_INACTIVE : L_ACTIVE, f);
+			uf__spin_unlock(&r->lock);
+			if (e) {
+				publish(fr, F_PARKED | dirty);
+				return e;
+			}
+			stat_add(&r->st_reactivations, 1);
+			if (wr && !dirty) {
+				stat_add(&r->st_dirty, 1);
+				stat_add(&r->st_write_faults, 1);
+			}
+			publish(fr, F_ACTIVE | ((dirty || wr) ? F_DIRTY : 0));
+			balance(r);
+			return 0;
+		}
+
+		/* Not resident: take a free frame, or the coldest one. */
+		f = take_free(r);
+		if (f != UF__NIL) {
+			struct uf__frame *fr = &r->frames[f];
+			fr->block = blk;
+			fr->list = L_NONE;
+			atomic_store(&fr->state, F_LOADING);
+			hinsert(r, blk, f);
+			uf__spin_unlock(&r->lock);
+			resident_add(r, 1);
+			return load(r, f, blk, mode);
+		}
+		f = take_tail(r, L_INACTIVE);
+		if (f == UF__NIL)
+			f = take_tail(r, L_ACTIVE);
+		if (f == UF__NIL) {
+			/* Every frame is being loaded or changed by another thread (the
+			 * budget is smaller than the number of faulting threads): let
+			 * them finish. */
+			uf__spin_unlock(&r->lock);
+			sched_yield();
+			continue;
+		}
+		struct uf__frame *fr = &r->frames[f];
+		uint32_t vst = atomic_load(&fr->state);
+		uint64_t vblk = fr->block;
+		atomic_store(&fr->state, F_BUSY | (vst & (F_DIRTY | F_WAITERS)));
+		hinsert(r, blk, f); /* faults on blk now wait for this frame */
+		uf__spin_unlock(&r->lock);
+
+		bool parked;
+		int e = evict_frame(r, f, vblk, vst, &parked);
+		uf__spin_lock(&r->lock);
+		if (e == 0) {
+			hremove(r, vblk);
+			fr->block = blk;
+			uf__spin_unlock(&r->lock);
+			publish(fr, F_LOADING);
+			return load(r, f, blk, mode);
+		}
+		/* The victim could not be released: keep it, try another. */
+		hremove(r, blk);
+		list_push_head(r, parked ? L_INACTIVE : L_ACTIVE, f);
+		uf__spin_unlock(&r->lock);
+		publish(fr, (parked ? F_PARKED : F_ACTIVE) | (vst & F_DIRTY));
+		last_err = e;
+		if (++failures >= 8 || failures >= r->nframes)
+			return last_err;
+	}
+}
+
+UF_SIGCTX int uf__pager_fault(struct uf_region *r, uintptr_t addr, int access)
+{
+	if (addr < r->base || addr >= r->data_end)
+		return -EFAULT;
+	if (access == UF_ACCESS_WRITE && !r->writable)
+		return -EACCES;
+	if (access == UF_ACCESS_EXEC && !(r->prot & PROT_EXEC))
+		return -EACCES;
+	stat_add(&r->st_faults, 1);
+	/* An unknown access on a mapped block can only be a write. */
+	int mode = access == UF_ACCESS_READ || access == UF_ACCESS_EXEC ? M_READ : M_WRITE;
+	if (access == UF_ACCESS_UNKNOWN && !r->writable)
+		mode = M_READ;
+	return serve(r, (addr - r->base) >> r->bshift, mode);
+}
+
+UF_SIGCTX void uf__pager_fault_error(struct uf_region *r, uintptr_t addr, int err, void *uc)
+{
+	if (err != -EFAULT && r->on_error &&
+	    r->on_error(r, (void *)addr, err, r->error_arg) == UF_ERR_RETRY)
+		return;
+	uf__fault_deliver_sigbus((void *)addr, uc);
+}
+
+/* The hook fault.c calls for an address inside a region. */
+UF_SIGCTX int uf__region_fault(const struct uf__range *rg, int sig, siginfo_t *si, void *uc)
+{
+	struct uf_region *r = rg->obj;
+	/* uffd-thread: a load that failed in a handler thread left a poison
+	 * marker for the faulting thread to trip on (engine_uffd_thread.c). */
+	if (sig == SIGBUS && r->eng == &uf__engine_uffd_thread)
+		return uf__uffd_thread_poisoned(rg, si, uc);
+	uintptr_t addr = (uintptr_t)si->si_addr;
+	int e = -EACCES;
+	/* MAPERR: the range is not mapped (a fork child, or the program unmapped
+	 * it): not ours to serve. */
+	if (!(sig == SIGSEGV && si->si_code == SEGV_MAPERR) && r->pid == getpid())
+		e = uf__pager_fault(r, addr, uf__arch_access(uc));
+	uf__registry_put(rg);
+	if (e == 0)
+		return UF__HANDLED;
+	if (e == -EACCES)
+		return UF__PASS; /* the program broke the region's protection */
+	/* The callback and the program's SIGBUS handler may leave by
+	 * siglongjmp: the reference is dropped already. The region stays valid
+	 * as long as the program does not unmap it while using it. */
+	uf__pager_fault_error(r, addr, e, uc);
+	return UF__HANDLED;
+}
+
+/* ------------------------------------------------------------------ */
+/* calls from the API (normal context)                                 */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The resident blocks in [b0, b1), sorted; those with F_DIRTY only if
+ * dirty_only. Returns the count, or -ENOMEM. */
+static long collect(struct uf_region *r, uint64_t b0, uint64_t b1, bool dirty_only, uint64_t **out)
+{
+	uf__spin_lock(&r->lock);
+	uint32_t n = r->fresh;
+	uf__spin_unlock(&r->lock);
+	uint64_t *v = malloc((n ? n : 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	long k = 0;
+	uf__spin_lock(&r->lock);
+	for (uint32_t f = 0; f < n; f++) {
+		uint32_t st = atomic_load_explicit(&r->frames[f].state, memory_order_relaxed);
+		if ((st & F_KIND) == F_FREE || (dirty_only && !(st & F_DIRTY)))
+			continue;
+		uint64_t b = r->frames[f].block;
+		if (b >= b0 && b < b1)
+			v[k++] = b;
+	}
+	uf__spin_unlock(&r->lock);
+	qsort(v, (size_t)k, sizeof(*v), cmp_u64);
+	*out = v;
+	return k;
+}
+
+/* Takes ownership (BUSY) of the idle frame holding blk. Returns the frame
+ * and its state before, or UF__NIL if blk is not resident. */
+static uint32_t own_block(struct uf_region *r, uint64_t blk, uint32_t *old, bool unlist)
+{
+	for (;;) {
+		uf__spin_lock(&r->lock);
+		uint32_t f = hfind(r, blk);
+		if (f == UF__NIL) {
+			uf__spin_unlock(&r->lock);
+			return UF__NIL;
+		}
+		struct uf__frame *fr = &r->frames[f];
+		uint32_t st = atomic_load(&fr->state);
+		if (!idle(st)) {
+			wait_unlock(r, fr, st);
+			continue;
+		}
+		if (unlist)
+			list_remove(r, f);
+		atomic_store(&fr->state, F_BUSY | (st & (F_DIRTY | F_WAITERS)));
+		uf__spin_unlock(&r->lock);
+		*old = st & ~F_WAITERS;
+		return f;
+	}
+}
+
+static int writeback_one(struct uf_region *r, uint64_t blk)
+{
+	uint32_t st;
+	uint32_t f = own_block(r, blk, &st, false);
+	if (f == UF__NIL)
+		return 0; /* evicted meanwhile: written back then */
+	struct uf__frame *fr = &r->frames[f];
+	if (!(st & F_DIRTY)) {
+		publish(fr, st);
+		return 0;
+	}
+	bool active = (st & F_KIND) == F_ACTIVE;
+	size_t ilen = uf__blk_install_len(r, blk);
+	const void *src = r->eng->frame_buf(r, f, blk);
+	int e = 0;
+	if (active) {
+		/* Stop writers first so what reaches the store is what stays clean. */
+		e = r->eng->protect(r, blk, ilen, true);
+		src = uf__blk_addr(r, blk);
+	}
+	if (!e)
+		e = uf__store_write(r->store, r->soff + (blk << r->bshift), src, uf__blk_data_len(r, blk));
+	if (!e) {
+		stat_add(&r->st_writebacks, 1);
+		stat_add(&r->st_dirty, -1);
+		publish(fr, st & ~F_DIRTY);
+		return 0;
+	}
+	if (active)
+		r->eng->protect(r, blk, ilen, false); /* still dirty: keep it writable */
+	publish(fr, st);
+	return e;
+}
+
+int uf__pager_sync(struct uf_region *r, uint64_t b0, uint64_t b1)
+{
+	uint64_t *v;
+	long n = collect(r, b0, b1, true, &v);
+	if (n < 0)
+		return (int)n;
+	int first = 0;
+	for (long i = 0; i < n; i++) {
+		int e = writeback_one(r, v[i]);
+		if (e && !first)
+			first = e;
+	}
+	free(v);
+	int e = uf__store_flush(r->store);
+	return first ? first : e;
+}
+
+int uf__pager_drop(struct uf_region *r, uint64_t b0, uint64_t b1, bool writeback)
+{
+	uint64_t *v;
+	long n = collect(r, b0, b1, false, &v);
+	if (n < 0)
+		return (int)n;
+	int first = 0;
+	for (long i = 0; i < n; i++) {
+		uint64_t blk = v[i];
+		uint32_t st;
+		uint32_t f = own_block(r, blk, &st, true);
+		if (f == UF__NIL)
+			continue;
+		struct uf__frame *fr = &r->frames[f];
+		uint32_t dirty = st & F_DIRTY;
+		bool parked = (st & F_KIND) == F_PARKED;
+		int e = 0;
+		if (writeback || !dirty) {
+			e = evict_frame(r, f, blk, st, &parked);
+		} else {
+			/* discard: forget the changes */
+			size_t ilen = uf__blk_install_len(r, blk);
+			if (!parked)
+				e = r->eng->park(r, f, blk, ilen);
+			if (!e) {
+				stat_add(&r->st_dirty, -1);
+				if (r->eng->release)
+					r->eng->release(r, f, blk, ilen);
+				stat_add(&r->st_evictions, 1);
+			}
+		}
+		uf__spin_lock(&r->lock);
+		if (e == 0) {
+			hremove(r, blk);
+			put_free(r, f);
+			uf__spin_unlock(&r->lock);
+			resident_add(r, -1);
+			publish(fr, F_FREE);
+			continue;
+		}
+		list_push_head(r, parked ? L_INACTIVE : L_ACTIVE, f);
+		uf__spin_unlock(&r->lock);
+		publish(fr, (parked ? F_PARKED : F_ACTIVE) | dirty);
+		if (!first)
+			first = e;
+	}
+	free(v);
+	return first;
+}
+
+int uf__pager_prefetch(struct uf_region *r, uint64_t b0, uint64_t b1)
+{
+	uint64_t last = (r->data_end - r->base + r->bs - 1) >> r->bshift;
+	if (b1 > last)
+		b1 = last;
+	if (b1 > b0 && b1 - b0 > r->nframes)
+		b1 = b0 + r->nframes; /* more would only evict what we just loaded */
+	int n = 0;
+	for (uint64_t b = b0; b < b1; b++) {
+		int e = serve(r, b, M_PREFETCH);
+		if (e)
+			return n ? n : e;
+		n++;
+	}
+	return n;
+}
+
+int uf__pager_init(struct uf_region *r)
+{
+	uint64_t cap = 16;
+	while (cap < 2ull * r->nframes)
+		cap <<= 1;
+	r->hmask = cap - 1;
+	/* Lazily touched: only the frames and slots in use cost RAM. */
+	r->frames = uf__map_anon(r->nframes * sizeof(*r->frames), PROT_READ | PROT_WRITE);
+	r->hkeys = uf__map_anon(cap * sizeof(*r->hkeys), PROT_READ | PROT_WRITE);
+	r->hvals = uf__map_anon(cap * sizeof(*r->hvals), PROT_READ | PROT_WRITE);
+	if (!r->frames || !r->hkeys || !r->hvals) {
+		uf__pager_fini(r);
+		return -ENOMEM;
+	}
+	r->fresh = 0;
+	r->free_head = UF__NIL;
+	r->active = r->inactive = (struct uf__list){UF__NIL, UF__NIL, 0};
+	/* A quarter of the budget parked: re-used blocks survive a pass of new
+	 * ones; measured with ufbench zipf-read. */
+	r->inactive_target = r->nframes >= 4 ? r->nframes / 4 : 0;
+	return 0;
+}
+
+void uf__pager_fini(struct uf_region *r)
+{
+	uint64_t cap = r->hmask + 1;
+	if (r->frames)
+		munmap(r->frames, r->nframes * sizeof(*r->frames));
+	if (r->hkeys)
+		munmap(r->hkeys, cap * sizeof(*r->hkeys));
+	if (r->hvals)
+		munmap(r->hvals, cap * sizeof(*r->hvals));
+	r->frames = NULL;
+	r->hkeys = NULL;
+	r->hvals = NULL;
+}

@@ -1,0 +1,225 @@
+/* region.c - the public region calls: argument checks, engine choice,
+ * registration, and the range calls handed to the pager. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "fault.h"
+#include "region.h"
+#include "registry.h"
+
+#define UF_MAX_BLOCK_SIZE ((size_t)64 << 20)
+
+void uf_map_opts_init(struct uf_map_opts *o)
+{
+	if (!o)
+		return;
+	memset(o, 0, sizeof(*o));
+	o->struct_size = sizeof(*o);
+}
+
+static size_t default_budget(size_t len)
+{
+	long pages = sysconf(_SC_PHYS_PAGES);
+	size_t half = pages > 0 ? (size_t)pages * uf__page_size() / 2 : ((size_t)1 << 30);
+	return len < half ? len : half;
+}
+
+static void region_free(struct uf_region *r)
+{
+	uf__pager_fini(r);
+	free(r);
+}
+
+int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_map_opts *opts,
+	   uf_region **out)
+{
+	const size_t ps = uf__page_size();
+	struct uf_map_opts o;
+	uf_map_opts_init(&o);
+	if (opts) {
+		if (opts->struct_size < offsetof(struct uf_map_opts, engine) ||
+		    opts->struct_size > 4096)
+			return -EINVAL;
+		memcpy(&o, opts, opts->struct_size < sizeof(o) ? opts->struct_size : sizeof(o));
+	}
+	if (!store || !out || !len || (off & (ps - 1)) || off >= store->size)
+		return -EINVAL;
+	if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) || !(prot & PROT_READ))
+		return -EINVAL;
+	if (o.flags & ~UF_MAP_NO_READAHEAD)
+		return -EINVAL;
+	if (o.engine < UF_ENGINE_AUTO || o.engine > UF_ENGINE_SIGNAL)
+		return -EINVAL;
+	size_t bs = o.block_size ? o.block_size : ps;
+	if (!uf__is_pow2(bs) || bs < ps || bs > UF_MAX_BLOCK_SIZE)
+		return -EINVAL;
+	if (len > SIZE_MAX - bs)
+		return -EINVAL;
+	size_t maplen = uf__align_up(len, ps);
+	uint64_t nblocks = (maplen + bs - 1) / bs;
+	size_t budget = o.max_resident ? o.max_resident : default_budget(nblocks * bs);
+	if (budget < bs)
+		return -EINVAL;
+	uint64_t nframes = budget / bs;
+	if (nframes > nblocks)
+		nframes = nblocks;
+	if (nframes >= UF__NIL)
+		return -EINVAL;
+
+	int e = uf__fault_init();
+	if (e)
+		return e;
+	const struct uf__engine_ops *eng = uf__engine_pick(o.engine, &e);
+	if (!eng)
+		return e;
+
+	struct uf_region *r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->len = maplen;
+	r->bs = bs;
+	r->bshift = (unsigned)__builtin_ctzl(bs);
+	r->nblocks = nblocks;
+	r->soff = off;
+	r->data_len = store->size - off < maplen ? store->size - off : maplen;
+	r->prot = prot;
+	r->writable = prot & PROT_WRITE;
+	r->flags = o.flags;
+	r->store = store;
+	r->on_error = o.on_error;
+	r->error_arg = o.error_arg;
+	r->nframes = (uint32_t)nframes;
+	r->uffd = -1;
+	r->pid = getpid();
+	/* Attach; under AUTO a refusal (seccomp, permissions) moves on to the
+	 * next engine instead of failing. */
+	bool any = o.engine == UF_ENGINE_AUTO && uf__getenv("USERFAULT_ENGINE") == NULL;
+	for (;;) {
+		r->eng = eng;
+		r->eng_flags = 0;
+		e = eng->attach(r);
+		if (!e || !any || !(eng = uf__engine_next(eng)))
+			break;
+	}
+	if (e) {
+		region_free(r);
+		return e;
+	}
+	r->data_end = r->base + uf__align_up(r->data_len, ps);
+	/* After attach: an engine may have lowered nframes (its own limits). */
+	e = uf__pager_init(r);
+	if (!e)
+		e = uf__registry_add_ref(r->base, r->base + r->len, UF__KIND_REGION, r, &r->refs);
+	if (e) {
+		r->eng->detach(r);
+		region_free(r);
+		return e;
+	}
+	uf__store_ref(store);
+	*out = r;
+	return 0;
+}
+
+void *uf_region_addr(const uf_region *r) { return r ? (void *)r->base : NULL; }
+size_t uf_region_size(const uf_region *r) { return r ? r->len : 0; }
+int uf_region_engine(const uf_region *r) { return r ? r->eng->id : -EINVAL; }
+
+/* Converts [addr, addr+len) to the blocks it touches; len 0 = to the end. */
+/* A fork child inherits the handle but not the mapping, and the region's
+ * userfaultfd still points at the parent's memory: refuse. */
+static int usable(const uf_region *r)
+{
+	if (!r)
+		return -EINVAL;
+	return r->pid == getpid() ? 0 : -EPERM;
+}
+
+static int block_range(const uf_region *r, void *addr, size_t len, uint64_t *b0, uint64_t *b1)
+{
+	int e = usable(r);
+	if (e)
+		return e;
+	uintptr_t a = addr ? (uintptr_t)addr : r->base;
+	if (!addr && !len)
+		len = r->len;
+	if (a < r->base || a >= r->base + r->len || len > r->base + r->len - a)
+		return -EINVAL;
+	if (!len)
+		len = r->base + r->len - a;
+	*b0 = (a - r->base) >> r->bshift;
+	*b1 = (a + len - r->base + r->bs - 1) >> r->bshift;
+	return 0;
+}
+
+int uf_sync(uf_region *r, void *addr, size_t len)
+{
+	uint64_t b0, b1;
+	int e = block_range(r, addr, len, &b0, &b1);
+	return e ? e : uf__pager_sync(r, b0, b1);
+}
+
+int uf_discard(uf_region *r, void *addr, size_t len)
+{
+	uint64_t b0, b1;
+	int e = block_range(r, addr, len, &b0, &b1);
+	return e ? e : uf__pager_drop(r, b0, b1, false);
+}
+
+int uf_evict(uf_region *r, void *addr, size_t len)
+{
+	uint64_t b0, b1;
+	int e = block_range(r, addr, len, &b0, &b1);
+	return e ? e : uf__pager_drop(r, b0, b1, true);
+}
+
+int uf_prefetch(uf_region *r, void *addr, size_t len)
+{
+	uint64_t b0, b1;
+	int e = block_range(r, addr, len, &b0, &b1);
+	return e ? e : uf__pager_prefetch(r, b0, b1);
+}
+
+int uf_stats(const uf_region *r, struct uf_stats *st)
+{
+	if (!r || !st || st->struct_size < offsetof(struct uf_stats, faults) || st->struct_size > 4096)
+		return -EINVAL;
+	struct uf_stats s;
+	memset(&s, 0, sizeof(s));
+	s.struct_size = st->struct_size;
+	s.engine = r->eng->id;
+	s.faults = atomic_load(&r->st_faults);
+	s.loads = atomic_load(&r->st_loads);
+	s.evictions = atomic_load(&r->st_evictions);
+	s.writebacks = atomic_load(&r->st_writebacks);
+	s.write_faults = atomic_load(&r->st_write_faults);
+	s.reactivations = atomic_load(&r->st_reactivations);
+	s.resident = atomic_load(&r->st_resident);
+	s.resident_peak = atomic_load(&r->st_resident_peak);
+	s.dirty = atomic_load(&r->st_dirty);
+	s.max_resident = r->nframes;
+	s.block_size = r->bs;
+	memcpy(st, &s, st->struct_size < sizeof(s) ? st->struct_size : sizeof(s));
+	return 0;
+}
+
+int uf_unmap(uf_region *r, unsigned flags)
+{
+	if (!r || (flags & ~UF_UNMAP_DISCARD))
+		return -EINVAL;
+	if (usable(r))
+		return -EPERM;
+	if (!(flags & UF_UNMAP_DISCARD)) {
+		int e = uf__pager_sync(r, 0, r->nblocks);
+		if (e)
+			return e; /* nothing lost, nothing changed: the region stays */
+	}
+	int e = uf__registry_remove(r);
+	if (e)
+		return e;
+	r->eng->detach(r);
+	uf__store_unref(r->store);
+	region_free(r);
+	return 0;
+}

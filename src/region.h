@@ -1,0 +1,164 @@
+/*
+ * region.h - a mapped region, its pager state, and the engine interface.
+ *
+ * Layers: region.c (public API, engine choice) -> pager.c (block table,
+ * budget, eviction, write-back) -> an engine (how bytes become visible and
+ * how writes are noticed). The pager speaks to engines only through
+ * struct uf__engine_ops.
+ */
+#ifndef UF_REGION_H
+#define UF_REGION_H
+
+#include "internal.h"
+#include "store.h"
+
+/* ---- frames: one per block of RAM budget ---- */
+
+/* Frame state word: kind in the low byte, flags above. Transitions happen
+ * under the region lock, except that the owner of a LOADING or BUSY frame
+ * publishes the next state with an exchange and wakes waiters. */
+enum {
+	F_FREE = 0,
+	F_LOADING = 1, /* owner is reading the store into the frame */
+	F_ACTIVE = 2,  /* mapped at its block */
+	F_PARKED = 3,  /* unmapped, data kept in the frame (inactive list) */
+	F_BUSY = 4,    /* owner is evicting / writing back / changing protection */
+	F_KIND = 0xff,
+	F_DIRTY = 1u << 8,   /* changed since last written back */
+	F_WAITERS = 1u << 31 /* someone sleeps on the futex: wake on change */
+};
+
+enum { L_NONE = 0, L_ACTIVE = 1, L_INACTIVE = 2 };
+
+struct uf__frame {
+	_Atomic uint32_t state;
+	uint32_t prev, next; /* list links (frame indices), under the lock */
+	uint8_t list;        /* L_* */
+	uint64_t block;      /* the block held (not FREE) */
+};
+
+struct uf__list {
+	uint32_t head, tail, count;
+};
+
+#define UF__NIL UINT32_MAX
+
+struct uf_region;
+
+/*
+ * The engine interface. "frame" f is a unit of RAM; blk the block index.
+ * Functions marked UF_SIGCTX may run in the faulting thread's signal handler
+ * and must not allocate or lock.
+ */
+struct uf__engine_ops {
+	const char *name;
+	int id; /* enum uf_engine */
+	/* 0 if this process may use the engine, else -errno (why not). */
+	int (*probe)(void);
+	/* Reserve the address range (r->base, r->len), set up the frame pool for
+	 * r->nframes frames, register for faults. May lower r->nframes if the
+	 * engine cannot hold that many (the pager is set up after attach). On
+	 * failure, leave nothing behind. */
+	int (*attach)(struct uf_region *r);
+	void (*detach)(struct uf_region *r);
+	/* Where the pager writes a block's bytes before install, and where a
+	 * parked block's bytes can be read. */
+	UF_SIGCTX void *(*frame_buf)(struct uf_region *r, uint32_t f, uint64_t blk);
+	/* Make the frame's bytes visible at blk, atomically for every thread.
+	 * writable=false: installed write-protected (writes fault). */
+	UF_SIGCTX int (*install)(struct uf_region *r, uint32_t f, uint64_t blk, size_t len,
+				 bool writable);
+	/* Unmap blk, keeping its bytes at frame_buf(f). */
+	UF_SIGCTX int (*park)(struct uf_region *r, uint32_t f, uint64_t blk, size_t len);
+	/* The frame no longer holds blk (may release RAM). Optional. */
+	UF_SIGCTX void (*release)(struct uf_region *r, uint32_t f, uint64_t blk, size_t len);
+	/* Write-protect (on) or open (off) a mapped block. */
+	UF_SIGCTX int (*protect)(struct uf_region *r, uint64_t blk, size_t len, bool on);
+};
+
+extern const struct uf__engine_ops uf__engine_uffd;
+extern const struct uf__engine_ops uf__engine_uffd_thread;
+extern const struct uf__engine_ops uf__engine_signal;
+
+struct uf_region {
+	/* geometry (immutable after uf_map) */
+	uintptr_t base;
+	size_t len;        /* mapped bytes, page aligned */
+	size_t bs;         /* block size */
+	unsigned bshift;
+	uint64_t nblocks;
+	uint64_t soff;     /* store offset of the first byte */
+	uint64_t data_len; /* bytes of the region backed by the store */
+	uintptr_t data_end;/* base + data_len rounded up to a page: SIGBUS past it */
+	int prot;
+	bool writable;
+	unsigned flags;
+	uf_store *store;
+	uf_error_fn on_error;
+	void *error_arg;
+	pid_t pid;         /* the process that mapped it (fork children may not use it) */
+
+	/* engine */
+	const struct uf__engine_ops *eng;
+	int uffd;          /* userfaultfd engines */
+	void *pool;        /* frame pool (engine-defined) */
+	unsigned eng_flags;/* engine-private */
+	void *eng_priv;
+
+	_Atomic long refs; /* fault handlers inside the pager (registry.h) */
+
+	/* pager: everything below is guarded by lock */
+	uf__spinlock lock;
+	struct uf__frame *frames;
+	uint32_t nframes;
+	uint32_t fresh;     /* frames [fresh, nframes) were never used */
+	uint32_t free_head; /* free list through frame.next */
+	struct uf__list active, inactive;
+	uint32_t inactive_target;
+	uint64_t *hkeys;    /* block + 1; 0 = empty slot */
+	uint32_t *hvals;    /* frame index */
+	uint64_t hmask;
+
+	/* statistics (relaxed atomics) */
+	_Atomic uint64_t st_faults, st_loads, st_evictions, st_writebacks, st_write_faults,
+		st_reactivations, st_dirty, st_resident, st_resident_peak;
+};
+
+/* pager.c */
+int uf__pager_init(struct uf_region *r);
+void uf__pager_fini(struct uf_region *r);
+/* Serves a fault at addr. 0: retry the access. -EACCES: a protection
+ * violation the program made itself (not ours). -EFAULT: past the end of the
+ * store. Other: the store's error while loading. */
+UF_SIGCTX int uf__pager_fault(struct uf_region *r, uintptr_t addr, int access);
+/* Turns a failed fault into the documented error: the region's callback or
+ * SIGBUS. Returns 0 to retry, or after delivering SIGBUS. */
+UF_SIGCTX void uf__pager_fault_error(struct uf_region *r, uintptr_t addr, int err, void *uc);
+int uf__pager_sync(struct uf_region *r, uint64_t b0, uint64_t b1);
+int uf__pager_drop(struct uf_region *r, uint64_t b0, uint64_t b1, bool writeback);
+int uf__pager_prefetch(struct uf_region *r, uint64_t b0, uint64_t b1);
+
+/* Block geometry helpers. */
+static inline size_t uf__blk_install_len(const struct uf_region *r, uint64_t blk)
+{
+	uintptr_t a = r->base + (blk << r->bshift);
+	uintptr_t e = a + r->bs < r->data_end ? a + r->bs : r->data_end;
+	return e > a ? (size_t)(e - a) : 0;
+}
+static inline size_t uf__blk_data_len(const struct uf_region *r, uint64_t blk)
+{
+	uint64_t o = blk << r->bshift;
+	if (o >= r->data_len)
+		return 0;
+	return r->data_len - o < r->bs ? (size_t)(r->data_len - o) : r->bs;
+}
+static inline void *uf__blk_addr(const struct uf_region *r, uint64_t blk)
+{
+	return (void *)(r->base + (blk << r->bshift));
+}
+
+/* engine.c */
+const struct uf__engine_ops *uf__engine_pick(int want, int *err);
+const struct uf__engine_ops *uf__engine_next(const struct uf__engine_ops *e);
+
+#endif

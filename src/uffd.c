@@ -1,0 +1,134 @@
+/* uffd.c - opening userfaultfd (full, user-mode-only, /dev/userfaultfd),
+ * the feature handshake, and the ioctls the engines use. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/syscall.h>
+
+#include "uffd.h"
+
+static struct uf__uffd_caps g_caps;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static int raw_open(int flags)
+{
+#ifdef SYS_userfaultfd
+	int fd = (int)syscall(SYS_userfaultfd, flags);
+	if (fd >= 0)
+		return fd;
+	int e = errno;
+	/* /dev/userfaultfd grants access by file permission instead of
+	 * vm.unprivileged_userfaultfd / CAP_SYS_PTRACE (6.1+). */
+	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev >= 0) {
+		fd = ioctl(dev, USERFAULTFD_IOC_NEW, flags);
+		close(dev);
+		if (fd >= 0)
+			return fd;
+	}
+	return -e;
+#else
+	(void)flags;
+	return -ENOSYS;
+#endif
+}
+
+static void probe(void)
+{
+	int base = O_CLOEXEC | O_NONBLOCK;
+	int fd = raw_open(base);
+	if (fd < 0 && (fd == -EPERM || fd == -EACCES)) {
+		/* Unprivileged with vm.unprivileged_userfaultfd=0: user-mode-only
+		 * descriptors still work; faults from the kernel then fail (EFAULT),
+		 * which the in-thread engine has anyway. */
+		fd = raw_open(base | UFFD_USER_MODE_ONLY);
+		if (fd >= 0)
+			g_caps.user_only = true;
+	}
+	if (fd < 0) {
+		g_caps.err = fd;
+		return;
+	}
+	struct uffdio_api api = {.api = UFFD_API, .features = 0};
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		g_caps.err = -errno;
+	} else {
+		g_caps.features = api.features;
+	}
+	close(fd);
+}
+
+const struct uf__uffd_caps *uf__uffd_caps(void)
+{
+	pthread_once(&g_once, probe);
+	return &g_caps;
+}
+
+int uf__uffd_open(uint64_t features, int flags)
+{
+	const struct uf__uffd_caps *c = uf__uffd_caps();
+	if (c->err)
+		return c->err;
+	int fd = raw_open(O_CLOEXEC | flags | (c->user_only ? UFFD_USER_MODE_ONLY : 0));
+	if (fd < 0)
+		return fd;
+	struct uffdio_api api = {.api = UFFD_API, .features = features};
+	if (ioctl(fd, UFFDIO_API, &api)) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+int uf__uffd_register(int fd, uintptr_t start, size_t len, uint64_t mode, uint64_t *ioctls)
+{
+	struct uffdio_register reg = {.range = {.start = start, .len = len}, .mode = mode};
+	if (ioctl(fd, UFFDIO_REGISTER, &reg))
+		return -errno;
+	if (ioctls)
+		*ioctls = reg.ioctls;
+	return 0;
+}
+
+UF_SIGCTX int uf__uffd_copy(int fd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode)
+{
+	while (len) {
+		struct uffdio_copy c = {.dst = dst, .src = src, .len = len, .mode = mode};
+		if (ioctl(fd, UFFDIO_COPY, &c) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+		/* Interrupted part way (the mm changed): continue after what was done. */
+		if (c.copy > 0) {
+			dst += (uint64_t)c.copy;
+			src += (uint64_t)c.copy;
+			len -= (size_t)c.copy;
+		}
+	}
+	return 0;
+}
+
+UF_SIGCTX int uf__uffd_move(int fd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode)
+{
+	while (len) {
+		struct uffdio_move m = {.dst = dst, .src = src, .len = len, .mode = mode};
+		if (ioctl(fd, UFFDIO_MOVE, &m) == 0)
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+		if (m.move > 0) {
+			dst += (uint64_t)m.move;
+			src += (uint64_t)m.move;
+			len -= (size_t)m.move;
+		}
+	}
+	return 0;
+}
+
+UF_SIGCTX int uf__uffd_wp(int fd, uintptr_t start, size_t len, uint64_t mode)
+{
+	struct uffdio_writeprotect w = {.range = {.start = start, .len = len}, .mode = mode};
+	return ioctl(fd, UFFDIO_WRITEPROTECT, &w) ? -errno : 0;
+}

@@ -1,0 +1,38 @@
+/* uffd.h - userfaultfd plumbing shared by the two userfaultfd engines. */
+#ifndef UF_UFFD_H
+#define UF_UFFD_H
+
+#include "internal.h"
+#include "uffd_compat.h"
+
+struct uf__uffd_caps {
+	int err;           /* 0, or why userfaultfd cannot be used here */
+	bool user_only;    /* only UFFD_USER_MODE_ONLY descriptors are allowed */
+	uint64_t features; /* what UFFDIO_API offers */
+};
+
+/* What this process may use (probed once). */
+const struct uf__uffd_caps *uf__uffd_caps(void);
+/* A new descriptor with the API handshake done for features (a subset of
+ * caps->features). Returns the fd or -errno. */
+int uf__uffd_open(uint64_t features, int flags);
+UF_SIGCTX int uf__uffd_copy(int fd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode);
+UF_SIGCTX int uf__uffd_move(int fd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode);
+UF_SIGCTX int uf__uffd_wp(int fd, uintptr_t start, size_t len, uint64_t mode);
+int uf__uffd_register(int fd, uintptr_t start, size_t len, uint64_t mode, uint64_t *ioctls);
+
+#endif
+
+/* Engine operations over a region served by userfaultfd, shared by the
+ * in-thread and the handler-thread engines (engine_uffd.c). They differ
+ * only in whether installs wake threads blocked in the kernel. */
+struct uf_region;
+#define UF__UFFD_MOVE 0x1u   /* r->eng_flags: install/park by UFFDIO_MOVE */
+#define UF__UFFD_WP 0x2u     /* registered for write-protect tracking */
+#define UF__UFFD_NOWAKE 0x4u /* nobody sleeps in the kernel (SIGBUS mode) */
+int uf__uffd_attach(struct uf_region *r, uint64_t features);
+void uf__uffd_detach(struct uf_region *r);
+UF_SIGCTX void *uf__uffd_frame_buf(struct uf_region *r, uint32_t f, uint64_t blk);
+UF_SIGCTX int uf__uffd_install(struct uf_region *r, uint32_t f, uint64_t blk, size_t len, bool writable);
+UF_SIGCTX int uf__uffd_park(struct uf_region *r, uint32_t f, uint64_t blk, size_t len);
+UF_SIGCTX int uf__uffd_protect(struct uf_region *r, uint64_t blk, size_t len, bool on);

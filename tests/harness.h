@@ -1,0 +1,116 @@
+/*
+ * harness.h - tiny test harness: assertions that print both values, a
+ * timeout on every test, and the engine under test.
+ *
+ * A test program exits 0 (pass), 1 (fail) or 77 (skip, with the reason on
+ * stderr). tests/run.sh runs each one under timeout(1) as well.
+ */
+#ifndef UF_TEST_HARNESS_H
+#define UF_TEST_HARNESS_H
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "userfault.h"
+
+#define SKIP_EXIT 77
+
+#define FAIL(...)                                                                \
+	do {                                                                     \
+		fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);             \
+		fprintf(stderr, __VA_ARGS__);                                    \
+		fprintf(stderr, "\n");                                           \
+		exit(1);                                                         \
+	} while (0)
+
+#define SKIP(...)                                                                \
+	do {                                                                     \
+		fprintf(stderr, "SKIP: ");                                       \
+		fprintf(stderr, __VA_ARGS__);                                    \
+		fprintf(stderr, "\n");                                           \
+		exit(SKIP_EXIT);                                                 \
+	} while (0)
+
+#define ASSERT(c)                                                                \
+	do {                                                                     \
+		if (!(c))                                                        \
+			FAIL("assertion failed: %s", #c);                        \
+	} while (0)
+
+#define ASSERT_CMP(a, op, b)                                                     \
+	do {                                                                     \
+		long long a_ = (long long)(a), b_ = (long long)(b);             \
+		if (!(a_ op b_))                                                 \
+			FAIL("%s %s %s: %lld vs %lld", #a, #op, #b, a_, b_);     \
+	} while (0)
+#define ASSERT_EQ(a, b) ASSERT_CMP(a, ==, b)
+#define ASSERT_NE(a, b) ASSERT_CMP(a, !=, b)
+#define ASSERT_LE(a, b) ASSERT_CMP(a, <=, b)
+#define ASSERT_LT(a, b) ASSERT_CMP(a, <, b)
+#define ASSERT_GE(a, b) ASSERT_CMP(a, >=, b)
+#define ASSERT_GT(a, b) ASSERT_CMP(a, >, b)
+/* A uf_* call that must succeed; prints the error text if not. */
+#define ASSERT_OK(call)                                                          \
+	do {                                                                     \
+		long long r_ = (long long)(call);                               \
+		if (r_ < 0)                                                      \
+			FAIL("%s = %lld (%s)", #call, r_, uf_strerror((int)r_)); \
+	} while (0)
+
+static void harness_timeout(int sig)
+{
+	(void)sig;
+	static const char m[] = "FAIL: test timed out\n";
+	if (write(2, m, sizeof(m) - 1) < 0) {
+	}
+	_exit(124);
+}
+
+/* Call first in main: arms a timeout (seconds, TEST_TIMEOUT overrides). */
+static inline void test_init(unsigned seconds)
+{
+	const char *t = getenv("TEST_TIMEOUT");
+	if (t)
+		seconds = (unsigned)atoi(t);
+	signal(SIGALRM, harness_timeout);
+	alarm(seconds);
+	setvbuf(stdout, NULL, _IONBF, 0);
+}
+
+/* The engine the runner asked for (USERFAULT_ENGINE), for map options. */
+static inline int test_engine(void)
+{
+	const char *e = getenv("USERFAULT_ENGINE");
+	if (!e || !*e || !strcmp(e, "auto"))
+		return UF_ENGINE_AUTO;
+	if (!strcmp(e, "uffd"))
+		return UF_ENGINE_UFFD;
+	if (!strcmp(e, "uffd-thread"))
+		return UF_ENGINE_UFFD_THREAD;
+	if (!strcmp(e, "signal"))
+		return UF_ENGINE_SIGNAL;
+	FAIL("unknown USERFAULT_ENGINE=%s", e);
+}
+
+/* Deterministic byte pattern for store offset off. */
+static inline uint8_t pattern_byte(uint64_t off)
+{
+	uint64_t x = off * 0x9E3779B97F4A7C15ull;
+	return (uint8_t)(x >> 56) ^ (uint8_t)off;
+}
+
+static inline uint64_t xorshift64(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+#endif

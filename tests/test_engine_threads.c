@@ -1,0 +1,67 @@
+/* 8 threads doing random reads and writes over a region much larger than
+ * its budget, each checking every read against its shadow copy. Thread t
+ * owns the 8-byte words w with w % 8 == t, spread over every block, so
+ * threads constantly share blocks while loads, evictions and write-backs
+ * race. At the end the store must equal the merged shadow. */
+#include <pthread.h>
+
+#include "common.h"
+
+#define NTHREADS 8
+static struct fixture fx;
+static uint64_t *shadow;
+static size_t nwords;
+static _Atomic int failed;
+
+static void *worker(void *arg)
+{
+	uint64_t t = (uint64_t)(uintptr_t)arg, seed = 0x1234567 + t * 977;
+	volatile uint64_t *w = (volatile uint64_t *)fx.p;
+	for (int i = 0; i < 40000 && !failed; i++) {
+		size_t k = (xorshift64(&seed) % (nwords / NTHREADS)) * NTHREADS + t;
+		if (xorshift64(&seed) & 1) {
+			uint64_t v = xorshift64(&seed);
+			w[k] = v;
+			shadow[k] = v;
+		} else if (w[k] != shadow[k]) {
+			fprintf(stderr, "thread %llu word %zu: got %llx want %llx\n",
+				(unsigned long long)t, k, (unsigned long long)w[k],
+				(unsigned long long)shadow[k]);
+			failed = 1;
+		}
+	}
+	return NULL;
+}
+
+static void run(size_t bs, size_t budget)
+{
+	size_t size = 8 << 20;
+	fixture_open(&fx, size, bs, budget, PROT_READ | PROT_WRITE);
+	nwords = size / 8;
+	shadow = malloc(size);
+	memcpy(shadow, fx.buf, size);
+	pthread_t th[NTHREADS];
+	for (uintptr_t t = 0; t < NTHREADS; t++)
+		ASSERT_EQ(pthread_create(&th[t], NULL, worker, (void *)t), 0);
+	for (int t = 0; t < NTHREADS; t++)
+		pthread_join(th[t], NULL);
+	ASSERT_EQ(failed, 0);
+	struct uf_stats st = stats_of(fx.r);
+	ASSERT_LE(st.resident_peak, st.max_resident);
+	ASSERT_GT(st.evictions, 0);
+	ASSERT_OK(uf_sync(fx.r, NULL, 0));
+	ASSERT_EQ(memcmp(fx.buf, shadow, size), 0);
+	fixture_close(&fx, 0);
+	free(shadow);
+}
+
+int main(void)
+{
+	test_init(120);
+	size_t ps = page_size();
+	run(0, 64 * ps);      /* 4 KiB blocks, 256 KiB budget */
+	run(4 * ps, 64 * ps); /* 16 KiB blocks */
+	run(0, 8 * ps);       /* budget barely above the thread count */
+	printf("ok\n");
+	return 0;
+}
