@@ -1144,6 +1144,9 @@ static void machine(void)
 	fprintf(g_out, "ufbench: %s %s, %ld CPUs (%s), page %zu, vm.max_map_count %ld, libsigsegv %s, "
 		"load average %.2f\n", u.sysname, u.release, cpus, model, ufb_page_size(), mmc,
 		ufb_have_libsigsegv() ? "yes" : "no", loadavg());
+	if (loadavg() > 0.5 * (double)cpus)
+		fprintf(g_out, "ufbench: warning: the machine is busy (load average %.2f on %ld CPUs); "
+			       "figures will be noisy\n", loadavg(), cpus);
 	if (g_json) {
 		printf("{\"type\":\"machine\"");
 		json_str(stdout, "kernel", u.release);

@@ -169,25 +169,59 @@ UF_API int uf_handle_fault(int sig, siginfo_t *info, void *ucontext);
 /* ------------------------------------------------------------------------ */
 /* Fault-safe access                                                         */
 
-/* Copy n bytes; 0, or -EFAULT if a byte could not be read/written. On
- * failure, dst holds the bytes copied before the faulting one. */
+/*
+ * Copy n bytes from src to dst. Returns 0, or -EFAULT if some byte of src
+ * cannot be read or some byte of dst cannot be written (unmapped, PROT_NONE,
+ * read-only, past the end of a mapped file, kernel or non-canonical address,
+ * a range that wraps around the address space).
+ * On -EFAULT, with k the first offset at which src[k] cannot be read or
+ * dst[k] cannot be written: dst[0..k) holds src[0..k) and dst[k..n) is
+ * untouched (nothing at or past the faulting byte is written).
+ * Both sides are protected in both calls; the name says which one is in
+ * doubt. No system call, no setjmp when nothing faults (an exception table
+ * of small assembly routines, as in the kernel). Async-signal-safe; works
+ * in any thread and in signal handlers (SIGSEGV/SIGBUS must not be blocked
+ * there). Inside a userfault region the page is loaded and the copy goes on;
+ * inside a raw area the area's handler runs first.
+ */
 UF_API int uf_try_read(void *dst, const void *src, size_t n);
 UF_API int uf_try_write(void *dst, const void *src, size_t n);
 #define UF_PROBE_READ 0x1
 #define UF_PROBE_WRITE 0x2
-/* 0 if every page of [addr, addr+n) allows the access (as a real load/store
- * sees it), -EFAULT otherwise. A write probe does not change memory. */
+/*
+ * 0 if every page of [addr, addr+n) allows the access (UF_PROBE_READ and/or
+ * UF_PROBE_WRITE) the way a real load/store of this thread sees it, -EFAULT
+ * otherwise (also for a range that wraps); -EINVAL for a bad access mask;
+ * 0 for n == 0. A write probe is an atomic read-modify-write of zero: it
+ * never changes the bytes, even while other threads write them, but it is a
+ * real write access (it breaks copy-on-write sharing and marks a
+ * write-tracked page dirty). Probing a userfault region loads its pages.
+ */
 UF_API int uf_probe(const void *addr, size_t n, int access);
 
 /* ------------------------------------------------------------------------ */
 /* Stack overflow                                                            */
 
-/* Called on the alternate signal stack of the overflowing thread. It may
- * leave with siglongjmp; if it returns, the process dies of the fault. */
+/*
+ * Called on the alternate signal stack of the thread that overflowed its
+ * stack, with the faulting address. It may leave with siglongjmp (the guard
+ * stays armed: the next overflow is caught the same way); if it returns,
+ * the process dies of the fault as it would without the library.
+ * An overflow is a SIGSEGV at or just below the interrupted stack pointer,
+ * or in the calling thread's pthread guard area or the main thread's growth
+ * gap (below [stack], within RLIMIT_STACK) with the stack pointer near it.
+ * A NULL or wild pointer is never reported, even into a guard page.
+ */
 typedef void (*uf_overflow_fn)(void *fault_addr, void *arg);
+/* Installs fn (replacing an earlier one) and the fault handler, and calls
+ * uf_stack_guard_thread_init() for the calling thread. -EINVAL if fn is NULL. */
 UF_API int uf_stack_guard_install(uf_overflow_fn fn, void *arg);
-/* Gives the calling thread an alternate signal stack (needed to run any
- * handler after a stack overflow). Call once in every thread to protect. */
+/* Protects the calling thread; every thread to protect calls it once (new
+ * threads do not inherit alternate stacks). Gives the thread a 64 KiB
+ * alternate signal stack with a guard page, unless it already has one (a
+ * sanitizer's, say: kept and used), and records its stack guard area.
+ * Idempotent; the stack is released at thread exit, or by _fini (-EBUSY if
+ * called while running on it). */
 UF_API int uf_stack_guard_thread_init(void);
 UF_API int uf_stack_guard_thread_fini(void);
 
@@ -207,10 +241,21 @@ struct uf_fault {
 	siginfo_t *info;
 	void *ucontext;
 };
-/* Runs in signal context. */
+/*
+ * Runs in signal context, in the faulting thread, for every SIGSEGV/SIGBUS
+ * whose address is in the area. Return UF_HANDLED once the access can
+ * succeed (mprotect, map over it, ...): the instruction runs again. Return
+ * UF_PASS to let the fault go on (stack guard, the previous handler, death).
+ * It must return, not leave by longjmp: unregistering waits for it.
+ */
 typedef int (*uf_area_fn)(const struct uf_fault *f, void *arg);
 typedef struct uf_area uf_area;
+/* Sends faults in [addr, addr+len) to fn. Any thread, any time, while
+ * other threads fault. -EINVAL (NULL addr/fn/out, len 0, wrapping range),
+ * -EEXIST (overlaps an area or a userfault region), -ENOMEM. */
 UF_API int uf_area_register(void *addr, size_t len, uf_area_fn fn, void *arg, uf_area **out);
+/* Returns once no thread runs the area's handler any more, and frees the
+ * area. Not from the area's own handler. -EINVAL for NULL. */
 UF_API int uf_area_unregister(uf_area *a);
 
 /* ------------------------------------------------------------------------ */

@@ -6,6 +6,7 @@
 /* In order of preference for UF_ENGINE_AUTO. */
 static const struct uf__engine_ops *const g_engines[] = {
 	&uf__engine_uffd,
+	&uf__engine_uffd_thread,
 };
 
 static const struct uf__engine_ops *by_id(int id)

@@ -25,6 +25,17 @@ static inline uintptr_t slot(const struct uf_region *r, uint32_t f)
 	return (uintptr_t)r->pool + ((uintptr_t)f << r->bshift);
 }
 
+/* Staging slots after the frames: a batch of clean blocks is read into one
+ * and copied in with a single UFFDIO_COPY. They stay populated (hot), so a
+ * load neither faults on nor zeroes a fresh page. */
+#define STAGE_SLOTS 4
+
+static inline size_t frames_len(const struct uf_region *r) { return (size_t)r->nframes << r->bshift; }
+static inline size_t pool_len(const struct uf_region *r)
+{
+	return frames_len(r) + STAGE_SLOTS * UF__RA_MAX_BYTES;
+}
+
 static inline uint64_t nowake(const struct uf_region *r, uint64_t flag)
 {
 	return (r->eng_flags & UF__UFFD_NOWAKE) ? flag : 0;
@@ -35,10 +46,20 @@ int uf__uffd_attach(struct uf_region *r, uint64_t features)
 	const struct uf__uffd_caps *c = uf__uffd_caps();
 	if (c->err)
 		return c->err;
-	bool wp = r->writable;
-	if (wp && !(c->features & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
+	/* Write-protect tracks writes to writable regions. Read-only regions
+	 * are write-protected too where the kernel can, and mapped writable
+	 * underneath: every installed page is protected (so a write still
+	 * faults and becomes SIGSEGV), and MOVE, which needs writable
+	 * mappings, can park their blocks without a copy. */
+	bool wp = c->features & UFFD_FEATURE_PAGEFAULT_FLAG_WP;
+	if (r->writable && !wp)
 		return -ENOTSUP; /* write tracking needs uffd-wp (5.7+) */
-	bool move = r->writable && (c->features & UFFD_FEATURE_MOVE);
+	/* Only in SIGBUS mode can such a write reach the program as SIGSEGV; a
+	 * handler thread could only leave the writer blocked. */
+	if (!r->writable && !(r->eng_flags & UF__UFFD_NOWAKE))
+		wp = false;
+	bool move = wp && (c->features & UFFD_FEATURE_MOVE);
+	int prot = wp ? r->prot | PROT_WRITE : r->prot;
 	features |= (wp ? UFFD_FEATURE_PAGEFAULT_FLAG_WP : 0) | (move ? UFFD_FEATURE_MOVE : 0);
 	if ((c->features & features) != features)
 		return -ENOTSUP;
@@ -49,7 +70,7 @@ int uf__uffd_attach(struct uf_region *r, uint64_t features)
 	r->uffd = fd;
 	r->eng_flags |= (move ? UF__UFFD_MOVE : 0) | (wp ? UF__UFFD_WP : 0);
 	int e = -ENOMEM;
-	void *base = mmap(NULL, r->len, r->prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *base = mmap(NULL, r->len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (base == MAP_FAILED)
 		goto fail;
 	r->base = (uintptr_t)base;
@@ -57,8 +78,8 @@ int uf__uffd_attach(struct uf_region *r, uint64_t features)
 	 * destination registered with this uffd: the pool gets the region's
 	 * protection and a WP-only registration (missing pages in it are
 	 * filled by the kernel as usual). */
-	size_t plen = (size_t)r->nframes << r->bshift;
-	void *pool = mmap(NULL, plen, move ? r->prot : PROT_READ | PROT_WRITE,
+	size_t plen = pool_len(r);
+	void *pool = mmap(NULL, plen, move ? prot : PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (pool == MAP_FAILED)
 		goto fail;
@@ -98,7 +119,7 @@ void uf__uffd_detach(struct uf_region *r)
 	if (r->base)
 		munmap((void *)r->base, r->len);
 	if (r->pool)
-		munmap(r->pool, (size_t)r->nframes << r->bshift);
+		munmap(r->pool, pool_len(r));
 	r->base = 0;
 	r->pool = NULL;
 }
@@ -157,6 +178,21 @@ UF_SIGCTX int uf__uffd_park(struct uf_region *r, uint32_t f, uint64_t blk, size_
 	return madvise((void *)a, len, MADV_DONTNEED) ? -errno : 0;
 }
 
+/* The frame's slot held the block while it was parked (or being filled):
+ * give the page back so the frame owns no RAM while it holds no block. */
+UF_SIGCTX void uf__uffd_release(struct uf_region *r, uint32_t f, uint64_t blk, size_t len)
+{
+	(void)blk;
+	madvise((void *)slot(r, f), len, MADV_DONTNEED);
+}
+
+/* Forgets a clean mapped block: nothing to keep, one call. */
+UF_SIGCTX int uf__uffd_zap(struct uf_region *r, uint32_t f, uint64_t blk, size_t len)
+{
+	(void)f;
+	return madvise(uf__blk_addr(r, blk), len, MADV_DONTNEED) ? -errno : 0;
+}
+
 UF_SIGCTX int uf__uffd_protect(struct uf_region *r, uint64_t blk, size_t len, bool on)
 {
 	if (!(r->eng_flags & UF__UFFD_WP))
@@ -165,6 +201,35 @@ UF_SIGCTX int uf__uffd_protect(struct uf_region *r, uint64_t blk, size_t len, bo
 	 * one). Opening wakes unless nobody can sleep in the kernel. */
 	uint64_t mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : nowake(r, UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
 	return uf__uffd_wp(r->uffd, (uintptr_t)uf__blk_addr(r, blk), len, mode);
+}
+
+UF_SIGCTX void *uf__uffd_stage_get(struct uf_region *r, size_t len, unsigned *token)
+{
+	if (len > UF__RA_MAX_BYTES)
+		return NULL;
+	uint32_t busy = atomic_load_explicit(&r->stage_busy, memory_order_relaxed);
+	for (;;) {
+		unsigned i = (unsigned)__builtin_ctz(~busy);
+		if (i >= STAGE_SLOTS)
+			return NULL;
+		if (atomic_compare_exchange_weak_explicit(&r->stage_busy, &busy, busy | (1u << i),
+							  memory_order_acquire, memory_order_relaxed)) {
+			*token = i;
+			return (char *)r->pool + frames_len(r) + i * UF__RA_MAX_BYTES;
+		}
+	}
+}
+
+UF_SIGCTX void uf__uffd_stage_put(struct uf_region *r, unsigned token)
+{
+	atomic_fetch_and_explicit(&r->stage_busy, ~(1u << token), memory_order_release);
+}
+
+UF_SIGCTX int uf__uffd_install_clean(struct uf_region *r, uint64_t blk, size_t len, const void *src)
+{
+	uint64_t mode = ((r->eng_flags & UF__UFFD_WP) ? UFFDIO_COPY_MODE_WP : 0) |
+			nowake(r, UFFDIO_COPY_MODE_DONTWAKE);
+	return uf__uffd_copy(r->uffd, (uintptr_t)uf__blk_addr(r, blk), (uintptr_t)src, len, mode);
 }
 
 /* ---- the in-thread (SIGBUS) engine ---- */
@@ -192,5 +257,10 @@ const struct uf__engine_ops uf__engine_uffd = {
 	.frame_buf = uf__uffd_frame_buf,
 	.install = uf__uffd_install,
 	.park = uf__uffd_park,
+	.release = uf__uffd_release,
+	.zap = uf__uffd_zap,
 	.protect = uf__uffd_protect,
+	.stage_get = uf__uffd_stage_get,
+	.stage_put = uf__uffd_stage_put,
+	.install_clean = uf__uffd_install_clean,
 };

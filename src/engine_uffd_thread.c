@@ -29,11 +29,12 @@
  * access then raises SIGBUS in its own thread (si_code BUS_MCEERR_AR on
  * kernels from 6.6, BUS_ADRERR on recent ones); fault.c passes
  * it to uf__uffd_thread_poisoned(), which delivers the recorded error the
- * way the other engines do. A later touch of a still-poisoned page asks a
- * handler thread to load it again first (a retry, as with a file mapping).
- * Installing a block clears the poison of its pages. A system call that
- * hits a poisoned page fails with EFAULT (it is not retried until the
- * program touches the page itself or uf_prefetch loads it).
+ * way the other engines do. Any other touch of a still-poisoned page (a
+ * later one, another thread's) asks a handler thread to load it again
+ * first: a retry, as with a file mapping. Installing a block clears the
+ * poison of its pages. A system call that hits a poisoned page fails with
+ * EFAULT; it succeeds again once the page was loaded (the program touched
+ * it, or uf_prefetch).
  *   Without UFFD_FEATURE_POISON the faulting thread is sent SIGBUS with
  * rt_tgsigqueueinfo (si_code SI_QUEUE, si_addr set): the error callback is
  * not called, and the signal goes to the handler installed before ours, or
@@ -72,6 +73,12 @@
 #define R_CLEARED 0x400ull   /* poison gone (page filled): retry the access */
 #define R_ADDR(w) ((uintptr_t)(w) & ~(uintptr_t)0xfff)
 #define R_LIVE(w) ((w) != 0 && !((w) & R_CLEARED))
+/* Who the FRESH error is for: the faulting thread id << 16 | the exact
+ * fault address's offset in the page (when the kernel reports them). Any
+ * other access (another thread, or the same thread after a system call
+ * that got EFAULT on the poison) loads the page again instead of being told
+ * about an old failure. */
+#define AUX(tid, off) (((uint64_t)(tid) << 16) | ((off) & 0xffff))
 
 /* A retry request from a faulting thread's signal handler to the handler
  * threads; lives on the requester's stack until done is set. */
@@ -92,6 +99,7 @@ struct handler {
 	 * failure of this very block (only this thread writes these). */
 	uint64_t cur_blk;
 	uintptr_t cur_addr;
+	uint64_t cur_aux; /* AUX() of the fault */
 	int cur_rec; /* record release() poisoned, or -1 */
 };
 
@@ -100,9 +108,11 @@ struct thr_priv {
 	_Atomic bool stopping;
 	bool poison;               /* UFFDIO_POISON usable */
 	bool tid;                  /* messages carry the faulting thread id */
+	bool exact;                /* ... and the exact fault address */
 	_Atomic(struct req *) reqs;
 	_Atomic uint32_t nlive;    /* live (uncleared) records */
 	_Atomic uint64_t rec[NREC];
+	_Atomic uint64_t aux[NREC]; /* AUX() of a FRESH record, set before it */
 	unsigned nthreads;
 	struct handler h[MAX_THREADS];
 };
@@ -145,13 +155,15 @@ UF_SIGCTX static int rec_find(struct thr_priv *p, uintptr_t a)
 	return dead;
 }
 
-/* A live record for page a with state bits st, or -1 if the table is full. */
-static int rec_insert(struct thr_priv *p, uintptr_t a, uint64_t st)
+/* A live record for page a with state bits st (and aux, for FRESH), or -1
+ * if the table is full. */
+static int rec_insert(struct thr_priv *p, uintptr_t a, uint64_t st, uint64_t aux)
 {
 	uint64_t nw = (uint64_t)a | st;
 	int i = rec_find(p, a);
 	if (i >= 0) {
 		uint64_t w = atomic_load(&p->rec[i]);
+		atomic_store(&p->aux[i], aux);
 		if (R_ADDR(w) == a && atomic_compare_exchange_strong(&p->rec[i], &w, nw)) {
 			if (!R_LIVE(w))
 				atomic_fetch_add(&p->nlive, 1);
@@ -160,7 +172,12 @@ static int rec_insert(struct thr_priv *p, uintptr_t a, uint64_t st)
 	}
 	for (i = 0; i < NREC; i++) {
 		uint64_t w = atomic_load(&p->rec[i]);
-		if ((w == 0 || !R_LIVE(w)) && atomic_compare_exchange_strong(&p->rec[i], &w, nw)) {
+		if (w != 0 && R_LIVE(w))
+			continue;
+		/* Racy against another inserter of this slot only in aux, which
+		 * can then make one access load again: harmless. */
+		atomic_store(&p->aux[i], aux);
+		if (atomic_compare_exchange_strong(&p->rec[i], &w, nw)) {
 			atomic_fetch_add(&p->nlive, 1);
 			return i;
 		}
@@ -219,7 +236,7 @@ UF_SIGCTX static void thr_release(struct uf_region *r, uint32_t f, uint64_t blk,
 	struct thr_priv *p = r->eng_priv;
 	if (!h || h->r != r || h->cur_blk != blk || !p->poison)
 		return;
-	int i = rec_insert(p, h->cur_addr, R_PENDING);
+	int i = rec_insert(p, h->cur_addr, R_PENDING, 0);
 	if (i < 0)
 		return;
 	if (upoison(r->uffd, h->cur_addr, uf__page_size(), false)) {
@@ -255,6 +272,7 @@ static void fail_fault(struct uf_region *r, struct handler *h, uintptr_t page, i
 		/* release() poisoned the page: fill in the error, then wake. */
 		int i = h->cur_rec;
 		uint64_t w = atomic_load(&p->rec[i]);
+		atomic_store(&p->aux[i], h->cur_aux);
 		while (R_ADDR(w) == page && (w & R_PENDING) &&
 		       !atomic_compare_exchange_weak(&p->rec[i], &w, page | R_FRESH | err_bits(err)))
 			;
@@ -265,7 +283,7 @@ static void fail_fault(struct uf_region *r, struct handler *h, uintptr_t page, i
 	 * victim could be written back): poison now. A write-protect fault
 	 * sits on a present page, which cannot be poisoned. */
 	if (p->poison && !wp) {
-		int i = rec_insert(p, page, R_FRESH | err_bits(err));
+		int i = rec_insert(p, page, R_FRESH | err_bits(err), h->cur_aux);
 		if (i >= 0) {
 			int e = upoison(r->uffd, page, ps, true);
 			if (e == 0)
@@ -298,6 +316,7 @@ static void serve_msg(struct uf_region *r, struct handler *h, const struct uffd_
 	}
 	h->cur_blk = (page - r->base) >> r->bshift;
 	h->cur_addr = page;
+	h->cur_aux = AUX(m->arg.pagefault.feat.ptid, m->arg.pagefault.address);
 	h->cur_rec = -1;
 	int e = uf__pager_fault(r, page, access);
 	h->cur_blk = NO_BLOCK;
@@ -407,13 +426,15 @@ UF_SIGCTX int uf__uffd_thread_poisoned(const struct uf__range *rg, siginfo_t *si
 			sched_yield(); /* its handler is filling in the error */
 			continue;
 		}
-		if (w & R_FRESH) {
-			/* The failure this very access (or a racing one) caused. */
+		uint64_t aux = atomic_load(&p->aux[i]);
+		uint64_t me = AUX(p->tid ? (uint64_t)uf__gettid() : 0, p->exact ? addr : 0);
+		if ((w & R_FRESH) && aux == me) {
+			/* The failure this very access caused. */
 			if (!atomic_compare_exchange_strong(&p->rec[i], &w, w & ~R_FRESH))
 				continue;
 			err = -(int)(w & R_ERR);
 		} else {
-			/* An old failure: load again before reporting anything. */
+			/* An old failure, or someone else's: load again first. */
 			err = request(r, page, access);
 		}
 		break;
@@ -498,7 +519,8 @@ static int thr_attach(struct uf_region *r)
 	const struct uf__uffd_caps *c = uf__uffd_caps();
 	if (c->err)
 		return c->err;
-	uint64_t feat = c->features & (UFFD_FEATURE_POISON | UFFD_FEATURE_THREAD_ID);
+	uint64_t feat = c->features &
+			(UFFD_FEATURE_POISON | UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_EXACT_ADDRESS);
 	/* Installs do not wake: serve_msg wakes the sleeper once the pager has
 	 * returned, so the thread never runs ahead of the block's bookkeeping
 	 * (a write acknowledged before the block is marked dirty could be
@@ -507,6 +529,20 @@ static int thr_attach(struct uf_region *r)
 	int e = uf__uffd_attach(r, feat);
 	if (e)
 		return e;
+	if (!r->writable && (r->eng_flags & UF__UFFD_WP)) {
+		/* The shared attach maps read-only regions writable and relies on
+		 * write protection to turn a write into a fault we report as
+		 * SIGSEGV. Here such a write would arrive as a message in a
+		 * handler thread, which cannot hand the writer a SIGSEGV: make the
+		 * mapping really read-only so the kernel refuses the write itself,
+		 * and install by copy (MOVE needs writable mappings). */
+		if (mprotect((void *)r->base, r->len, r->prot)) {
+			e = -errno;
+			uf__uffd_detach(r);
+			return e;
+		}
+		r->eng_flags &= ~(UF__UFFD_WP | UF__UFFD_MOVE);
+	}
 	struct thr_priv *p = calloc(1, sizeof(*p));
 	if (!p) {
 		uf__uffd_detach(r);
@@ -518,6 +554,7 @@ static int thr_attach(struct uf_region *r)
 		p->h[i].ep = -1;
 	p->poison = feat & UFFD_FEATURE_POISON;
 	p->tid = feat & UFFD_FEATURE_THREAD_ID;
+	p->exact = feat & UFFD_FEATURE_EXACT_ADDRESS;
 	/* uf__uffd_attach applied MADV_DONTFORK to the region and the pool. */
 	p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (p->evfd < 0) {

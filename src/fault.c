@@ -43,6 +43,14 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 			uf__registry_put(&rg);
 		}
 	}
+	if (ret == UF__DENIED) {
+		/* Engines that write-protect read-only regions see such a write as
+		 * SIGBUS; the program must get what the kernel would have given it. */
+		if (sig != SIGBUS)
+			return UF__PASS;
+		uf__fault_deliver(SIGSEGV, SEGV_ACCERR, si->si_addr, uc);
+		return UF__HANDLED;
+	}
 	if (ret != UF__PASS)
 		return ret;
 	return uf__stack_guard_fault(sig, si, uc);
@@ -87,18 +95,28 @@ UF_SIGCTX static void on_fault(int sig, siginfo_t *si, void *uc)
 	errno = saved;
 }
 
-UF_SIGCTX void uf__fault_deliver_sigbus(void *addr, void *uc)
+UF_SIGCTX void uf__fault_deliver(int sig, int code, void *addr, void *uc)
 {
 	siginfo_t si;
 	memset(&si, 0, sizeof(si));
-	si.si_signo = SIGBUS;
-	si.si_code = BUS_ADRERR;
+	si.si_signo = sig;
+	si.si_code = code;
 	si.si_addr = addr;
-	chain(SIGBUS, &si, uc, false);
+	chain(sig, &si, uc, false);
 }
+
+UF_SIGCTX void uf__fault_deliver_sigbus(void *addr, void *uc)
+{
+	uf__fault_deliver(SIGBUS, BUS_ADRERR, addr, uc);
+}
+
+pid_t uf__pid;
+static void after_fork_child(void) { uf__pid = getpid(); }
 
 static void install(void)
 {
+	uf__pid = getpid();
+	pthread_atfork(NULL, NULL, after_fork_child);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_fault;

@@ -12,6 +12,10 @@
 
 #define UF__PASS 0
 #define UF__HANDLED 1
+/* uf__region_fault only: the access breaks the region's protection (a write
+ * to a read-only region). Not served; the program gets SIGSEGV, and a
+ * fault-safe copy fails. */
+#define UF__DENIED 2
 
 /* Installs the handlers once (idempotent, thread-safe). */
 int uf__fault_init(void);
@@ -24,6 +28,8 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc);
  * or, without one, the process dies of SIGBUS. Returns if that handler
  * returns (the faulting instruction then runs again). */
 UF_SIGCTX void uf__fault_deliver_sigbus(void *addr, void *uc);
+/* The same for any fault signal and si_code (e.g. SIGSEGV/SEGV_ACCERR). */
+UF_SIGCTX void uf__fault_deliver(int sig, int code, void *addr, void *uc);
 
 /* 1. safe_access.c: is the faulting PC inside one of our copy routines? */
 UF_SIGCTX int uf__safe_access_fixup(int sig, siginfo_t *si, void *uc);

@@ -74,6 +74,10 @@ UF_SIGCTX pid_t uf__gettid(void);
 /* Sends sig with info to the calling thread (si_addr kept). */
 UF_SIGCTX int uf__raise_info(int sig, const siginfo_t *info);
 
+/* getpid() without a system call: cached, refreshed in fork children. */
+extern pid_t uf__pid;
+UF_SIGCTX static inline pid_t uf__self_pid(void) { return uf__pid; }
+
 /* Anonymous private mapping, MAP_NORESERVE; NULL on failure (errno set). */
 void *uf__map_anon(size_t len, int prot);
 

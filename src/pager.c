@@ -199,7 +199,18 @@ UF_SIGCTX static void resident_add(struct uf_region *r, int64_t v)
 
 /* Keeps the inactive list at its target by parking the coldest active
  * block. Called after a block was made active. */
-UF_SIGCTX static void balance(struct uf_region *r)
+UF_SIGCTX static void balance1(struct uf_region *r);
+
+/* After n blocks were made active: park as many (the inactive list must
+ * keep up with batched loads, or hot blocks would be evicted straight from
+ * the active list, which is FIFO). */
+UF_SIGCTX static void balance(struct uf_region *r, unsigned n)
+{
+	while (n--)
+		balance1(r);
+}
+
+UF_SIGCTX static void balance1(struct uf_region *r)
 {
 	uf__spin_lock(&r->lock);
 	/* Only under pressure: with free frames left, parking costs for nothing. */
@@ -237,6 +248,13 @@ UF_SIGCTX static int evict_frame(struct uf_region *r, uint32_t f, uint64_t vblk,
 	size_t ilen = uf__blk_install_len(r, vblk);
 	int e = 0;
 	*parked = (vst & F_KIND) == F_PARKED;
+	if (!*parked && !(vst & F_DIRTY) && r->eng->zap) {
+		e = r->eng->zap(r, f, vblk, ilen);
+		if (e)
+			return e;
+		stat_add(&r->st_evictions, 1);
+		return 0;
+	}
 	if (!*parked) {
 		e = r->eng->park(r, f, vblk, ilen);
 		if (e)
@@ -257,6 +275,8 @@ UF_SIGCTX static int evict_frame(struct uf_region *r, uint32_t f, uint64_t vblk,
 	return 0;
 }
 
+UF_SIGCTX static void unreserve(struct uf_region *r, uint32_t f, uint64_t blk);
+
 /* Reads block blk into frame f (LOADING, owned, in the table) and maps it. */
 UF_SIGCTX static int load(struct uf_region *r, uint32_t f, uint64_t blk, int mode)
 {
@@ -269,7 +289,7 @@ UF_SIGCTX static int load(struct uf_region *r, uint32_t f, uint64_t blk, int mod
 			memset(buf + dlen, 0, ilen - dlen); /* the page holding the store's end */
 		stat_add(&r->st_loads, 1);
 		bool dirty = mode == M_WRITE && r->writable;
-		e = r->eng->install(r, f, blk, ilen, dirty || !r->writable);
+		e = r->eng->install(r, f, blk, ilen, dirty);
 		if (!e) {
 			if (dirty) {
 				stat_add(&r->st_dirty, 1);
@@ -279,26 +299,171 @@ UF_SIGCTX static int load(struct uf_region *r, uint32_t f, uint64_t blk, int mod
 			list_push_head(r, L_ACTIVE, f);
 			uf__spin_unlock(&r->lock);
 			publish(fr, F_ACTIVE | (dirty ? F_DIRTY : 0));
-			balance(r);
+			balance(r, 1);
 			return 0;
 		}
 	}
 	if (r->eng->release)
 		r->eng->release(r, f, blk, ilen);
+	unreserve(r, f, blk);
+	return e;
+}
+
+/* Takes a frame for block blk, which was not resident: a free one, or the
+ * coldest idle one after evicting its block. Returns the frame LOADING and
+ * entered in the table, or UF__NIL if blk became resident meanwhile (*err
+ * 0) or no frame could be freed (*err set; only when may_wait). Without
+ * may_wait (read-ahead) it gives up at once instead of waiting or retrying. */
+UF_SIGCTX static uint32_t reserve(struct uf_region *r, uint64_t blk, bool may_wait, int *err)
+{
+	unsigned failures = 0;
+	*err = 0;
+	for (;;) {
+		uf__spin_lock(&r->lock);
+		if (hfind(r, blk) != UF__NIL) {
+			uf__spin_unlock(&r->lock);
+			return UF__NIL;
+		}
+		uint32_t f = take_free(r);
+		if (f != UF__NIL) {
+			struct uf__frame *fr = &r->frames[f];
+			fr->block = blk;
+			fr->list = L_NONE;
+			atomic_store(&fr->state, F_LOADING);
+			hinsert(r, blk, f);
+			uf__spin_unlock(&r->lock);
+			resident_add(r, 1);
+			return f;
+		}
+		f = take_tail(r, L_INACTIVE);
+		if (f == UF__NIL)
+			f = take_tail(r, L_ACTIVE);
+		if (f == UF__NIL) {
+			uf__spin_unlock(&r->lock);
+			if (!may_wait)
+				return UF__NIL;
+			/* Every frame is being loaded or changed by another thread (the
+			 * budget is smaller than the number of faulting threads): let
+			 * them finish. */
+			sched_yield();
+			continue;
+		}
+		struct uf__frame *fr = &r->frames[f];
+		uint32_t vst = atomic_load(&fr->state);
+		uint64_t vblk = fr->block;
+		atomic_store(&fr->state, F_BUSY | (vst & (F_DIRTY | F_WAITERS)));
+		hinsert(r, blk, f); /* faults on blk now wait for this frame */
+		uf__spin_unlock(&r->lock);
+
+		bool parked;
+		int e = evict_frame(r, f, vblk, vst, &parked);
+		uf__spin_lock(&r->lock);
+		if (e == 0) {
+			hremove(r, vblk);
+			fr->block = blk;
+			uf__spin_unlock(&r->lock);
+			publish(fr, F_LOADING);
+			return f;
+		}
+		/* The victim could not be released: keep it, try another. */
+		hremove(r, blk);
+		list_push_head(r, parked ? L_INACTIVE : L_ACTIVE, f);
+		uf__spin_unlock(&r->lock);
+		publish(fr, (parked ? F_PARKED : F_ACTIVE) | (vst & F_DIRTY));
+		if (!may_wait || ++failures >= 8 || failures >= r->nframes) {
+			*err = e;
+			return UF__NIL;
+		}
+	}
+}
+
+/* Gives a reserved (LOADING) frame back after a failed load. */
+UF_SIGCTX static void unreserve(struct uf_region *r, uint32_t f, uint64_t blk)
+{
 	uf__spin_lock(&r->lock);
 	hremove(r, blk);
 	put_free(r, f);
 	uf__spin_unlock(&r->lock);
 	resident_add(r, -1);
-	publish(fr, F_FREE);
-	return e;
+	publish(&r->frames[f], F_FREE);
+}
+
+/* How many blocks to load for a read miss at blk: 1 for random access; for
+ * a sequential run a window that doubles up to UF__RA_MAX_BYTES. */
+UF_SIGCTX static unsigned readahead(struct uf_region *r, uint64_t blk)
+{
+	if (r->ra_max <= 1)
+		return 1;
+	uint64_t expect = atomic_load_explicit(&r->ra_next, memory_order_relaxed);
+	unsigned win = atomic_load_explicit(&r->ra_win, memory_order_relaxed);
+	win = blk == expect ? (win * 2 > r->ra_max ? r->ra_max : win * 2) : 1;
+	uint64_t last = (r->data_end - r->base + r->bs - 1) >> r->bshift;
+	if (blk + win > last)
+		win = (unsigned)(last - blk);
+	atomic_store_explicit(&r->ra_win, win, memory_order_relaxed);
+	atomic_store_explicit(&r->ra_next, blk + win, memory_order_relaxed);
+	return win ? win : 1;
+}
+
+/* Loads the clean blocks blk.. (up to n, the first already reserved in f0)
+ * with one store read and one install. Read-ahead blocks are reserved here
+ * and the run stops at the first one that is resident or has no frame. */
+UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, unsigned n)
+{
+	uint32_t frames[UF__RA_MAX];
+	frames[0] = f0;
+	unsigned got = 1;
+	for (; got < n; got++) {
+		int e;
+		frames[got] = reserve(r, blk + got, false, &e);
+		if (frames[got] == UF__NIL)
+			break;
+	}
+	if (got < n) /* the next sequential miss is right after what we got */
+		atomic_store_explicit(&r->ra_next, blk + got, memory_order_relaxed);
+	uint64_t off = blk << r->bshift;
+	size_t dlen = 0, ilen = 0;
+	for (unsigned i = 0; i < got; i++) {
+		dlen += uf__blk_data_len(r, blk + i);
+		ilen += uf__blk_install_len(r, blk + i);
+	}
+	unsigned tok;
+	unsigned char *buf = r->eng->stage_get(r, ilen, &tok);
+	int e = -ENOMEM;
+	if (buf) {
+		e = uf__store_read(r->store, r->soff + off, buf, dlen);
+		if (!e) {
+			if (dlen < ilen)
+				memset(buf + dlen, 0, ilen - dlen);
+			stat_add(&r->st_loads, got);
+			e = r->eng->install_clean(r, blk, ilen, buf);
+		}
+		r->eng->stage_put(r, tok);
+	}
+	if (e) {
+		for (unsigned i = 0; i < got; i++)
+			unreserve(r, frames[i], blk + i);
+		if (buf)
+			return e;
+		/* No staging buffer free: the one-block path through the frame. */
+		int e2;
+		uint32_t f = reserve(r, blk, true, &e2);
+		return f == UF__NIL ? e2 : load(r, f, blk, M_READ);
+	}
+	uf__spin_lock(&r->lock);
+	/* The faulting block is the most recent; read-ahead behind it. */
+	for (unsigned i = got; i-- > 0;)
+		list_push_head(r, L_ACTIVE, frames[i]);
+	uf__spin_unlock(&r->lock);
+	for (unsigned i = 0; i < got; i++)
+		publish(&r->frames[frames[i]], F_ACTIVE);
+	balance(r, got);
+	return 0;
 }
 
 /* The fault (or prefetch) path for one block. */
 UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 {
-	int last_err = 0;
-	unsigned failures = 0;
 	for (;;) {
 		uf__spin_lock(&r->lock);
 		uint32_t f = hfind(r, blk);
@@ -336,7 +501,7 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 			uf__spin_unlock(&r->lock);
 			bool wr = mode == M_WRITE && r->writable;
 			int e = r->eng->install(r, f, blk, uf__blk_install_len(r, blk),
-						dirty || wr || !r->writable);
+						dirty || wr);
 			uf__spin_lock(&r->lock);
 			list_push_head(r, e ? L_INACTIVE : L_ACTIVE, f);
 			uf__spin_unlock(&r->lock);
@@ -350,58 +515,21 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 				stat_add(&r->st_write_faults, 1);
 			}
 			publish(fr, F_ACTIVE | ((dirty || wr) ? F_DIRTY : 0));
-			balance(r);
+			balance(r, 1);
 			return 0;
 		}
 
-		/* Not resident: take a free frame, or the coldest one. */
-		f = take_free(r);
-		if (f != UF__NIL) {
-			struct uf__frame *fr = &r->frames[f];
-			fr->block = blk;
-			fr->list = L_NONE;
-			atomic_store(&fr->state, F_LOADING);
-			hinsert(r, blk, f);
-			uf__spin_unlock(&r->lock);
-			resident_add(r, 1);
-			return load(r, f, blk, mode);
-		}
-		f = take_tail(r, L_INACTIVE);
-		if (f == UF__NIL)
-			f = take_tail(r, L_ACTIVE);
+		uf__spin_unlock(&r->lock);
+		int e = 0;
+		f = reserve(r, blk, true, &e);
 		if (f == UF__NIL) {
-			/* Every frame is being loaded or changed by another thread (the
-			 * budget is smaller than the number of faulting threads): let
-			 * them finish. */
-			uf__spin_unlock(&r->lock);
-			sched_yield();
-			continue;
+			if (e)
+				return e;
+			continue; /* someone else made blk resident meanwhile */
 		}
-		struct uf__frame *fr = &r->frames[f];
-		uint32_t vst = atomic_load(&fr->state);
-		uint64_t vblk = fr->block;
-		atomic_store(&fr->state, F_BUSY | (vst & (F_DIRTY | F_WAITERS)));
-		hinsert(r, blk, f); /* faults on blk now wait for this frame */
-		uf__spin_unlock(&r->lock);
-
-		bool parked;
-		int e = evict_frame(r, f, vblk, vst, &parked);
-		uf__spin_lock(&r->lock);
-		if (e == 0) {
-			hremove(r, vblk);
-			fr->block = blk;
-			uf__spin_unlock(&r->lock);
-			publish(fr, F_LOADING);
+		if (mode == M_WRITE || !r->eng->install_clean)
 			return load(r, f, blk, mode);
-		}
-		/* The victim could not be released: keep it, try another. */
-		hremove(r, blk);
-		list_push_head(r, parked ? L_INACTIVE : L_ACTIVE, f);
-		uf__spin_unlock(&r->lock);
-		publish(fr, (parked ? F_PARKED : F_ACTIVE) | (vst & F_DIRTY));
-		last_err = e;
-		if (++failures >= 8 || failures >= r->nframes)
-			return last_err;
+		return load_clean(r, blk, f, readahead(r, blk));
 	}
 }
 
@@ -441,13 +569,13 @@ UF_SIGCTX int uf__region_fault(const struct uf__range *rg, int sig, siginfo_t *s
 	int e = -EACCES;
 	/* MAPERR: the range is not mapped (a fork child, or the program unmapped
 	 * it): not ours to serve. */
-	if (!(sig == SIGSEGV && si->si_code == SEGV_MAPERR) && r->pid == getpid())
+	if (!(sig == SIGSEGV && si->si_code == SEGV_MAPERR) && r->pid == uf__self_pid())
 		e = uf__pager_fault(r, addr, uf__arch_access(uc));
 	uf__registry_put(rg);
 	if (e == 0)
 		return UF__HANDLED;
 	if (e == -EACCES)
-		return UF__PASS; /* the program broke the region's protection */
+		return UF__DENIED; /* the program broke the region's protection */
 	/* The callback and the program's SIGBUS handler may leave by
 	 * siglongjmp: the reference is dropped already. The region stays valid
 	 * as long as the program does not unmap it while using it. */
@@ -654,6 +782,18 @@ int uf__pager_init(struct uf_region *r)
 	/* A quarter of the budget parked: re-used blocks survive a pass of new
 	 * ones; measured with ufbench zipf-read. */
 	r->inactive_target = r->nframes >= 4 ? r->nframes / 4 : 0;
+	/* Read-ahead: at most UF__RA_MAX_BYTES, a quarter of the budget, and
+	 * only where the engine can install a run in one call. */
+	size_t ra = UF__RA_MAX_BYTES >> r->bshift;
+	if (ra > r->nframes / 4)
+		ra = r->nframes / 4;
+	if (ra > UF__RA_MAX)
+		ra = UF__RA_MAX;
+	if ((r->flags & UF_MAP_NO_READAHEAD) || !r->eng->install_clean || ra < 2)
+		ra = 1;
+	r->ra_max = (unsigned)ra;
+	atomic_store(&r->ra_win, 1);
+	atomic_store(&r->ra_next, UINT64_MAX);
 	return 0;
 }
 

@@ -92,7 +92,7 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 	r->error_arg = o.error_arg;
 	r->nframes = (uint32_t)nframes;
 	r->uffd = -1;
-	r->pid = getpid();
+	r->pid = uf__self_pid();
 	/* Attach; under AUTO a refusal (seccomp, permissions) moves on to the
 	 * next engine instead of failing. */
 	bool any = o.engine == UF_ENGINE_AUTO && uf__getenv("USERFAULT_ENGINE") == NULL;
@@ -133,7 +133,7 @@ static int usable(const uf_region *r)
 {
 	if (!r)
 		return -EINVAL;
-	return r->pid == getpid() ? 0 : -EPERM;
+	return r->pid == uf__self_pid() ? 0 : -EPERM;
 }
 
 static int block_range(const uf_region *r, void *addr, size_t len, uint64_t *b0, uint64_t *b1)

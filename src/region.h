@@ -70,11 +70,24 @@ struct uf__engine_ops {
 				 bool writable);
 	/* Unmap blk, keeping its bytes at frame_buf(f). */
 	UF_SIGCTX int (*park)(struct uf_region *r, uint32_t f, uint64_t blk, size_t len);
+	/* Optional: forget a mapped clean block outright (cheaper than park +
+	 * release). */
+	UF_SIGCTX int (*zap)(struct uf_region *r, uint32_t f, uint64_t blk, size_t len);
 	/* The frame no longer holds blk (may release RAM). Optional. */
 	UF_SIGCTX void (*release)(struct uf_region *r, uint32_t f, uint64_t blk, size_t len);
 	/* Write-protect (on) or open (off) a mapped block. */
 	UF_SIGCTX int (*protect)(struct uf_region *r, uint64_t blk, size_t len, bool on);
+	/* Optional, for batched loads of clean blocks (read-ahead): a staging
+	 * buffer of len bytes (NULL if none is free now), and an install of
+	 * the len bytes there at blk, write-protected, with one call. */
+	UF_SIGCTX void *(*stage_get)(struct uf_region *r, size_t len, unsigned *token);
+	UF_SIGCTX void (*stage_put)(struct uf_region *r, unsigned token);
+	UF_SIGCTX int (*install_clean)(struct uf_region *r, uint64_t blk, size_t len, const void *src);
 };
+
+/* Read-ahead bounds: blocks per batch, bytes per batch. */
+#define UF__RA_MAX 64
+#define UF__RA_MAX_BYTES ((size_t)256 << 10)
 
 extern const struct uf__engine_ops uf__engine_uffd;
 extern const struct uf__engine_ops uf__engine_uffd_thread;
@@ -106,6 +119,12 @@ struct uf_region {
 	void *eng_priv;
 
 	_Atomic long refs; /* fault handlers inside the pager (registry.h) */
+
+	/* read-ahead: the block a sequential run would miss next, its window */
+	_Atomic uint64_t ra_next;
+	_Atomic unsigned ra_win;
+	unsigned ra_max;
+	_Atomic uint32_t stage_busy; /* engine staging slots in use (bitmap) */
 
 	/* pager: everything below is guarded by lock */
 	uf__spinlock lock;

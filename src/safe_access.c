@@ -67,7 +67,7 @@ UF_SIGCTX int uf__safe_access_fixup(int sig, siginfo_t *si, void *uc)
 			uf__registry_put(&rg);
 		}
 	}
-	if (ret != UF__PASS)
+	if (ret != UF__PASS && ret != UF__DENIED)
 		return ret;
 
 	uf__arch_set_ret(uc, (uintptr_t)(intptr_t)-EFAULT);

@@ -36,3 +36,8 @@ UF_SIGCTX void *uf__uffd_frame_buf(struct uf_region *r, uint32_t f, uint64_t blk
 UF_SIGCTX int uf__uffd_install(struct uf_region *r, uint32_t f, uint64_t blk, size_t len, bool writable);
 UF_SIGCTX int uf__uffd_park(struct uf_region *r, uint32_t f, uint64_t blk, size_t len);
 UF_SIGCTX int uf__uffd_protect(struct uf_region *r, uint64_t blk, size_t len, bool on);
+UF_SIGCTX void uf__uffd_release(struct uf_region *r, uint32_t f, uint64_t blk, size_t len);
+UF_SIGCTX int uf__uffd_zap(struct uf_region *r, uint32_t f, uint64_t blk, size_t len);
+UF_SIGCTX void *uf__uffd_stage_get(struct uf_region *r, size_t len, unsigned *token);
+UF_SIGCTX void uf__uffd_stage_put(struct uf_region *r, unsigned token);
+UF_SIGCTX int uf__uffd_install_clean(struct uf_region *r, uint64_t blk, size_t len, const void *src);

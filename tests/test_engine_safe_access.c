@@ -75,11 +75,39 @@ static void test_threads_read_unloaded_blocks(void)
 	fixture_close(&fx, 0);
 }
 
+/* Does the kernel tell a write fault from a read fault (x86 error code,
+ * aarch64 ESR)? qemu-user does not: it writes no ESR record. */
+static int g_access;
+static int note_access(const struct uf_fault *f, void *arg)
+{
+	g_access = f->access;
+	return mprotect(arg, page_size(), PROT_READ | PROT_WRITE) ? UF_PASS : UF_HANDLED;
+}
+static int fault_access_known(void)
+{
+	void *pg = mmap(NULL, page_size(), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT(pg != MAP_FAILED);
+	uf_area *a;
+	ASSERT_OK(uf_area_register(pg, page_size(), note_access, pg, &a));
+	*(volatile char *)pg = 1;
+	ASSERT_OK(uf_area_unregister(a));
+	munmap(pg, page_size());
+	return g_access == UF_ACCESS_WRITE;
+}
+
 static void test_write_to_read_only_region_fails(void)
 {
 	size_t ps = page_size();
 	struct fixture fx;
 	fixture_open(&fx, 16 * ps, 0, 0, PROT_READ);
+	if (uf_region_engine(fx.r) == UF_ENGINE_SIGNAL && !fault_access_known()) {
+		/* The signal engine cannot tell this write from a read and serves it
+		 * forever: a known limitation under qemu-user, not of real kernels. */
+		printf("skipped: write into a read-only region (the signal engine needs the "
+		       "fault's access type, which this kernel or emulator does not report)\n");
+		fixture_close(&fx, 0);
+		return;
+	}
 	unsigned char b[64] = {0};
 	ASSERT_EQ(uf_try_read(b, fx.p + ps, sizeof(b)), 0);
 	ASSERT_EQ(uf_try_write(fx.p + ps, b, sizeof(b)), -EFAULT); /* loaded page */
