@@ -70,7 +70,7 @@ $(STLIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(CATCHLIB): $(CATCH_SRCS) $(STLIB)
-	$(if $(CATCH_SRCS),$(CC) $(LIB_CFLAGS) -shared -o $@ $(CATCH_SRCS) $(STLIB) $(LDLIBS) $(SAN_LDFLAGS),@true)
+	$(if $(CATCH_SRCS),$(CC) $(LIB_CFLAGS) -shared -Wl,--exclude-libs,ALL -o $@ $(CATCH_SRCS) $(STLIB) $(LDLIBS) -ldl $(SAN_LDFLAGS),@true)
 
 LINK_UF := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -luserfault $(SAN_LDFLAGS) $(LDLIBS)
 $(BUILD)/tests/%: tests/%.c tests/harness.h $(SHLIB)
@@ -81,7 +81,7 @@ $(BUILD)/examples/%: examples/%.c $(SHLIB)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(LINK_UF) -lm
 $(BUILD)/tools/%: tools/%.c $(SHLIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $< -o $@ $(LINK_UF)
+	$(CC) $(ALL_CFLAGS) -DUF_LIBDIR=\"$(LIBDIR)\" $< -o $@ $(LINK_UF)
 
 include $(wildcard bench/bench.mk)
 
@@ -111,7 +111,7 @@ $(BUILD)/userfault.pc: userfault.pc.in include/userfault.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' $< > $@
 
-install: lib $(BUILD)/userfault.pc
+install: lib $(CATCHLIB) $(TOOLS) $(BUILD)/userfault.pc
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
 	install -m 644 include/userfault.h $(DESTDIR)$(INCDIR)/
 	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
@@ -120,6 +120,10 @@ install: lib $(BUILD)/userfault.pc
 	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
 	install -m 644 $(BUILD)/userfault.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 	$(if $(wildcard $(CATCHLIB)),install -m 755 $(CATCHLIB) $(DESTDIR)$(LIBDIR)/)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
+	$(if $(TOOLS),install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/)
+	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 $(wildcard man/*.3) $(DESTDIR)$(PREFIX)/share/man/man3/
 
 clean:
 	rm -rf build build-asan build-tsan build-aarch64

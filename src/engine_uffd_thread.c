@@ -316,7 +316,9 @@ static void serve_msg(struct uf_region *r, struct handler *h, const struct uffd_
 	}
 	h->cur_blk = (page - r->base) >> r->bshift;
 	h->cur_addr = page;
-	h->cur_aux = AUX(m->arg.pagefault.feat.ptid, m->arg.pagefault.address);
+	struct thr_priv *p = r->eng_priv;
+	h->cur_aux = AUX(p->tid ? m->arg.pagefault.feat.ptid : 0,
+			 p->exact ? m->arg.pagefault.address : 0);
 	h->cur_rec = -1;
 	int e = uf__pager_fault(r, page, access);
 	h->cur_blk = NO_BLOCK;

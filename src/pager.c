@@ -30,8 +30,11 @@
 #include "region.h"
 #include "uffd_thread.h"
 #include "registry.h"
+#include "safe_access.h"
 
-enum { M_READ, M_WRITE, M_PREFETCH };
+/* M_UNKNOWN: the hardware did not say (qemu-user gives no ESR): load as a
+ * read; a second fault on the mapped block then can only be a write. */
+enum { M_READ, M_WRITE, M_PREFETCH, M_UNKNOWN };
 
 /* ------------------------------------------------------------------ */
 /* hash table block -> frame, open addressing, under r->lock           */
@@ -478,7 +481,11 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 			if (kind == F_ACTIVE) {
 				/* Mapped already: either we raced with its load, or this is the
 				 * first write to a write-protected block. */
-				if (mode != M_WRITE || dirty || !r->writable) {
+				if (mode == M_UNKNOWN && !r->writable) {
+					uf__spin_unlock(&r->lock);
+					return -EACCES; /* a mapped read-only block: a write */
+				}
+				if ((mode != M_WRITE && mode != M_UNKNOWN) || dirty || !r->writable) {
 					uf__spin_unlock(&r->lock);
 					return 0;
 				}
@@ -543,14 +550,15 @@ UF_SIGCTX int uf__pager_fault(struct uf_region *r, uintptr_t addr, int access)
 		return -EACCES;
 	stat_add(&r->st_faults, 1);
 	/* An unknown access on a mapped block can only be a write. */
-	int mode = access == UF_ACCESS_READ || access == UF_ACCESS_EXEC ? M_READ : M_WRITE;
-	if (access == UF_ACCESS_UNKNOWN && !r->writable)
-		mode = M_READ;
+	int mode = access == UF_ACCESS_WRITE ? M_WRITE : access == UF_ACCESS_UNKNOWN ? M_UNKNOWN : M_READ;
 	return serve(r, (addr - r->base) >> r->bshift, mode);
 }
 
 UF_SIGCTX void uf__pager_fault_error(struct uf_region *r, uintptr_t addr, int err, void *uc)
 {
+	/* Inside uf_try_read/uf_try_write: the copy fails with -EFAULT. */
+	if (uc && uf__safe_access_fail(uc))
+		return;
 	if (err != -EFAULT && r->on_error &&
 	    r->on_error(r, (void *)addr, err, r->error_arg) == UF_ERR_RETRY)
 		return;

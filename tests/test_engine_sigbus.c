@@ -106,6 +106,13 @@ int main(void)
 	}
 	ASSERT_EQ((uintptr_t)bus_addr, (uintptr_t)(p + 5 * ps + 8));
 	ASSERT_EQ(stats_of(r).resident, 0);
+	/* a fault-safe copy from the failing block fails instead: no signal */
+	bus_addr = NULL;
+	unsigned char tmp[16];
+	if (sigsetjmp(jb, 1) == 0)
+		ASSERT_EQ(uf_try_read(tmp, (const void *)(p + 5 * ps + 8), sizeof(tmp)), -EFAULT);
+	else
+		FAIL("uf_try_read of a failing block raised SIGBUS");
 
 	/* the page holding the store's end reads its bytes, then zeros */
 	ASSERT_EQ(p[10 * ps + 10], 0x5A);

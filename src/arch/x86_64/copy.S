@@ -61,9 +61,13 @@ uf__safe_text_start:
  *               then a 4-vector loop and an overlapping 4-vector tail;
  *               otherwise a 64-byte SSE loop
  *   >= 4096     rep movsb (ERMS/FSRM)
- * Loads come before stores and stores go up in address, so a faulting store
- * never follows a store at or above the faulting byte; every fixup then
- * redoes the rest in the byte loop from the last fully stored position.
+ * In each group loads come before stores, and a store can only fault on a
+ * page above every byte stored before it (the pages those bytes are on were
+ * just written), so nothing at or past the faulting byte is ever written;
+ * every fixup then redoes the rest in the byte loop from the last position
+ * known to be fully stored. When editing: every instruction that touches
+ * the caller's memory needs a numbered label (unique in this file) listed
+ * in one of the EX lists at the end of the function.
  */
 FUNC uf__try_copy
 	.globl uf__copy_safe
