@@ -69,8 +69,11 @@ $(SHLIB): $(LIB_OBJS) src/libuserfault.map
 $(STLIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
+# --exclude-libs: the preload must not export (and so override) the
+# program's own libuserfault symbols.
+CATCH_LDFLAGS := -Wl,--exclude-libs,ALL
 $(CATCHLIB): $(CATCH_SRCS) $(STLIB)
-	$(if $(CATCH_SRCS),$(CC) $(LIB_CFLAGS) -shared -Wl,--exclude-libs,ALL -o $@ $(CATCH_SRCS) $(STLIB) $(LDLIBS) -ldl $(SAN_LDFLAGS),@true)
+	$(if $(CATCH_SRCS),$(CC) $(LIB_CFLAGS) -shared $(CATCH_LDFLAGS) -o $@ $(CATCH_SRCS) $(STLIB) $(LDLIBS) -ldl $(SAN_LDFLAGS),@true)
 
 LINK_UF := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -luserfault $(SAN_LDFLAGS) $(LDLIBS)
 $(BUILD)/tests/%: tests/%.c tests/harness.h $(SHLIB)
