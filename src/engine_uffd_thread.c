@@ -55,6 +55,7 @@
 #include "fault.h"
 #include "region.h"
 #include "registry.h"
+#include "safe_access.h"
 #include "uffd.h"
 #include "uffd_thread.h"
 
@@ -156,15 +157,19 @@ UF_SIGCTX static int rec_find(struct thr_priv *p, uintptr_t a)
 }
 
 /* A live record for page a with state bits st (and aux, for FRESH), or -1
- * if the table is full. */
-static int rec_insert(struct thr_priv *p, uintptr_t a, uint64_t st, uint64_t aux)
+ * if the table is full. *was_live: the page had a live record already, so
+ * it is poisoned already (a second fault on it was queued before the
+ * first one's poison landed). */
+static int rec_insert(struct thr_priv *p, uintptr_t a, uint64_t st, uint64_t aux, bool *was_live)
 {
 	uint64_t nw = (uint64_t)a | st;
 	int i = rec_find(p, a);
+	*was_live = false;
 	if (i >= 0) {
 		uint64_t w = atomic_load(&p->rec[i]);
 		atomic_store(&p->aux[i], aux);
 		if (R_ADDR(w) == a && atomic_compare_exchange_strong(&p->rec[i], &w, nw)) {
+			*was_live = R_LIVE(w);
 			if (!R_LIVE(w))
 				atomic_fetch_add(&p->nlive, 1);
 			return i;
@@ -236,10 +241,13 @@ UF_SIGCTX static void thr_release(struct uf_region *r, uint32_t f, uint64_t blk,
 	struct thr_priv *p = r->eng_priv;
 	if (!h || h->r != r || h->cur_blk != blk || !p->poison)
 		return;
-	int i = rec_insert(p, h->cur_addr, R_PENDING, 0);
+	bool was;
+	int i = rec_insert(p, h->cur_addr, R_PENDING, 0, &was);
 	if (i < 0)
 		return;
-	if (upoison(r->uffd, h->cur_addr, uf__page_size(), false)) {
+	int e = upoison(r->uffd, h->cur_addr, uf__page_size(), false);
+	/* EEXIST with a live record: the earlier failure's poison is there. */
+	if (e && !(e == -EEXIST && was)) {
 		rec_clear(p, i, atomic_load(&p->rec[i]));
 		return;
 	}
@@ -283,9 +291,15 @@ static void fail_fault(struct uf_region *r, struct handler *h, uintptr_t page, i
 	 * victim could be written back): poison now. A write-protect fault
 	 * sits on a present page, which cannot be poisoned. */
 	if (p->poison && !wp) {
-		int i = rec_insert(p, page, R_FRESH | err_bits(err), h->cur_aux);
+		bool was;
+		int i = rec_insert(p, page, R_FRESH | err_bits(err), h->cur_aux, &was);
 		if (i >= 0) {
 			int e = upoison(r->uffd, page, ps, true);
+			if (e == -EEXIST && was) {
+				/* Poisoned by an earlier failure already. */
+				uwake(r->uffd, page, ps);
+				return;
+			}
 			if (e == 0)
 				return;
 			rec_clear(p, i, atomic_load(&p->rec[i]));
@@ -446,7 +460,8 @@ UF_SIGCTX int uf__uffd_thread_poisoned(const struct uf__range *rg, siginfo_t *si
 	       r->on_error(r, (void *)addr, err, r->error_arg) == UF_ERR_RETRY)
 		err = request(r, page, access);
 	uf__registry_put(rg);
-	if (err)
+	/* Inside uf_try_read/uf_try_write the copy fails instead. */
+	if (err && !uf__safe_access_fail(uc))
 		uf__fault_deliver_sigbus((void *)addr, uc);
 	return UF__HANDLED;
 }
