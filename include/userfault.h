@@ -126,6 +126,16 @@ UF_API size_t uf_region_size(const uf_region *r);
 UF_API int uf_region_engine(const uf_region *r);
 UF_API const char *uf_engine_name(int engine);
 
+/* What the kernel lets this process use (detected at run time). */
+#define UF_FEATURE_UFFD 0x01u           /* userfaultfd can be opened */
+#define UF_FEATURE_UFFD_USER_ONLY 0x02u /* ... but only UFFD_USER_MODE_ONLY */
+#define UF_FEATURE_SIGBUS 0x04u         /* in-thread engine possible */
+#define UF_FEATURE_WP 0x08u             /* write tracking by write-protect */
+#define UF_FEATURE_WP_ASYNC 0x10u       /* ... without a fault per first write */
+#define UF_FEATURE_MOVE 0x20u           /* UFFDIO_MOVE (frames moved, not copied) */
+#define UF_FEATURE_POISON 0x40u         /* UFFDIO_POISON (handler-thread errors) */
+UF_API unsigned uf_engine_features(void);
+
 /* Writes dirty blocks overlapping [addr, addr+len) back, in offset order,
  * then flushes the store. Returns the first error; failed blocks stay dirty. */
 UF_API int uf_sync(uf_region *r, void *addr, size_t len);
@@ -150,6 +160,7 @@ struct uf_stats {
 	uint64_t dirty;        /* blocks with changes not yet written back */
 	uint64_t max_resident; /* the budget, in blocks */
 	size_t block_size;
+	int async_writes;      /* 1: first writes are not faults (WP_ASYNC + PAGEMAP_SCAN) */
 };
 UF_API int uf_stats(const uf_region *r, struct uf_stats *st);
 

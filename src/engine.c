@@ -7,6 +7,7 @@
 static const struct uf__engine_ops *const g_engines[] = {
 	&uf__engine_uffd,
 	&uf__engine_uffd_thread,
+	&uf__engine_signal,
 };
 
 static const struct uf__engine_ops *by_id(int id)

@@ -56,6 +56,7 @@
 #include "region.h"
 #include "registry.h"
 #include "safe_access.h"
+#include "safe_access.h"
 #include "uffd.h"
 #include "uffd_thread.h"
 
@@ -455,7 +456,12 @@ UF_SIGCTX int uf__uffd_thread_poisoned(const struct uf__range *rg, siginfo_t *si
 		}
 		break;
 	}
-	/* As uf__pager_fault_error, with the retry served by a handler. */
+	/* As uf__pager_fault_error, with the retry served by a handler. Inside
+	 * uf_try_read/uf_try_write the copy just fails with -EFAULT. */
+	if (err && uf__safe_access_fail(uc)) {
+		uf__registry_put(rg);
+		return UF__HANDLED;
+	}
 	while (err != 0 && err != -EFAULT && r->on_error &&
 	       r->on_error(r, (void *)addr, err, r->error_arg) == UF_ERR_RETRY)
 		err = request(r, page, access);

@@ -197,9 +197,10 @@ int uf_stats(const uf_region *r, struct uf_stats *st)
 	s.reactivations = atomic_load(&r->st_reactivations);
 	s.resident = atomic_load(&r->st_resident);
 	s.resident_peak = atomic_load(&r->st_resident_peak);
-	s.dirty = atomic_load(&r->st_dirty);
+	s.dirty = uf__pager_dirty((struct uf_region *)r);
 	s.max_resident = r->nframes;
 	s.block_size = r->bs;
+	s.async_writes = r->async_wp;
 	memcpy(st, &s, st->struct_size < sizeof(s) ? st->struct_size : sizeof(s));
 	return 0;
 }

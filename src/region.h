@@ -35,6 +35,7 @@ struct uf__frame {
 	uint32_t prev, next; /* list links (frame indices), under the lock */
 	uint8_t list;        /* L_* */
 	uint64_t block;      /* the block held (not FREE) */
+	uint64_t clean_hash; /* content when last clean (asynchronous write tracking) */
 };
 
 struct uf__list {
@@ -83,6 +84,14 @@ struct uf__engine_ops {
 	UF_SIGCTX void *(*stage_get)(struct uf_region *r, size_t len, unsigned *token);
 	UF_SIGCTX void (*stage_put)(struct uf_region *r, unsigned token);
 	UF_SIGCTX int (*install_clean)(struct uf_region *r, uint64_t blk, size_t len, const void *src);
+	/* Asynchronous write tracking (the engine sets r->async_wp): writes to
+	 * protected blocks are not faults, so the pager asks. written(): was a
+	 * page of the mapped block written since it was protected? Protects
+	 * those pages again in the same step; 1, 0 or -errno. Called by the
+	 * block's owner. written_scan(): the blocks of [b0, b1) with written
+	 * pages (up to max, ascending), changing nothing; count or -errno. */
+	UF_SIGCTX int (*written)(struct uf_region *r, uint64_t blk, size_t len);
+	long (*written_scan)(struct uf_region *r, uint64_t b0, uint64_t b1, uint64_t *out, size_t max);
 };
 
 /* Read-ahead bounds: blocks per batch, bytes per batch. */
@@ -105,6 +114,7 @@ struct uf_region {
 	uintptr_t data_end;/* base + data_len rounded up to a page: SIGBUS past it */
 	int prot;
 	bool writable;
+	bool async_wp; /* writes are tracked without faults (engine: written()) */
 	unsigned flags;
 	uf_store *store;
 	uf_error_fn on_error;
@@ -156,6 +166,7 @@ UF_SIGCTX void uf__pager_fault_error(struct uf_region *r, uintptr_t addr, int er
 int uf__pager_sync(struct uf_region *r, uint64_t b0, uint64_t b1);
 int uf__pager_drop(struct uf_region *r, uint64_t b0, uint64_t b1, bool writeback);
 int uf__pager_prefetch(struct uf_region *r, uint64_t b0, uint64_t b1);
+uint64_t uf__pager_dirty(struct uf_region *r);
 
 /* Block geometry helpers. */
 static inline size_t uf__blk_install_len(const struct uf_region *r, uint64_t blk)

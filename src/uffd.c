@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/syscall.h>
 
@@ -131,4 +132,51 @@ UF_SIGCTX int uf__uffd_wp(int fd, uintptr_t start, size_t len, uint64_t mode)
 {
 	struct uffdio_writeprotect w = {.range = {.start = start, .len = len}, .mode = mode};
 	return ioctl(fd, UFFDIO_WRITEPROTECT, &w) ? -errno : 0;
+}
+
+/* /proc/self/pagemap, for PAGEMAP_SCAN; opened once, before any fault. */
+static int g_pagemap = -1;
+static pthread_once_t g_pm_once = PTHREAD_ONCE_INIT;
+static void open_pagemap(void) { g_pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC); }
+
+int uf__pagemap_fd(void)
+{
+	pthread_once(&g_pm_once, open_pagemap);
+	return g_pagemap;
+}
+
+UF_SIGCTX long uf__pagemap_written(uintptr_t start, uintptr_t end, bool reprotect,
+				   struct page_region *vec, size_t vlen, uintptr_t *walk_end)
+{
+	struct pm_scan_arg a;
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.flags = reprotect ? PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC : 0;
+	a.start = start;
+	a.end = end;
+	a.vec = (uintptr_t)vec;
+	a.vec_len = vlen;
+	/* Holes count as "written" (no write-protect bit): present pages only. */
+	a.category_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT;
+	a.return_mask = PAGE_IS_WRITTEN;
+	long n = ioctl(g_pagemap, PAGEMAP_SCAN, &a);
+	if (n < 0)
+		return -errno;
+	*walk_end = (uintptr_t)a.walk_end;
+	return n;
+}
+
+unsigned uf_engine_features(void)
+{
+	const struct uf__uffd_caps *c = uf__uffd_caps();
+	if (c->err)
+		return 0;
+	unsigned f = UF_FEATURE_UFFD;
+	f |= c->user_only ? UF_FEATURE_UFFD_USER_ONLY : 0;
+	f |= (c->features & UFFD_FEATURE_SIGBUS) ? UF_FEATURE_SIGBUS : 0;
+	f |= (c->features & UFFD_FEATURE_PAGEFAULT_FLAG_WP) ? UF_FEATURE_WP : 0;
+	f |= (c->features & UFFD_FEATURE_WP_ASYNC) && uf__pagemap_fd() >= 0 ? UF_FEATURE_WP_ASYNC : 0;
+	f |= (c->features & UFFD_FEATURE_MOVE) ? UF_FEATURE_MOVE : 0;
+	f |= (c->features & UFFD_FEATURE_POISON) ? UF_FEATURE_POISON : 0;
+	return f;
 }

@@ -20,6 +20,12 @@ UF_SIGCTX int uf__uffd_copy(int fd, uintptr_t dst, uintptr_t src, size_t len, ui
 UF_SIGCTX int uf__uffd_move(int fd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode);
 UF_SIGCTX int uf__uffd_wp(int fd, uintptr_t start, size_t len, uint64_t mode);
 int uf__uffd_register(int fd, uintptr_t start, size_t len, uint64_t mode, uint64_t *ioctls);
+/* PAGEMAP_SCAN for pages written since write-protected (WP_ASYNC ranges):
+ * fills vec, returns the count or -errno; with reprotect, protects them
+ * again atomically. */
+int uf__pagemap_fd(void);
+UF_SIGCTX long uf__pagemap_written(uintptr_t start, uintptr_t end, bool reprotect,
+				   struct page_region *vec, size_t vlen, uintptr_t *walk_end);
 
 #endif
 
@@ -30,6 +36,7 @@ struct uf_region;
 #define UF__UFFD_MOVE 0x1u   /* r->eng_flags: install/park by UFFDIO_MOVE */
 #define UF__UFFD_WP 0x2u     /* registered for write-protect tracking */
 #define UF__UFFD_NOWAKE 0x4u /* nobody sleeps in the kernel (SIGBUS mode) */
+#define UF__UFFD_ASYNC 0x8u  /* write tracking by WP_ASYNC + PAGEMAP_SCAN */
 int uf__uffd_attach(struct uf_region *r, uint64_t features);
 void uf__uffd_detach(struct uf_region *r);
 UF_SIGCTX void *uf__uffd_frame_buf(struct uf_region *r, uint32_t f, uint64_t blk);
@@ -41,3 +48,5 @@ UF_SIGCTX int uf__uffd_zap(struct uf_region *r, uint32_t f, uint64_t blk, size_t
 UF_SIGCTX void *uf__uffd_stage_get(struct uf_region *r, size_t len, unsigned *token);
 UF_SIGCTX void uf__uffd_stage_put(struct uf_region *r, unsigned token);
 UF_SIGCTX int uf__uffd_install_clean(struct uf_region *r, uint64_t blk, size_t len, const void *src);
+UF_SIGCTX int uf__uffd_written(struct uf_region *r, uint64_t blk, size_t len);
+long uf__uffd_written_scan(struct uf_region *r, uint64_t b0, uint64_t b1, uint64_t *out, size_t max);

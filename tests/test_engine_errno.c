@@ -45,7 +45,9 @@ int main(void)
 		p[i * ps] = 9; /* first write: write-protect fault, or load + evict */
 		ASSERT_EQ(errno, 4343);
 	}
-	ASSERT_GT(stats_of(r).faults, 64);
+	/* 64 missing-page faults at least; first writes fault too unless the
+	 * engine tracks writes asynchronously */
+	ASSERT_GE(stats_of(r).faults, 64);
 	ASSERT_OK(uf_unmap(r, 0));
 	ASSERT_EQ(data[5 * ps], 9);
 	ASSERT_OK(uf_store_close(s));

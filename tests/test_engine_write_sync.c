@@ -21,7 +21,7 @@ int main(void)
 	fx.p[40 * ps] = 0xCD;
 	struct uf_stats st = stats_of(fx.r);
 	ASSERT_EQ(st.dirty, 2);
-	ASSERT_EQ(st.write_faults, 2);
+	ASSERT_LE(st.write_faults, 2); /* 0 under asynchronous write tracking */
 	ASSERT_EQ(fx.buf[3 * ps + 5], pattern_byte(3 * ps + 5)); /* not yet in the store */
 
 	/* sync only the first half: page 3 goes, page 40 stays dirty */
