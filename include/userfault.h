@@ -67,10 +67,12 @@ UF_API int uf_store_mem(void *buf, size_t size, unsigned flags, uf_store **out);
 UF_API int uf_store_file(int fd, unsigned flags, uf_store **out);
 
 /* Lazily computed blocks: fill(ctx, off, dst, len) is called once per block
- * load; it must produce the same bytes for the same offset every time. Writes
- * to a region over a function store stay in memory until evicted or
- * discarded; write-back fails with -EROFS (so uf_unmap needs UF_UNMAP_DISCARD
- * if the region was written). */
+ * load (one call may cover several blocks); it must produce the same bytes
+ * for the same offset every time. The store is read-only: written blocks
+ * cannot be written back (uf_sync says -EROFS) and so are never evicted;
+ * they stay until uf_discard or uf_unmap(UF_UNMAP_DISCARD). A fault that
+ * needs a frame when every evictable one is such a block fails with -EROFS
+ * (SIGBUS or the error callback). */
 typedef int (*uf_fill_fn)(void *ctx, uint64_t off, void *dst, size_t len);
 UF_API int uf_store_fn(uf_fill_fn fill, void *ctx, uint64_t size, uf_store **out);
 

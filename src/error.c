@@ -1,5 +1,6 @@
 /* error.c - uf_strerror and uf_version. */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <string.h>
 
 #include "internal.h"
@@ -13,6 +14,8 @@ const char *uf_strerror(int err)
 {
 	if (err == 0)
 		return "Success";
+	if (err == INT_MIN)
+		return "Unknown error";
 	if (err > 0)
 		err = -err;
 	switch (-err) {

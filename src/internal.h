@@ -34,10 +34,13 @@ UF_SIGCTX void uf__write_str(int fd, const char *s);
 
 static inline size_t uf__page_size(void)
 {
-	static size_t ps;
-	if (uf__unlikely(!ps))
-		ps = (size_t)sysconf(_SC_PAGESIZE);
-	return ps;
+	static _Atomic size_t ps; /* several threads may fill it: same value */
+	size_t v = atomic_load_explicit(&ps, memory_order_relaxed);
+	if (uf__unlikely(!v)) {
+		v = (size_t)sysconf(_SC_PAGESIZE);
+		atomic_store_explicit(&ps, v, memory_order_relaxed);
+	}
+	return v;
 }
 
 static inline bool uf__is_pow2(size_t x) { return x && !(x & (x - 1)); }

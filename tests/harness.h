@@ -82,6 +82,10 @@ static inline void test_init(unsigned seconds)
 	setvbuf(stdout, NULL, _IONBF, 0);
 }
 
+/* Set by tests/run.sh when the tests run under qemu-user (RUNNER). Some
+ * behaviours cannot be observed there; such tests skip, saying why. */
+static inline int under_qemu(void) { return getenv("UF_TEST_QEMU") != NULL; }
+
 /* The engine the runner asked for (USERFAULT_ENGINE), for map options. */
 static inline int test_engine(void)
 {

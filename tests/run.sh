@@ -19,6 +19,7 @@ else
 fi
 [ -n "$engines" ] || { echo "run.sh: no engine available?"; engines="auto"; }
 echo "engines under test: $engines"
+case $RUNNER in *qemu*) export UF_TEST_QEMU=1 ;; esac
 
 run_one() { # name, env...
 	local name=$1; shift

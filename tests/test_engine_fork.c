@@ -33,6 +33,8 @@ static int run_child(struct fixture *fx, int what)
 int main(void)
 {
 	test_init(30);
+	if (under_qemu())
+		SKIP("qemu-user ignores MADV_DONTFORK, so a child would see the region; fork is tested natively");
 	size_t ps = page_size();
 	struct fixture fx;
 	fixture_open(&fx, 16 * ps, 0, 0, PROT_READ | PROT_WRITE);
