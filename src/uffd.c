@@ -2,6 +2,7 @@
  * the feature handshake, and the ioctls the engines use. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
@@ -93,39 +94,39 @@ int uf__uffd_register(int fd, uintptr_t start, size_t len, uint64_t mode, uint64
 	return 0;
 }
 
-UF_SIGCTX int uf__uffd_copy(int fd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode)
+/* UFFDIO_COPY and UFFDIO_MOVE take the same {dst, src, len, mode, done}
+ * layout; one loop serves both. EAGAIN means the mm changed part way: go
+ * on after what was done. */
+_Static_assert(sizeof(struct uffdio_copy) == sizeof(struct uffdio_move) &&
+		       offsetof(struct uffdio_copy, copy) == offsetof(struct uffdio_move, move),
+	       "uffdio_copy and uffdio_move differ");
+
+UF_SIGCTX static int fill_range(int fd, unsigned long req, uintptr_t dst, uintptr_t src, size_t len,
+				uint64_t mode)
 {
 	while (len) {
-		struct uffdio_copy c = {.dst = dst, .src = src, .len = len, .mode = mode};
-		if (ioctl(fd, UFFDIO_COPY, &c) == 0)
+		struct uffdio_move a = {.dst = dst, .src = src, .len = len, .mode = mode};
+		if (ioctl(fd, req, &a) == 0)
 			return 0;
 		if (errno != EAGAIN)
 			return -errno;
-		/* Interrupted part way (the mm changed): continue after what was done. */
-		if (c.copy > 0) {
-			dst += (uint64_t)c.copy;
-			src += (uint64_t)c.copy;
-			len -= (size_t)c.copy;
+		if (a.move > 0) {
+			dst += (uint64_t)a.move;
+			src += (uint64_t)a.move;
+			len -= (size_t)a.move;
 		}
 	}
 	return 0;
 }
 
+UF_SIGCTX int uf__uffd_copy(int fd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode)
+{
+	return fill_range(fd, UFFDIO_COPY, dst, src, len, mode);
+}
+
 UF_SIGCTX int uf__uffd_move(int fd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode)
 {
-	while (len) {
-		struct uffdio_move m = {.dst = dst, .src = src, .len = len, .mode = mode};
-		if (ioctl(fd, UFFDIO_MOVE, &m) == 0)
-			return 0;
-		if (errno != EAGAIN)
-			return -errno;
-		if (m.move > 0) {
-			dst += (uint64_t)m.move;
-			src += (uint64_t)m.move;
-			len -= (size_t)m.move;
-		}
-	}
-	return 0;
+	return fill_range(fd, UFFDIO_MOVE, dst, src, len, mode);
 }
 
 UF_SIGCTX int uf__uffd_wp(int fd, uintptr_t start, size_t len, uint64_t mode)
