@@ -12,7 +12,7 @@ set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set logscale y
-set yrange [0.001:*]
+set yrange [0.0001:*]
 set format y '%g'
 set ylabel 'microseconds per page (median; log scale; lower is better)'
 set xtics nomirror rotate by -20
