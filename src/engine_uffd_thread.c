@@ -608,4 +608,5 @@ const struct uf__engine_ops uf__engine_uffd_thread = {
 	.park = uf__uffd_park,
 	.release = thr_release,
 	.protect = uf__uffd_protect,
+	.sigbus = uf__uffd_thread_poisoned,
 };

@@ -28,7 +28,6 @@
 #include "arch/arch.h"
 #include "fault.h"
 #include "region.h"
-#include "uffd_thread.h"
 #include "registry.h"
 #include "safe_access.h"
 
@@ -633,10 +632,8 @@ UF_SIGCTX void uf__pager_fault_error(struct uf_region *r, uintptr_t addr, int er
 UF_SIGCTX int uf__region_fault(const struct uf__range *rg, int sig, siginfo_t *si, void *uc)
 {
 	struct uf_region *r = rg->obj;
-	/* uffd-thread: a load that failed in a handler thread left a poison
-	 * marker for the faulting thread to trip on (engine_uffd_thread.c). */
-	if (sig == SIGBUS && r->eng == &uf__engine_uffd_thread)
-		return uf__uffd_thread_poisoned(rg, si, uc);
+	if (sig == SIGBUS && r->eng->sigbus)
+		return r->eng->sigbus(rg, si, uc);
 	uintptr_t addr = (uintptr_t)si->si_addr;
 	int e = -EACCES;
 	/* MAPERR: the range is not mapped (a fork child, or the program unmapped

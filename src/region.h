@@ -45,6 +45,7 @@ struct uf__list {
 #define UF__NIL UINT32_MAX
 
 struct uf_region;
+struct uf__range;
 
 /*
  * The engine interface. "frame" f is a unit of RAM; blk the block index.
@@ -91,6 +92,11 @@ struct uf__engine_ops {
 	 * block's owner. written_scan(): the blocks of [b0, b1) with written
 	 * pages (up to max, ascending), changing nothing; count or -errno. */
 	UF_SIGCTX int (*written)(struct uf_region *r, uint64_t blk, size_t len);
+	/* Optional: a SIGBUS in a region of an engine that does not raise one
+	 * for missing pages (the handler-thread engine poisons a page to hand a
+	 * failed load to the faulting thread). Takes over the reference on rg;
+	 * returns as uf__region_fault does. */
+	UF_SIGCTX int (*sigbus)(const struct uf__range *rg, siginfo_t *si, void *uc);
 	long (*written_scan)(struct uf_region *r, uint64_t b0, uint64_t b1, uint64_t *out, size_t max);
 };
 
