@@ -20,7 +20,6 @@
  * looks the block up again after waking.
  */
 #define _GNU_SOURCE
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -400,13 +399,23 @@ UF_SIGCTX static uint32_t reserve(struct uf_region *r, uint64_t blk, bool may_wa
 		if (f == UF__NIL)
 			f = take_tail(r, L_ACTIVE);
 		if (f == UF__NIL) {
-			uf__spin_unlock(&r->lock);
-			if (!may_wait)
+			if (!may_wait) {
+				uf__spin_unlock(&r->lock);
 				return UF__NIL;
+			}
 			/* Every frame is being loaded or changed by another thread (the
-			 * budget is smaller than the number of faulting threads): let
-			 * them finish. */
-			sched_yield();
+			 * budget is smaller than the number of faulting threads): sleep
+			 * until one of them (the oldest busy one we can name) changes. */
+			uint32_t b = r->active.tail != UF__NIL ? r->active.tail : r->inactive.tail;
+			if (b == UF__NIL)
+				b = 0; /* frames in flight are on no list: any will do */
+			struct uf__frame *bf = &r->frames[b];
+			uint32_t bst = atomic_load(&bf->state);
+			if (idle(bst) || (bst & F_KIND) == F_FREE) {
+				uf__spin_unlock(&r->lock);
+				continue;
+			}
+			wait_unlock(r, bf, bst);
 			continue;
 		}
 		struct uf__frame *fr = &r->frames[f];
