@@ -28,7 +28,7 @@
  * LOADING), records the error in a small table, and wakes the sleeper. Its
  * access then raises SIGBUS in its own thread (si_code BUS_MCEERR_AR on
  * kernels from 6.6, BUS_ADRERR on recent ones); fault.c passes
- * it to uf__uffd_thread_poisoned(), which delivers the recorded error the
+ * it to thr_sigbus() (the engine's sigbus hook), which delivers the recorded error the
  * way the other engines do. Any other touch of a still-poisoned page (a
  * later one, another thread's) asks a handler thread to load it again
  * first: a retry, as with a file mapping. Installing a block clears the
@@ -58,7 +58,6 @@
 #include "safe_access.h"
 #include "safe_access.h"
 #include "uffd.h"
-#include "uffd_thread.h"
 
 #define MAX_THREADS 4
 #define NO_BLOCK UINT64_MAX
@@ -415,7 +414,12 @@ UF_SIGCTX static int request(struct uf_region *r, uintptr_t addr, int access)
 	return q.result;
 }
 
-UF_SIGCTX int uf__uffd_thread_poisoned(const struct uf__range *rg, siginfo_t *si, void *uc)
+/* The engine's sigbus hook: a thread of this region (rg, referenced: dropped
+ * here) took SIGBUS on a page a handler thread poisoned after a failed load
+ * (BUS_MCEERR_AR on older kernels, BUS_ADRERR on 6.18). Delivers the load's
+ * error to this thread (error callback or SIGBUS), or retries the load.
+ * UF__PASS if the poison is not ours (a real memory error). */
+UF_SIGCTX static int thr_sigbus(const struct uf__range *rg, siginfo_t *si, void *uc)
 {
 	struct uf_region *r = rg->obj;
 	struct thr_priv *p = r->eng_priv;
@@ -608,5 +612,5 @@ const struct uf__engine_ops uf__engine_uffd_thread = {
 	.park = uf__uffd_park,
 	.release = thr_release,
 	.protect = uf__uffd_protect,
-	.sigbus = uf__uffd_thread_poisoned,
+	.sigbus = thr_sigbus,
 };
