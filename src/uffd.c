@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
 #include "uffd.h"
@@ -101,6 +102,33 @@ _Static_assert(sizeof(struct uffdio_copy) == sizeof(struct uffdio_move) &&
 		       offsetof(struct uffdio_copy, copy) == offsetof(struct uffdio_move, move),
 	       "uffdio_copy and uffdio_move differ");
 
+/* Whether the page at a is mapped (anonymous memory: present, or in swap). */
+UF_SIGCTX static bool page_mapped(uintptr_t a)
+{
+	unsigned char v = 0;
+	size_t ps = uf__page_size();
+	return mincore((void *)uf__align_down(a, ps), ps, &v) == 0 && (v & 1);
+}
+
+/*
+ * UFFDIO_MOVE can move a page and still report it as not moved. In the
+ * kernel's move_pages() loop (6.18 here) a transient -EAGAIN from
+ * move_pages_ptes() (the source PTE changed under it, for instance a
+ * write by another thread cleared its uffd-wp bit under WP_ASYNC) is never
+ * cleared: the retry moves the page, the stale -EAGAIN sends the
+ * loop round again without advancing, and the next pass finds the
+ * destination full: -EEXIST, with the page already moved. Emptying the
+ * destination and retrying, as for a real EEXIST, would destroy the only
+ * copy of the data (tests/test_engine_sync_race caught exactly that).
+ * Recognise it: the source is now empty and the destination mapped, which
+ * no real EEXIST from our callers looks like (they move into a destination
+ * they emptied, from a source they mapped). Count the page and go on.
+ */
+UF_SIGCTX static bool move_happened(uintptr_t dst, uintptr_t src)
+{
+	return !page_mapped(src) && page_mapped(dst);
+}
+
 UF_SIGCTX static int fill_range(int fd, unsigned long req, uintptr_t dst, uintptr_t src, size_t len,
 				uint64_t mode)
 {
@@ -108,8 +136,16 @@ UF_SIGCTX static int fill_range(int fd, unsigned long req, uintptr_t dst, uintpt
 		struct uffdio_move a = {.dst = dst, .src = src, .len = len, .mode = mode};
 		if (ioctl(fd, req, &a) == 0)
 			return 0;
-		if (errno != EAGAIN)
-			return -errno;
+		int e = errno;
+		if (e == EEXIST && req == UFFDIO_MOVE && move_happened(dst, src)) {
+			size_t ps = uf__page_size();
+			dst += ps;
+			src += ps;
+			len -= ps < len ? ps : len;
+			continue;
+		}
+		if (e != EAGAIN)
+			return -e;
 		if (a.move > 0) {
 			dst += (uint64_t)a.move;
 			src += (uint64_t)a.move;
