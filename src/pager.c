@@ -670,21 +670,18 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* The resident blocks in [b0, b1), sorted; those with F_DIRTY only if
- * dirty_only. Returns the count, or -ENOMEM. */
-static long collect(struct uf_region *r, uint64_t b0, uint64_t b1, bool dirty_only, uint64_t **out)
+/* Fills v (room for nframes) with the resident blocks in [b0, b1), sorted;
+ * with dirty_only those with F_DIRTY, and under asynchronous tracking also
+ * those being evicted or parked (BUSY), whose dirtiness is being settled: a
+ * sync must wait for them. Returns the count. */
+static long collect_into(struct uf_region *r, uint64_t b0, uint64_t b1, bool dirty_only, uint64_t *v)
 {
-	uf__spin_lock(&r->lock);
-	uint32_t n = r->fresh;
-	uf__spin_unlock(&r->lock);
-	uint64_t *v = malloc((n ? n : 1) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
 	long k = 0;
 	uf__spin_lock(&r->lock);
-	for (uint32_t f = 0; f < n; f++) {
+	for (uint32_t f = 0; f < r->fresh; f++) {
 		uint32_t st = atomic_load_explicit(&r->frames[f].state, memory_order_relaxed);
-		if ((st & F_KIND) == F_FREE || (dirty_only && !(st & F_DIRTY)))
+		bool settling = r->async_wp && (st & F_KIND) == F_BUSY;
+		if ((st & F_KIND) == F_FREE || (dirty_only && !(st & F_DIRTY) && !settling))
 			continue;
 		uint64_t b = r->frames[f].block;
 		if (b >= b0 && b < b1)
@@ -692,8 +689,14 @@ static long collect(struct uf_region *r, uint64_t b0, uint64_t b1, bool dirty_on
 	}
 	uf__spin_unlock(&r->lock);
 	qsort(v, (size_t)k, sizeof(*v), cmp_u64);
-	*out = v;
 	return k;
+}
+
+/* collect_into a new array (*out, to free). Returns the count or -ENOMEM. */
+static long collect(struct uf_region *r, uint64_t b0, uint64_t b1, bool dirty_only, uint64_t **out)
+{
+	*out = malloc((r->nframes ? r->nframes : 1) * sizeof(**out));
+	return *out ? collect_into(r, b0, b1, dirty_only, *out) : -ENOMEM;
 }
 
 /* Takes ownership (BUSY) of the idle frame holding blk. Returns the frame
@@ -722,7 +725,20 @@ static uint32_t own_block(struct uf_region *r, uint64_t blk, uint32_t *old, bool
 	}
 }
 
-static int writeback_one(struct uf_region *r, uint64_t blk)
+/*
+ * Writes block blk back if it has changes. seen: the sync's scan found it
+ * written (and protected it again) under asynchronous tracking. bounce: a
+ * block-sized buffer for the snapshot that tracking needs.
+ *
+ * Under asynchronous tracking writers cannot be held off, so the bytes
+ * written back are a snapshot taken after the block was protected again,
+ * and clean_hash is the hash of that snapshot: of exactly what the store
+ * holds. A write after the re-protect marks the page written; should a
+ * scan consume that mark before the block is written back, the park's
+ * hash check still sees the block differ from the store. (Hashing the live
+ * bytes instead would let a write racing with the store write look clean.)
+ */
+static int writeback_one(struct uf_region *r, uint64_t blk, bool seen, void *bounce)
 {
 	uint32_t st;
 	uint32_t f = own_block(r, blk, &st, false);
@@ -733,32 +749,20 @@ static int writeback_one(struct uf_region *r, uint64_t blk)
 	size_t ilen = uf__blk_install_len(r, blk), dlen = uf__blk_data_len(r, blk);
 	void *src = r->eng->frame_buf(r, f, blk);
 	int e = 0;
-	bool copied = false;
-	if (active && r->async_wp) {
-		/* Re-protect (a scan that protects what it finds written, or an
-		 * explicit protect), then copy: writers cannot be held off, so the
-		 * bytes written back and hashed as clean must be one snapshot. A
-		 * write after the re-protect marks the page written again. */
-		if (st & F_DIRTY)
+	if (active && (st & F_DIRTY || (r->async_wp && seen))) {
+		/* Stop writers first (synchronous tracking: they wait in their
+		 * fault until we are done) so what reaches the store is what
+		 * stays clean; the scan already protected a block it saw. */
+		if (!(r->async_wp && seen))
 			e = r->eng->protect(r, blk, ilen, true);
-		else if (r->eng->written(r, blk, ilen) == 0) {
-			publish(fr, st);
-			return 0;
-		} else
+		if (!(st & F_DIRTY))
 			stat_add(&r->st_dirty, 1);
 		st |= F_DIRTY;
-		if (!e) {
-			memcpy(src, uf__blk_addr(r, blk), ilen);
-			copied = true;
-		}
-	} else if (active) {
-		if (!(st & F_DIRTY)) {
-			publish(fr, st);
-			return 0;
-		}
-		/* Stop writers first so what reaches the store is what stays clean. */
-		e = r->eng->protect(r, blk, ilen, true);
 		src = uf__blk_addr(r, blk);
+		if (!e && r->async_wp) {
+			memcpy(bounce, src, ilen);
+			src = bounce;
+		}
 	} else if (!(st & F_DIRTY)) {
 		publish(fr, st);
 		return 0;
@@ -767,68 +771,72 @@ static int writeback_one(struct uf_region *r, uint64_t blk)
 		e = uf__store_write(r->store, r->soff + (blk << r->bshift), src, dlen);
 	if (!e && r->async_wp)
 		fr->clean_hash = block_hash(src, ilen);
-	if (copied && r->eng->release)
-		r->eng->release(r, f, blk, ilen); /* the snapshot's page */
 	if (!e) {
 		stat_add(&r->st_writebacks, 1);
 		stat_add(&r->st_dirty, -1);
 		publish(fr, st & ~F_DIRTY);
 		return 0;
 	}
-	if (active)
+	if (active && !r->async_wp)
 		r->eng->protect(r, blk, ilen, false); /* still dirty: keep it writable */
 	publish(fr, st);
 	return e;
 }
 
-/* Adds to v (n entries, sorted) the blocks the engine saw written without
- * a fault, keeping v sorted and unique. */
-static long add_written(struct uf_region *r, uint64_t b0, uint64_t b1, uint64_t **vp, long n)
+/*
+ * Under asynchronous tracking one scan finds the blocks written without a
+ * fault and protects them again: from then on they are owed to the store,
+ * so everything that could fail for want of memory is allocated before it,
+ * and every block it saw is written back, with the blocks marked dirty or
+ * being settled, in one walk in offset order. The scan comes before that
+ * list is taken, so a block whose marks an eviction cleared first is
+ * either still being evicted when listed (and waited for) or already in
+ * the store. Resident blocks are at most nframes, so the scan cannot
+ * overflow; should it fail anyway, every resident block counts as written.
+ */
+static int sync_locked(struct uf_region *r, uint64_t b0, uint64_t b1)
 {
-	if (!r->async_wp)
-		return n;
-	size_t max = r->nframes;
-	uint64_t *w = malloc((max ? max : 1) * sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	long m = r->eng->written_scan(r, b0, b1, w, max);
-	if (m <= 0) {
+	size_t cap = r->nframes ? r->nframes : 1;
+	uint64_t *v = malloc(cap * sizeof(*v));
+	uint64_t *w = r->async_wp ? malloc(cap * sizeof(*w)) : NULL;
+	void *bounce = r->async_wp ? malloc(r->bs) : NULL;
+	if (!v || (r->async_wp && (!w || !bounce))) {
+		free(v);
 		free(w);
-		return m < 0 ? m : n;
-	}
-	uint64_t *all = realloc(*vp, (size_t)(n + m) * sizeof(*all));
-	if (!all) {
-		free(w);
+		free(bounce);
 		return -ENOMEM;
 	}
-	memcpy(all + n, w, (size_t)m * sizeof(*w));
+	long m = 0;
+	if (r->async_wp) {
+		m = r->eng->written_scan(r, b0, b1, true, w, cap);
+		if (m < 0)
+			m = collect_into(r, b0, b1, false, w);
+	}
+	long n = collect_into(r, b0, b1, true, v);
+	/* Both lists are sorted: walk them together, in offset order. */
+	int first = 0;
+	for (long i = 0, j = 0; i < m || j < n;) {
+		bool seen = j >= n || (i < m && w[i] <= v[j]);
+		uint64_t blk = seen ? w[i++] : v[j++];
+		if (seen && j < n && v[j] == blk)
+			j++; /* in both */
+		int e = writeback_one(r, blk, seen, bounce);
+		if (e && !first)
+			first = e;
+	}
+	free(bounce);
+	free(v);
 	free(w);
-	qsort(all, (size_t)(n + m), sizeof(*all), cmp_u64);
-	long k = 0;
-	for (long i = 0; i < n + m; i++)
-		if (k == 0 || all[k - 1] != all[i])
-			all[k++] = all[i];
-	*vp = all;
-	return k;
+	int e = uf__store_flush(r->store);
+	return first ? first : e;
 }
 
 int uf__pager_sync(struct uf_region *r, uint64_t b0, uint64_t b1)
 {
-	uint64_t *v;
-	long n = collect(r, b0, b1, true, &v);
-	if (n >= 0)
-		n = add_written(r, b0, b1, &v, n);
-	if (n < 0)
-		return (int)n;
-	int first = 0;
-	for (long i = 0; i < n; i++) {
-		int e = writeback_one(r, v[i]);
-		if (e && !first)
-			first = e;
-	}
-	free(v);
-	int e = uf__store_flush(r->store);
-	return first ? first : e;
+	pthread_mutex_lock(&r->sync_lock);
+	int e = sync_locked(r, b0, b1);
+	pthread_mutex_unlock(&r->sync_lock);
+	return e;
 }
 
 int uf__pager_drop(struct uf_region *r, uint64_t b0, uint64_t b1, bool writeback)
@@ -910,7 +918,7 @@ uint64_t uf__pager_dirty(struct uf_region *r)
 	uint64_t *w = malloc((r->nframes ? r->nframes : 1) * sizeof(*w));
 	if (!w)
 		return known;
-	long m = r->eng->written_scan(r, 0, r->nblocks, w, r->nframes);
+	long m = r->eng->written_scan(r, 0, r->nblocks, false, w, r->nframes);
 	uf__spin_lock(&r->lock);
 	for (long i = 0; i < m; i++) {
 		uint32_t f = hfind(r, w[i]);

@@ -29,6 +29,7 @@ static size_t default_budget(size_t len)
 static void region_free(struct uf_region *r)
 {
 	uf__pager_fini(r);
+	pthread_mutex_destroy(&r->sync_lock);
 	free(r);
 }
 
@@ -93,6 +94,7 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 	r->nframes = (uint32_t)nframes;
 	r->uffd = -1;
 	r->pid = uf__self_pid();
+	pthread_mutex_init(&r->sync_lock, NULL);
 	/* Attach; under AUTO a refusal (seccomp, permissions) moves on to the
 	 * next engine instead of failing. */
 	bool any = o.engine == UF_ENGINE_AUTO && uf__getenv("USERFAULT_ENGINE") == NULL;

@@ -9,6 +9,8 @@
 #ifndef UF_REGION_H
 #define UF_REGION_H
 
+#include <pthread.h>
+
 #include "internal.h"
 #include "store.h"
 
@@ -90,14 +92,16 @@ struct uf__engine_ops {
 	 * page of the mapped block written since it was protected? Protects
 	 * those pages again in the same step; 1, 0 or -errno. Called by the
 	 * block's owner. written_scan(): the blocks of [b0, b1) with written
-	 * pages (up to max, ascending), changing nothing; count or -errno. */
+	 * pages (up to max, ascending); with protect, protects those pages
+	 * again in the same step (one pass for a whole sync). Count or -errno. */
 	UF_SIGCTX int (*written)(struct uf_region *r, uint64_t blk, size_t len);
 	/* Optional: a SIGBUS in a region of an engine that does not raise one
 	 * for missing pages (the handler-thread engine poisons a page to hand a
 	 * failed load to the faulting thread). Takes over the reference on rg;
 	 * returns as uf__region_fault does. */
 	UF_SIGCTX int (*sigbus)(const struct uf__range *rg, siginfo_t *si, void *uc);
-	long (*written_scan)(struct uf_region *r, uint64_t b0, uint64_t b1, uint64_t *out, size_t max);
+	long (*written_scan)(struct uf_region *r, uint64_t b0, uint64_t b1, bool protect,
+			     uint64_t *out, size_t max);
 };
 
 /* Read-ahead bounds: blocks per batch, bytes per batch. */
@@ -135,6 +139,10 @@ struct uf_region {
 	void *eng_priv;
 
 	_Atomic long refs; /* fault handlers inside the pager (registry.h) */
+	/* Serialises uf_sync/uf_unmap write-back under asynchronous tracking:
+	 * a sync's scan clears the written marks it then owes the store, so a
+	 * second sync must not return before the first has written them. */
+	pthread_mutex_t sync_lock;
 
 	/* read-ahead: the block a sequential run would miss next, its window */
 	_Atomic uint64_t ra_next;

@@ -3,8 +3,9 @@
 # summary line "N passed, N failed, N skipped".
 #
 # Tests named test_engine_* are behavioural tests of regions: they run once
-# per engine this kernel offers (tests/prog_engines lists them). Others run
-# once. A skip (exit 77) is reported and never counted as a pass.
+# per engine this kernel offers (tests/prog_engines lists them; uffd-wpsync
+# is the in-thread engine with asynchronous write tracking turned off).
+# Others run once. A skip (exit 77) is reported and never counted as a pass.
 set -u
 BUILD=${BUILD:-build}
 RUNNER=${RUNNER:-}
@@ -44,7 +45,14 @@ for t in "$BUILD"/tests/test_*; do
 	name=$(basename "$t")
 	case $name in
 	test_engine_*)
-		for e in $engines; do run_one "$name[$e]" USERFAULT_ENGINE="$e"; done ;;
+		for e in $engines; do
+			case $e in
+			# the in-thread engine with one write-protect fault per first
+			# write instead of asynchronous write tracking
+			*-wpsync) run_one "$name[$e]" USERFAULT_ENGINE="${e%-wpsync}" USERFAULT_WP_ASYNC=0 ;;
+			*) run_one "$name[$e]" USERFAULT_ENGINE="$e" ;;
+			esac
+		done ;;
 	*) run_one "$name" ;;
 	esac
 done
