@@ -760,7 +760,10 @@ static int writeback_one(struct uf_region *r, uint64_t blk, bool seen, void *bou
 		st |= F_DIRTY;
 		src = uf__blk_addr(r, blk);
 		if (!e && r->async_wp) {
-			memcpy(bounce, src, ilen);
+			/* Writers may be writing it as we copy (by design; a write
+			 * after the re-protect is marked): the uninstrumented copy
+			 * routine keeps ThreadSanitizer from reporting that. */
+			e = (int)uf__copy_safe(bounce, src, ilen).err;
 			src = bounce;
 		}
 	} else if (!(st & F_DIRTY)) {
