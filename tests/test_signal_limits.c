@@ -214,6 +214,11 @@ int main(int argc, char **argv)
 	ASSERT_EQ(run_child("budget", now + 1500), 0);
 	ASSERT_EQ(run_child("refuse", now + 40), 0);
 	release_frees_ram();
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	/* Reported as a skip, not a pass: the last case goes untested here. */
+	SKIP("real_limit fills the process's VMA table, which the sanitizer runtime needs "
+	     "for its own mappings; the cases before it passed, and it runs natively");
+#endif
 	real_limit();
 	printf("ok\n");
 	return 0;
