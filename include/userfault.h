@@ -102,6 +102,12 @@ typedef int (*uf_error_fn)(uf_region *r, void *addr, int err, void *arg);
 
 /* uf_map_opts.flags */
 #define UF_MAP_NO_READAHEAD 0x1u /* never load more than the faulting block */
+/* Track writes with one write-protect fault per first write to a clean
+ * block even where the kernel could track them without a fault (uffd engine,
+ * WP_ASYNC + PAGEMAP_SCAN). Asynchronous tracking makes first writes ~4x and
+ * syncs ~1.7x cheaper but read faults that evict under a budget ~1.3x
+ * dearer (bench/bench_write_tracking); read-mostly regions may prefer this. */
+#define UF_MAP_WP_FAULTS 0x2u
 
 struct uf_map_opts {
 	size_t struct_size;   /* set by uf_map_opts_init */

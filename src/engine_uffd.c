@@ -64,10 +64,11 @@ int uf__uffd_attach(struct uf_region *r, uint64_t features)
 	 * writable regions are resolved by the kernel (no fault, ~0.8 us
 	 * instead of ~3.3 us) and collected with PAGEMAP_SCAN at sync and
 	 * eviction. USERFAULT_WP_ASYNC=0 keeps one synchronous write-protect
-	 * fault per first write instead (make check runs both). Never for
-	 * read-only regions: there a write must still fault. */
+	 * fault per first write instead (make check runs both), as does
+	 * UF_MAP_WP_FAULTS for one region. Never for read-only regions: there
+	 * a write must still fault. */
 	const char *env = uf__getenv("USERFAULT_WP_ASYNC");
-	bool async = r->writable && move && inthread &&
+	bool async = r->writable && move && inthread && !(r->flags & UF_MAP_WP_FAULTS) &&
 		     (c->features & UFFD_FEATURE_WP_ASYNC) && !(env && !strcmp(env, "0")) &&
 		     uf__pagemap_fd() >= 0;
 	if (async) {

@@ -49,7 +49,7 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 		return -EINVAL;
 	if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) || !(prot & PROT_READ))
 		return -EINVAL;
-	if (o.flags & ~UF_MAP_NO_READAHEAD)
+	if (o.flags & ~(UF_MAP_NO_READAHEAD | UF_MAP_WP_FAULTS))
 		return -EINVAL;
 	if (o.engine < UF_ENGINE_AUTO || o.engine > UF_ENGINE_SIGNAL)
 		return -EINVAL;

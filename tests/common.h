@@ -14,6 +14,9 @@ struct fixture {
 	unsigned char *p; /* the region */
 };
 
+/* uf_map_opts.flags for the next fixture_open. */
+static unsigned fixture_map_flags;
+
 static inline size_t page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
 
 /* A memory store holding the pattern, mapped read-write with the engine
@@ -32,6 +35,7 @@ static inline void fixture_open(struct fixture *fx, size_t size, size_t bs, size
 	o.engine = test_engine();
 	o.block_size = bs;
 	o.max_resident = budget;
+	o.flags = fixture_map_flags;
 	ASSERT_OK(uf_map(fx->store, 0, size, prot, &o, &fx->r));
 	fx->p = uf_region_addr(fx->r);
 }
