@@ -347,6 +347,11 @@ UF_SIGCTX static int load(struct uf_region *r, uint32_t f, uint64_t blk, int mod
 			memset(buf + dlen, 0, ilen - dlen); /* the page holding the store's end */
 		stat_add(&r->st_loads, 1);
 		bool dirty = mode == M_WRITE && r->writable;
+		/* Dirty before it is mapped writable: another thread may write
+		 * it and see its write done before we publish, and a uf_sync it
+		 * then calls must find the block (see F_DIRTY). */
+		if (dirty)
+			atomic_fetch_or(&fr->state, F_DIRTY);
 		if (!dirty && r->async_wp)
 			fr->clean_hash = block_hash(buf, ilen);
 		e = r->eng->install(r, f, blk, ilen, dirty);
@@ -561,7 +566,8 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 					uf__spin_unlock(&r->lock);
 					return 0;
 				}
-				atomic_store(&fr->state, F_BUSY | (st & F_WAITERS));
+				/* Dirty from before the block is opened (see load()). */
+				atomic_store(&fr->state, F_BUSY | F_DIRTY | (st & F_WAITERS));
 				list_remove(r, f);
 				list_push_head(r, L_ACTIVE, f);
 				uf__spin_unlock(&r->lock);
@@ -576,9 +582,9 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 			uf__assert(kind == F_PARKED);
 			/* Parked: bring it back without a store read. */
 			list_remove(r, f);
-			atomic_store(&fr->state, F_BUSY | dirty | (st & F_WAITERS));
-			uf__spin_unlock(&r->lock);
 			bool wr = mode == M_WRITE && r->writable;
+			atomic_store(&fr->state, F_BUSY | dirty | (wr ? F_DIRTY : 0) | (st & F_WAITERS));
+			uf__spin_unlock(&r->lock);
 			int e = r->eng->install(r, f, blk, uf__blk_install_len(r, blk),
 						dirty || wr);
 			uf__spin_lock(&r->lock);

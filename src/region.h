@@ -26,7 +26,10 @@ enum {
 	F_PARKED = 3,  /* unmapped, data kept in the frame (inactive list) */
 	F_BUSY = 4,    /* owner is evicting / writing back / changing protection */
 	F_KIND = 0xff,
-	F_DIRTY = 1u << 8,   /* changed since last written back */
+	F_DIRTY = 1u << 8,   /* changed since last written back; set (also on a
+			      * LOADING or BUSY frame) before the block is
+			      * mapped writable, so a sync never misses a write
+			      * another thread already saw complete */
 	F_WAITERS = 1u << 31 /* someone sleeps on the futex: wake on change */
 };
 

@@ -6,7 +6,7 @@
  * are not faults, collected by a scan that also re-protects) must keep:
  * a write racing with the scan, with a park, or with an eviction already in
  * flight must not be reported clean. At the end the store equals the
- * region exactly. */
+ * region exactly. Once with a block per page, once with 4-page blocks. */
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -15,7 +15,7 @@
 #define NPAGES 64
 #define BUDGET 16
 #define NWRITERS 2
-#define SECONDS 1.5 /* of syncs racing with the writers */
+#define SECONDS 1.0 /* of syncs racing with the writers, per block size */
 
 static size_t ps;
 static uint64_t *backing; /* the store's bytes, as 64-bit words */
@@ -61,10 +61,8 @@ static void *writer(void *arg)
 	return NULL;
 }
 
-int main(void)
+static void run(size_t bs)
 {
-	test_init(120);
-	ps = page_size();
 	size_t size = NPAGES * ps;
 	backing = calloc(1, size);
 	ASSERT(backing);
@@ -75,6 +73,7 @@ int main(void)
 	uf_map_opts_init(&o);
 	o.engine = test_engine();
 	o.max_resident = BUDGET * ps;
+	o.block_size = bs;
 	uf_region *r;
 	ASSERT_OK(uf_map(s, 0, size, PROT_READ | PROT_WRITE, &o, &r));
 	region = uf_region_addr(r);
@@ -131,6 +130,16 @@ int main(void)
 	ASSERT_OK(uf_unmap(r, 0));
 	ASSERT_OK(uf_store_close(s));
 	free(backing);
+	memset(done, 0, sizeof(done));
+	atomic_store(&stop, 0);
+}
+
+int main(void)
+{
+	test_init(120);
+	ps = page_size();
+	run(ps);     /* a block per page */
+	run(4 * ps); /* 4-page blocks: a write marks one page of a block */
 	printf("ok\n");
 	return 0;
 }
