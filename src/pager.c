@@ -226,9 +226,11 @@ UF_SIGCTX static uint64_t block_hash(const void *p, size_t len)
  * Parks the mapped block blk of the owned frame f, settling its F_DIRTY bit
  * in *st. Under asynchronous write tracking a write leaves no fault and
  * cannot be held off: the scan before the move finds the writes made before
- * it, and the content check after it (the parked bytes, which nobody can
- * change any more, against the hash taken when the block was last clean)
- * finds one that slipped in between. A scan error counts as written.
+ * it (and protects the pages again), and the content check after it (the
+ * parked bytes, which nobody can change any more, against the hash of what
+ * the store holds) finds one that slipped in between, or whose mark a
+ * sync's scan took. A scan error counts as written. The scan's answer is
+ * kept even if the move fails: the marks it cleared are gone.
  */
 UF_SIGCTX static int park_settled(struct uf_region *r, uint32_t f, uint64_t blk, uint32_t *st)
 {
@@ -236,15 +238,13 @@ UF_SIGCTX static int park_settled(struct uf_region *r, uint32_t f, uint64_t blk,
 	bool check = r->async_wp && !(*st & F_DIRTY);
 	bool written = check && r->eng->written(r, blk, ilen) != 0;
 	int e = r->eng->park(r, f, blk, ilen);
-	if (e)
-		return e;
-	if (check && !written)
+	if (!e && check && !written)
 		written = block_hash(r->eng->frame_buf(r, f, blk), ilen) != r->frames[f].clean_hash;
 	if (written) {
 		*st |= F_DIRTY;
 		stat_add(&r->st_dirty, 1);
 	}
-	return 0;
+	return e;
 }
 
 /* Keeps the inactive list at its target by parking the coldest active

@@ -40,7 +40,8 @@ struct uf__frame {
 	uint32_t prev, next; /* list links (frame indices), under the lock */
 	uint8_t list;        /* L_* */
 	uint64_t block;      /* the block held (not FREE) */
-	uint64_t clean_hash; /* content when last clean (asynchronous write tracking) */
+	uint64_t clean_hash; /* hash of what the store holds for the block
+			      * (asynchronous write tracking) */
 };
 
 struct uf__list {
