@@ -30,6 +30,8 @@
 #define SIZE ((size_t)256 << 20)
 #define MAX_ROUNDS 31
 
+static volatile unsigned long sink; /* keeps the reads */
+
 static double now_ns(void)
 {
 	struct timespec ts;
@@ -99,8 +101,7 @@ static void round_of(uf_store *s, bool async, double out[3], int *is_async)
 	uf_stats(r, &st);
 	out[2] = (t1 - t0) / (double)(st.loads ? st.loads : 1);
 	uf_unmap(r, UF_UNMAP_DISCARD);
-	if (sum == 42)
-		printf(" ");
+	sink = sum;
 }
 
 static int cmp(const void *a, const void *b)

@@ -25,11 +25,7 @@ static inline void fixture_open(struct fixture *fx, size_t size, size_t bs, size
 {
 	memset(fx, 0, sizeof(*fx));
 	fx->size = size;
-	fx->buf = malloc(size);
-	ASSERT(fx->buf);
-	for (size_t i = 0; i < size; i++)
-		fx->buf[i] = pattern_byte(i);
-	ASSERT_OK(uf_store_mem(fx->buf, size, 0, &fx->store));
+	fx->buf = pattern_store(size, &fx->store);
 	struct uf_map_opts o;
 	uf_map_opts_init(&o);
 	o.engine = test_engine();

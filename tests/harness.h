@@ -108,6 +108,18 @@ static inline uint8_t pattern_byte(uint64_t off)
 	return (uint8_t)(x >> 56) ^ (uint8_t)off;
 }
 
+/* A malloc'd buffer of size pattern bytes and a memory store over it (*s);
+ * returns the buffer (the caller frees it after closing the store). */
+static inline unsigned char *pattern_store(size_t size, uf_store **s)
+{
+	unsigned char *buf = malloc(size);
+	ASSERT(buf);
+	for (size_t i = 0; i < size; i++)
+		buf[i] = pattern_byte(i);
+	ASSERT_OK(uf_store_mem(buf, size, 0, s));
+	return buf;
+}
+
 static inline uint64_t xorshift64(uint64_t *s)
 {
 	uint64_t x = *s;

@@ -6,11 +6,8 @@
 
 static void check(size_t store_size, size_t map_len, size_t bs, int prot, size_t budget)
 {
-	unsigned char *buf = malloc(store_size);
-	for (size_t i = 0; i < store_size; i++)
-		buf[i] = pattern_byte(i);
 	uf_store *s;
-	ASSERT_OK(uf_store_mem(buf, store_size, 0, &s));
+	unsigned char *buf = pattern_store(store_size, &s);
 	struct uf_map_opts o;
 	uf_map_opts_init(&o);
 	o.engine = test_engine();

@@ -30,12 +30,8 @@ static const int all_engines[] = {UF_ENGINE_UFFD, UF_ENGINE_UFFD_THREAD, UF_ENGI
 static int try_map(int engine)
 {
 	size_t ps = page_size(), size = 8 * ps;
-	unsigned char *buf = malloc(size);
-	ASSERT(buf);
-	for (size_t i = 0; i < size; i++)
-		buf[i] = pattern_byte(i);
 	uf_store *s;
-	ASSERT_OK(uf_store_mem(buf, size, 0, &s));
+	unsigned char *buf = pattern_store(size, &s);
 	struct uf_map_opts o;
 	uf_map_opts_init(&o);
 	o.engine = engine;
