@@ -87,6 +87,9 @@ $(BUILD)/tools/%: tools/%.c $(SHLIB)
 	$(CC) $(ALL_CFLAGS) -DUF_LIBDIR=\"$(LIBDIR)\" $< -o $@ $(LINK_UF)
 
 include $(wildcard bench/bench.mk)
+# Optional components and extra test suites add themselves here (one
+# fragment each: compat/, stores, fuzzing); see mk/README.
+include $(sort $(wildcard mk/*.mk))
 
 demo: $(BUILD)/examples/demo
 	$(BUILD)/examples/demo
