@@ -466,12 +466,28 @@ UF_SIGCTX static int thr_sigbus(const struct uf__range *rg, siginfo_t *si, void 
 		uf__registry_put(rg);
 		return UF__HANDLED;
 	}
-	while (err != 0 && err != -EFAULT && r->on_error &&
-	       r->on_error(r, (void *)addr, err, r->error_arg) == UF_ERR_RETRY)
+	/* The callback and the SIGBUS handler may leave by siglongjmp: no
+	 * reference is held while they run. A retry takes one again (the
+	 * region may have been unmapped meanwhile: then just access again). */
+	uf_error_fn cb = r->on_error;
+	void *cb_arg = r->error_arg;
+	struct uf__range cur = *rg;
+	while (err != 0 && err != -EFAULT && cb) {
+		uf__registry_put(&cur);
+		if (cb(r, (void *)addr, err, cb_arg) != UF_ERR_RETRY) {
+			uf__fault_deliver_sigbus((void *)addr, uc);
+			return UF__HANDLED;
+		}
+		if (!uf__registry_get(addr, &cur))
+			return UF__HANDLED;
+		if (cur.obj != r) {
+			uf__registry_put(&cur);
+			return UF__HANDLED;
+		}
 		err = request(r, page, access);
-	uf__registry_put(rg);
-	/* Inside uf_try_read/uf_try_write the copy fails instead. */
-	if (err && !uf__safe_access_fail(uc))
+	}
+	uf__registry_put(&cur);
+	if (err)
 		uf__fault_deliver_sigbus((void *)addr, uc);
 	return UF__HANDLED;
 }

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <ucontext.h>
 
 #include "fault.h"
 #include "registry.h"
@@ -60,6 +61,19 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 UF_SIGCTX static void chain(int sig, siginfo_t *si, void *uc, bool repeats)
 {
 	const struct sigaction *p = &g_prev[slot(sig)];
+	bool has_fn = (p->sa_flags & SA_SIGINFO) ? p->sa_sigaction != NULL
+						 : p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN;
+	if (has_fn && uc) {
+		/* We run with asynchronous signals blocked (our sa_mask); the
+		 * previous handler expects the mask the kernel would have given
+		 * it: the interrupted one, its own sa_mask, and the signal itself
+		 * unless SA_NODEFER. */
+		sigset_t m;
+		sigorset(&m, &((ucontext_t *)uc)->uc_sigmask, &p->sa_mask);
+		if (!(p->sa_flags & SA_NODEFER))
+			sigaddset(&m, sig);
+		pthread_sigmask(SIG_SETMASK, &m, NULL);
+	}
 	if (p->sa_flags & SA_SIGINFO) {
 		if (p->sa_sigaction) {
 			p->sa_sigaction(sig, si, uc);
@@ -123,7 +137,9 @@ static void install(void)
 	/* NODEFER: a store callback or fault-safe access may fault again while we
 	 * serve a fault. ONSTACK: stack overflows need the alternate stack. */
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
-	sigemptyset(&sa.sa_mask);
+	/* Asynchronous signals wait until a fault is served (internal.h): at
+	 * no cost, the kernel sets and restores the mask. */
+	uf__async_sigset(&sa.sa_mask);
 	if (sigaction(SIGSEGV, &sa, &g_prev[0]) || sigaction(SIGBUS, &sa, &g_prev[1]))
 		g_init_err = -errno;
 }

@@ -523,9 +523,13 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 	if (e) {
 		for (unsigned i = 0; i < got; i++)
 			unreserve(r, frames[i], blk + i);
-		if (buf)
+		/* A failing block fails alone: a batch whose store read failed
+		 * may fail only for a read-ahead block, so the faulting block is
+		 * loaded again by itself (as a file mapping does not fail a good
+		 * page because read-ahead failed). Without a staging buffer, the
+		 * one-block path through the frame too. */
+		if (buf && got == 1)
 			return e;
-		/* No staging buffer free: the one-block path through the frame. */
 		int e2;
 		uint32_t f = reserve(r, blk, true, &e2);
 		return f == UF__NIL ? e2 : load(r, f, blk, M_READ);

@@ -155,33 +155,33 @@ static int block_range(const uf_region *r, void *addr, size_t len, uint64_t *b0,
 	return 0;
 }
 
-int uf_sync(uf_region *r, void *addr, size_t len)
+/* The range calls own frames and take the region lock: they run with
+ * asynchronous signals blocked (internal.h), so a signal handler touching
+ * the region waits until the call is done instead of deadlocking on it. */
+enum range_op { OP_SYNC, OP_DISCARD, OP_EVICT, OP_PREFETCH };
+
+static int range_call(uf_region *r, void *addr, size_t len, enum range_op op)
 {
 	uint64_t b0, b1;
 	int e = block_range(r, addr, len, &b0, &b1);
-	return e ? e : uf__pager_sync(r, b0, b1);
+	if (e)
+		return e;
+	sigset_t old;
+	uf__async_block(&old);
+	switch (op) {
+	case OP_SYNC: e = uf__pager_sync(r, b0, b1); break;
+	case OP_DISCARD: e = uf__pager_drop(r, b0, b1, false); break;
+	case OP_EVICT: e = uf__pager_drop(r, b0, b1, true); break;
+	case OP_PREFETCH: e = uf__pager_prefetch(r, b0, b1); break;
+	}
+	uf__async_restore(&old);
+	return e;
 }
 
-int uf_discard(uf_region *r, void *addr, size_t len)
-{
-	uint64_t b0, b1;
-	int e = block_range(r, addr, len, &b0, &b1);
-	return e ? e : uf__pager_drop(r, b0, b1, false);
-}
-
-int uf_evict(uf_region *r, void *addr, size_t len)
-{
-	uint64_t b0, b1;
-	int e = block_range(r, addr, len, &b0, &b1);
-	return e ? e : uf__pager_drop(r, b0, b1, true);
-}
-
-int uf_prefetch(uf_region *r, void *addr, size_t len)
-{
-	uint64_t b0, b1;
-	int e = block_range(r, addr, len, &b0, &b1);
-	return e ? e : uf__pager_prefetch(r, b0, b1);
-}
+int uf_sync(uf_region *r, void *addr, size_t len) { return range_call(r, addr, len, OP_SYNC); }
+int uf_discard(uf_region *r, void *addr, size_t len) { return range_call(r, addr, len, OP_DISCARD); }
+int uf_evict(uf_region *r, void *addr, size_t len) { return range_call(r, addr, len, OP_EVICT); }
+int uf_prefetch(uf_region *r, void *addr, size_t len) { return range_call(r, addr, len, OP_PREFETCH); }
 
 int uf_stats(const uf_region *r, struct uf_stats *st)
 {
@@ -199,7 +199,10 @@ int uf_stats(const uf_region *r, struct uf_stats *st)
 	s.reactivations = atomic_load(&r->st_reactivations);
 	s.resident = atomic_load(&r->st_resident);
 	s.resident_peak = atomic_load(&r->st_resident_peak);
+	sigset_t old;
+	uf__async_block(&old); /* it takes the region lock */
 	s.dirty = uf__pager_dirty((struct uf_region *)r);
+	uf__async_restore(&old);
 	s.max_resident = r->nframes;
 	s.block_size = r->bs;
 	s.async_writes = r->async_wp;
@@ -213,16 +216,18 @@ int uf_unmap(uf_region *r, unsigned flags)
 		return -EINVAL;
 	if (usable(r))
 		return -EPERM;
-	if (!(flags & UF_UNMAP_DISCARD)) {
-		int e = uf__pager_sync(r, 0, r->nblocks);
-		if (e)
-			return e; /* nothing lost, nothing changed: the region stays */
+	sigset_t old;
+	uf__async_block(&old);
+	int e = 0;
+	if (!(flags & UF_UNMAP_DISCARD))
+		e = uf__pager_sync(r, 0, r->nblocks); /* on failure nothing changed: the region stays */
+	if (!e)
+		e = uf__registry_remove(r);
+	if (!e) {
+		r->eng->detach(r);
+		uf__store_unref(r->store);
+		region_free(r);
 	}
-	int e = uf__registry_remove(r);
-	if (e)
-		return e;
-	r->eng->detach(r);
-	uf__store_unref(r->store);
-	region_free(r);
-	return 0;
+	uf__async_restore(&old);
+	return e;
 }
