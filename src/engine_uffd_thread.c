@@ -334,6 +334,19 @@ static void serve_msg(struct uf_region *r, struct handler *h, const struct uffd_
 	h->cur_aux = AUX(p->tid ? m->arg.pagefault.feat.ptid : 0,
 			 p->exact ? m->arg.pagefault.address : 0);
 	h->cur_rec = -1;
+	if (!wp && p->poison && !uf__fault_handler_current(SIGBUS)) {
+		/* The program replaced our handler without calling
+		 * uf_handle_fault: as under the in-thread engines, the fault
+		 * is not served but reaches its handler as SIGBUS. The record
+		 * carries no error, so an access that does go through
+		 * uf_handle_fault loads the block (thr_sigbus). */
+		bool was;
+		int i = rec_insert(p, page, 0, h->cur_aux, &was);
+		if (i >= 0 && upoison(r->uffd, page, ps, true) == 0)
+			return;
+		if (i >= 0 && !was)
+			rec_clear(p, i, atomic_load(&p->rec[i]));
+	}
 	int e = uf__pager_fault(r, page, access);
 	h->cur_blk = NO_BLOCK;
 	if (e == 0) {

@@ -44,14 +44,8 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 			uf__registry_put(&rg);
 		}
 	}
-	if (ret == UF__DENIED) {
-		/* Engines that write-protect read-only regions see such a write as
-		 * SIGBUS; the program must get what the kernel would have given it. */
-		if (sig != SIGBUS)
-			return UF__PASS;
-		uf__fault_deliver(SIGSEGV, SEGV_ACCERR, si->si_addr, uc);
-		return UF__HANDLED;
-	}
+	if (ret == UF__DENIED)
+		return ret; /* the program's own fault: not the stack guard's either */
 	if (ret != UF__PASS)
 		return ret;
 	return uf__stack_guard_fault(sig, si, uc);
@@ -104,7 +98,12 @@ UF_SIGCTX static void chain(int sig, siginfo_t *si, void *uc, bool repeats)
 UF_SIGCTX static void on_fault(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
-	if (uf__fault_dispatch(sig, si, uc) == UF__PASS)
+	int r = uf__fault_dispatch(sig, si, uc);
+	if (r == UF__DENIED && sig == SIGBUS)
+		/* Engines that write-protect read-only regions see such a write
+		 * as SIGBUS; the program gets what the kernel would have given it. */
+		uf__fault_deliver(SIGSEGV, SEGV_ACCERR, si->si_addr, uc);
+	else if (r != UF__HANDLED)
 		chain(sig, si, uc, true);
 	errno = saved;
 }
@@ -122,6 +121,14 @@ UF_SIGCTX void uf__fault_deliver(int sig, int code, void *addr, void *uc)
 UF_SIGCTX void uf__fault_deliver_sigbus(void *addr, void *uc)
 {
 	uf__fault_deliver(SIGBUS, BUS_ADRERR, addr, uc);
+}
+
+bool uf__fault_handler_current(int sig)
+{
+	struct sigaction cur;
+	if (sigaction(sig, NULL, &cur))
+		return true; /* cannot tell: assume nothing changed */
+	return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_fault;
 }
 
 pid_t uf__pid;

@@ -358,7 +358,10 @@ UF_SIGCTX static int load(struct uf_region *r, uint32_t f, uint64_t blk, int mod
 		if (!e) {
 			if (dirty) {
 				stat_add(&r->st_dirty, 1);
-				stat_add(&r->st_write_faults, 1);
+				/* Under asynchronous tracking no write ever faults: a
+				 * first write to a block not yet loaded is a load. */
+				if (!r->async_wp)
+					stat_add(&r->st_write_faults, 1);
 			}
 			uf__spin_lock(&r->lock);
 			list_push_head(r, L_ACTIVE, f);
@@ -601,7 +604,8 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 			stat_add(&r->st_reactivations, 1);
 			if (wr && !dirty) {
 				stat_add(&r->st_dirty, 1);
-				stat_add(&r->st_write_faults, 1);
+				if (!r->async_wp)
+					stat_add(&r->st_write_faults, 1);
 			}
 			publish(fr, F_ACTIVE | ((dirty || wr) ? F_DIRTY : 0));
 			balance(r, 1);
