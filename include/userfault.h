@@ -94,7 +94,15 @@ enum uf_engine {
  * Called in the faulting thread (signal context) when a block cannot be
  * loaded. err is the store's negative errno. Return UF_ERR_RETRY to try the
  * load again, or UF_ERR_SIGBUS to deliver SIGBUS (the default without a
- * callback). The callback may also leave with siglongjmp.
+ * callback). The callback may also leave with siglongjmp (to a
+ * sigsetjmp(env, 1), which restores the signal mask: it runs with
+ * asynchronous signals blocked). Nothing is in flight when it runs, on any
+ * engine: the failed load was abandoned first and the library holds no
+ * lock or reference, so leaving costs nothing; the block stays unloaded
+ * and the next access to it faults and loads it again. The same holds for
+ * a SIGBUS handler that leaves by siglongjmp. A failing block fails alone:
+ * when a read-ahead batch cannot be read, the faulting block is loaded by
+ * itself, and only accesses to blocks the store cannot read fail.
  */
 #define UF_ERR_SIGBUS 0
 #define UF_ERR_RETRY 1
@@ -117,6 +125,11 @@ struct uf_map_opts {
 	unsigned flags;       /* UF_MAP_* */
 	uf_error_fn on_error; /* optional */
 	void *error_arg;
+	/* Background write-back: dirty blocks are written back at most this
+	 * many milliseconds after the previous pass (0 = only by uf_sync,
+	 * eviction, uf_unmap and process exit). Bounds what _exit or a crash
+	 * can lose; failed blocks stay dirty for the next pass or uf_sync. */
+	unsigned writeback_ms;
 };
 UF_API void uf_map_opts_init(struct uf_map_opts *opts);
 
@@ -161,7 +174,7 @@ struct uf_stats {
 	uint64_t loads;        /* store reads */
 	uint64_t evictions;    /* blocks whose frame was released */
 	uint64_t writebacks;   /* store writes */
-	uint64_t write_faults; /* first writes to clean blocks */
+	uint64_t write_faults; /* first writes to clean blocks that faulted (0 when async_writes) */
 	uint64_t reactivations;/* evicted-but-kept frames brought back without a store read */
 	uint64_t resident;     /* blocks holding RAM now (mapped or kept) */
 	uint64_t resident_peak;
@@ -175,13 +188,28 @@ UF_API int uf_stats(const uf_region *r, struct uf_stats *st);
 /* uf_unmap flags */
 #define UF_UNMAP_DISCARD 0x1u /* drop dirty blocks instead of writing them back */
 /* Writes dirty blocks back (unless UF_UNMAP_DISCARD) and unmaps. If write-back
- * fails, returns the error and leaves the region mapped and intact. */
+ * fails, returns the error and leaves the region mapped and intact.
+ * At normal process exit (exit() or a return from main) every region still
+ * mapped is written back as uf_sync would; a region whose write-back fails
+ * then is reported on stderr with its address and the error. _exit() and
+ * fatal signals write nothing back: see uf_map_opts.writeback_ms. */
 UF_API int uf_unmap(uf_region *r, unsigned flags);
 
 /*
  * For programs that install their own SIGSEGV/SIGBUS handler after userfault:
  * call this first from it. Returns 1 if the fault was ours and is served
- * (return from your handler), 0 if it is not ours.
+ * (return from your handler), 0 if it is not ours, including a write that
+ * breaks a region's protection (a write to a read-only region), on every
+ * engine. A handler that does not call it gets every fault of the regions
+ * unserved, on every engine: a missing page reaches it as SIGBUS
+ * (uffd, uffd-thread) or SIGSEGV (signal) at the faulting address.
+ *
+ * Signals: while the library serves a fault, and during uf_sync,
+ * uf_discard, uf_evict, uf_prefetch, uf_stats and uf_unmap, asynchronous
+ * signals (all but SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) are
+ * blocked in that thread; a handler that touches a region then runs when
+ * the library is done and is served like any other access (it never waits
+ * on its own thread). Store callbacks must not touch the region they serve.
  */
 UF_API int uf_handle_fault(int sig, siginfo_t *info, void *ucontext);
 

@@ -334,6 +334,19 @@ static void serve_msg(struct uf_region *r, struct handler *h, const struct uffd_
 	h->cur_aux = AUX(p->tid ? m->arg.pagefault.feat.ptid : 0,
 			 p->exact ? m->arg.pagefault.address : 0);
 	h->cur_rec = -1;
+	if (!wp && p->poison && !uf__fault_handler_current(SIGBUS)) {
+		/* The program replaced our handler without calling
+		 * uf_handle_fault: as under the in-thread engines, the fault
+		 * is not served but reaches its handler as SIGBUS. The record
+		 * carries no error, so an access that does go through
+		 * uf_handle_fault loads the block (thr_sigbus). */
+		bool was;
+		int i = rec_insert(p, page, 0, h->cur_aux, &was);
+		if (i >= 0 && upoison(r->uffd, page, ps, true) == 0)
+			return;
+		if (i >= 0 && !was)
+			rec_clear(p, i, atomic_load(&p->rec[i]));
+	}
 	int e = uf__pager_fault(r, page, access);
 	h->cur_blk = NO_BLOCK;
 	if (e == 0) {
@@ -466,12 +479,28 @@ UF_SIGCTX static int thr_sigbus(const struct uf__range *rg, siginfo_t *si, void 
 		uf__registry_put(rg);
 		return UF__HANDLED;
 	}
-	while (err != 0 && err != -EFAULT && r->on_error &&
-	       r->on_error(r, (void *)addr, err, r->error_arg) == UF_ERR_RETRY)
+	/* The callback and the SIGBUS handler may leave by siglongjmp: no
+	 * reference is held while they run. A retry takes one again (the
+	 * region may have been unmapped meanwhile: then just access again). */
+	uf_error_fn cb = r->on_error;
+	void *cb_arg = r->error_arg;
+	struct uf__range cur = *rg;
+	while (err != 0 && err != -EFAULT && cb) {
+		uf__registry_put(&cur);
+		if (cb(r, (void *)addr, err, cb_arg) != UF_ERR_RETRY) {
+			uf__fault_deliver_sigbus((void *)addr, uc);
+			return UF__HANDLED;
+		}
+		if (!uf__registry_get(addr, &cur))
+			return UF__HANDLED;
+		if (cur.obj != r) {
+			uf__registry_put(&cur);
+			return UF__HANDLED;
+		}
 		err = request(r, page, access);
-	uf__registry_put(rg);
-	/* Inside uf_try_read/uf_try_write the copy fails instead. */
-	if (err && !uf__safe_access_fail(uc))
+	}
+	uf__registry_put(&cur);
+	if (err)
 		uf__fault_deliver_sigbus((void *)addr, uc);
 	return UF__HANDLED;
 }
