@@ -25,7 +25,7 @@ extern "C" {
 
 /* The version. The Makefile derives the SONAME from the same numbers. */
 #define UF_VERSION_MAJOR 0
-#define UF_VERSION_MINOR 1
+#define UF_VERSION_MINOR 2
 #define UF_VERSION_PATCH 0
 
 /* Returns the runtime version as MAJOR*10000 + MINOR*100 + PATCH. */
