@@ -155,7 +155,7 @@ UF_API int uf_prefetch(uf_region *r, void *addr, size_t len);
 UF_API int uf_evict(uf_region *r, void *addr, size_t len);
 
 struct uf_stats {
-	size_t struct_size;    /* set by the caller: sizeof(struct uf_stats) */
+	size_t struct_size;    /* set by uf_stats_init (or to sizeof(struct uf_stats)) */
 	int engine;            /* enum uf_engine */
 	uint64_t faults;       /* faults served (missing + write-protect) */
 	uint64_t loads;        /* store reads */
@@ -170,6 +170,8 @@ struct uf_stats {
 	size_t block_size;
 	int async_writes;      /* 1: first writes are not faults (WP_ASYNC + PAGEMAP_SCAN) */
 };
+/* Zeroes st and sets its struct_size, as uf_map_opts_init does for options. */
+UF_API void uf_stats_init(struct uf_stats *st);
 UF_API int uf_stats(const uf_region *r, struct uf_stats *st);
 
 /* uf_unmap flags */

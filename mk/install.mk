@@ -75,8 +75,3 @@ uninstall:
 	$(foreach l,$(INSTALL_LINKS), \
 		echo "rm -f $(DESTDIR)$(call w1,$(l))"; rm -f '$(DESTDIR)$(call w1,$(l))';) true
 
-# The installation test drives this Makefile from the source tree.
-$(BUILD)/tests/test_install: tests/test_install.sh
-	@mkdir -p $(dir $@)
-	sed -e 's|@SRCDIR@|$(abspath .)|' -e 's|@CC@|$(CC)|' $< > $@ && chmod +x $@
-all: $(BUILD)/tests/test_install
