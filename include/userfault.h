@@ -17,6 +17,20 @@
 extern "C" {
 #endif
 
+/* siginfo_t is POSIX, not ISO C: <signal.h> declares it only with POSIX
+ * features on (the default, -std=gnu*, C++, or _POSIX_C_SOURCE >= 199309L).
+ * Under a strict ISO mode (-std=c99 -pedantic) the calls and the field that
+ * take one take a void pointer instead: the same ABI, and the header still
+ * compiles. (__siginfo_t_defined: glibc's guard for the type; musl declares
+ * it whenever a POSIX or BSD feature macro is on, its default.) */
+#if defined(__siginfo_t_defined) || defined(__cplusplus) || \
+	(!defined(__GLIBC__) && (defined(_POSIX_SOURCE) || defined(_POSIX_C_SOURCE) || \
+				 defined(_XOPEN_SOURCE) || defined(_GNU_SOURCE) || defined(_BSD_SOURCE)))
+#define UF_SIGINFO siginfo_t
+#else
+#define UF_SIGINFO void
+#endif
+
 #if defined(__GNUC__)
 #define UF_API __attribute__((visibility("default")))
 #else
@@ -87,7 +101,7 @@ enum uf_engine {
 	UF_ENGINE_AUTO = 0,        /* best available; USERFAULT_ENGINE overrides */
 	UF_ENGINE_UFFD = 1,        /* userfaultfd, faults served in the faulting thread (SIGBUS mode) */
 	UF_ENGINE_UFFD_THREAD = 2, /* userfaultfd, faults served by a handler thread */
-	UF_ENGINE_SIGNAL = 3,      /* SIGSEGV + mprotect, no userfaultfd needed */
+	UF_ENGINE_SIGNAL = 3       /* SIGSEGV + mprotect, no userfaultfd needed */
 };
 
 /*
@@ -185,7 +199,7 @@ UF_API int uf_unmap(uf_region *r, unsigned flags);
  * call this first from it. Returns 1 if the fault was ours and is served
  * (return from your handler), 0 if it is not ours.
  */
-UF_API int uf_handle_fault(int sig, siginfo_t *info, void *ucontext);
+UF_API int uf_handle_fault(int sig, UF_SIGINFO *info, void *ucontext);
 
 /* ------------------------------------------------------------------------ */
 /* Fault-safe access                                                         */
@@ -259,7 +273,7 @@ struct uf_fault {
 	void *addr;      /* faulting address */
 	int access;      /* UF_ACCESS_* */
 	int sig;         /* SIGSEGV or SIGBUS */
-	siginfo_t *info;
+	UF_SIGINFO *info;
 	void *ucontext;
 };
 /*
@@ -285,7 +299,7 @@ UF_API int uf_area_unregister(uf_area *a);
 /* Writes one readable paragraph about the fault into buf (always
  * NUL-terminated). Returns the length it wanted (like snprintf) or -errno.
  * Async-signal-safe. */
-UF_API int uf_explain(const siginfo_t *info, const void *ucontext, char *buf, size_t len);
+UF_API int uf_explain(const UF_SIGINFO *info, const void *ucontext, char *buf, size_t len);
 
 #ifdef __cplusplus
 }
