@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -195,8 +196,19 @@ int main(int argc, char **argv)
 		} else {
 			snprintf(abs, sizeof(abs), "%s", outfile);
 		}
-		int fd = open(abs, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
+		/* Private (a report shows addresses and memory), not through a
+		 * symlink, and only a regular file: O_NONBLOCK so a FIFO under
+		 * that name cannot hold us here. */
+		int fd = open(abs, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+		struct stat st;
+		if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
+			close(fd);
+			fd = -1;
+			errno = EINVAL;
+			fprintf(stderr, "ufcatch: %s: not a regular file\n", abs);
+			return 127;
+		}
+		if (fd < 0 || ftruncate(fd, 0)) {
 			fprintf(stderr, "ufcatch: %s: %s\n", abs, strerror(errno));
 			return 127;
 		}
