@@ -17,6 +17,20 @@
 extern "C" {
 #endif
 
+/* siginfo_t is POSIX, not ISO C: <signal.h> declares it only with POSIX
+ * features on (the default, -std=gnu*, C++, or _POSIX_C_SOURCE >= 199309L).
+ * Under a strict ISO mode (-std=c99 -pedantic) the calls and the field that
+ * take one take a void pointer instead: the same ABI, and the header still
+ * compiles. (__siginfo_t_defined: glibc's guard for the type; musl declares
+ * it whenever a POSIX or BSD feature macro is on, its default.) */
+#if defined(__siginfo_t_defined) || defined(__cplusplus) || \
+	(!defined(__GLIBC__) && (defined(_POSIX_SOURCE) || defined(_POSIX_C_SOURCE) || \
+				 defined(_XOPEN_SOURCE) || defined(_GNU_SOURCE) || defined(_BSD_SOURCE)))
+#define UF_SIGINFO siginfo_t
+#else
+#define UF_SIGINFO void
+#endif
+
 #if defined(__GNUC__)
 #define UF_API __attribute__((visibility("default")))
 #else
@@ -25,7 +39,7 @@ extern "C" {
 
 /* The version. The Makefile derives the SONAME from the same numbers. */
 #define UF_VERSION_MAJOR 0
-#define UF_VERSION_MINOR 1
+#define UF_VERSION_MINOR 2
 #define UF_VERSION_PATCH 0
 
 /* Returns the runtime version as MAJOR*10000 + MINOR*100 + PATCH. */
@@ -87,7 +101,7 @@ enum uf_engine {
 	UF_ENGINE_AUTO = 0,        /* best available; USERFAULT_ENGINE overrides */
 	UF_ENGINE_UFFD = 1,        /* userfaultfd, faults served in the faulting thread (SIGBUS mode) */
 	UF_ENGINE_UFFD_THREAD = 2, /* userfaultfd, faults served by a handler thread */
-	UF_ENGINE_SIGNAL = 3,      /* SIGSEGV + mprotect, no userfaultfd needed */
+	UF_ENGINE_SIGNAL = 3       /* SIGSEGV + mprotect, no userfaultfd needed */
 };
 
 /*
@@ -168,7 +182,7 @@ UF_API int uf_prefetch(uf_region *r, void *addr, size_t len);
 UF_API int uf_evict(uf_region *r, void *addr, size_t len);
 
 struct uf_stats {
-	size_t struct_size;    /* set by the caller: sizeof(struct uf_stats) */
+	size_t struct_size;    /* set by uf_stats_init (or to sizeof(struct uf_stats)) */
 	int engine;            /* enum uf_engine */
 	uint64_t faults;       /* faults served (missing + write-protect) */
 	uint64_t loads;        /* store reads */
@@ -183,6 +197,8 @@ struct uf_stats {
 	size_t block_size;
 	int async_writes;      /* 1: first writes are not faults (WP_ASYNC + PAGEMAP_SCAN) */
 };
+/* Zeroes st and sets its struct_size, as uf_map_opts_init does for options. */
+UF_API void uf_stats_init(struct uf_stats *st);
 UF_API int uf_stats(const uf_region *r, struct uf_stats *st);
 
 /* uf_unmap flags */
@@ -211,7 +227,7 @@ UF_API int uf_unmap(uf_region *r, unsigned flags);
  * the library is done and is served like any other access (it never waits
  * on its own thread). Store callbacks must not touch the region they serve.
  */
-UF_API int uf_handle_fault(int sig, siginfo_t *info, void *ucontext);
+UF_API int uf_handle_fault(int sig, UF_SIGINFO *info, void *ucontext);
 
 /* ------------------------------------------------------------------------ */
 /* Fault-safe access                                                         */
@@ -285,7 +301,7 @@ struct uf_fault {
 	void *addr;      /* faulting address */
 	int access;      /* UF_ACCESS_* */
 	int sig;         /* SIGSEGV or SIGBUS */
-	siginfo_t *info;
+	UF_SIGINFO *info;
 	void *ucontext;
 };
 /*
@@ -311,7 +327,7 @@ UF_API int uf_area_unregister(uf_area *a);
 /* Writes one readable paragraph about the fault into buf (always
  * NUL-terminated). Returns the length it wanted (like snprintf) or -errno.
  * Async-signal-safe. */
-UF_API int uf_explain(const siginfo_t *info, const void *ucontext, char *buf, size_t len);
+UF_API int uf_explain(const UF_SIGINFO *info, const void *ucontext, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

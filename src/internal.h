@@ -97,7 +97,10 @@ void uf__async_restore(const sigset_t *old);
 /* Anonymous private mapping, MAP_NORESERVE; NULL on failure (errno set). */
 void *uf__map_anon(size_t len, int prot);
 
-/* Environment lookup done once, before any fault can happen. */
+/* Environment lookup through the options table (options.c): every variable
+ * the library reads is listed there and in userfault(7). Never in signal
+ * context. _on: set, non-empty and not "0". */
 const char *uf__getenv(const char *name);
+bool uf__getenv_on(const char *name);
 
 #endif

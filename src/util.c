@@ -10,7 +10,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
-#include "internal.h"
+#include "fmt.h"
 
 UF_SIGCTX int uf__futex_wait(_Atomic uint32_t *addr, uint32_t expect)
 {
@@ -61,19 +61,13 @@ UF_SIGCTX void uf__write_str(int fd, const char *s)
 
 void uf__assert_fail(const char *expr, const char *file, int line)
 {
-	char num[16];
-	int i = (int)sizeof(num) - 1;
-	num[i] = 0;
-	do {
-		num[--i] = (char)('0' + line % 10);
-		line /= 10;
-	} while (line && i > 0);
+	char num[24];
 	uf__write_str(2, "userfault: assertion failed: ");
 	uf__write_str(2, expr);
 	uf__write_str(2, " at ");
 	uf__write_str(2, file);
 	uf__write_str(2, ":");
-	uf__write_str(2, num + i);
+	uf__write_str(2, uf__fmt_udec(num, sizeof(num), line < 0 ? 0u : (unsigned)line));
 	uf__write_str(2, "\n");
 	abort();
 }
@@ -110,4 +104,3 @@ void *uf__map_anon(size_t len, int prot)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-const char *uf__getenv(const char *name) { return getenv(name); }
