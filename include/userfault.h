@@ -55,7 +55,9 @@ typedef struct uf_region uf_region;
 
 /*
  * A user-implemented backing store. read/write return 0 or a negative errno.
- * read must fill exactly len bytes (the pager never asks past the store size).
+ * read must fill exactly len bytes (the pager never asks past the store size);
+ * a read that returns 0 without filling them leaves zeros in the rest, never
+ * bytes of another block or region.
  * Store calls may run in the faulting thread inside a signal handler (the
  * default engine serves faults there): use only what is safe at the point
  * the faulting code was interrupted (pread/pwrite are fine, a lock the

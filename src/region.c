@@ -12,6 +12,10 @@
 #include "registry.h"
 
 #define UF_MAX_BLOCK_SIZE ((size_t)64 << 20)
+/* No Linux address space is larger (5-level x86_64: 2^56). Anything longer
+ * cannot be mapped: -ENOMEM like any other shortage of address space, the
+ * same for every engine and length (mmap(2) says the same). */
+#define UF_MAX_MAP_LEN ((size_t)1 << 57)
 
 void uf_map_opts_init(struct uf_map_opts *o)
 {
@@ -21,10 +25,15 @@ void uf_map_opts_init(struct uf_map_opts *o)
 	o->struct_size = sizeof(*o);
 }
 
-static size_t default_budget(size_t len)
+static size_t phys_ram(void)
 {
 	long pages = sysconf(_SC_PHYS_PAGES);
-	size_t half = pages > 0 ? (size_t)pages * uf__page_size() / 2 : ((size_t)1 << 30);
+	return pages > 0 ? (size_t)pages * uf__page_size() : ((size_t)2 << 30);
+}
+
+static size_t default_budget(size_t len)
+{
+	size_t half = phys_ram() / 2;
 	return len < half ? len : half;
 }
 
@@ -204,18 +213,25 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 	size_t bs = o.block_size ? o.block_size : ps;
 	if (!uf__is_pow2(bs) || bs < ps || bs > UF_MAX_BLOCK_SIZE)
 		return -EINVAL;
-	if (len > SIZE_MAX - bs)
-		return -EINVAL;
+	if (len > UF_MAX_MAP_LEN)
+		return -ENOMEM;
 	size_t maplen = uf__align_up(len, ps);
 	uint64_t nblocks = (maplen + bs - 1) / bs;
 	size_t budget = o.max_resident ? o.max_resident : default_budget(nblocks * bs);
 	if (budget < bs)
 		return -EINVAL;
+	/* The budget is capped at what can be resident: the blocks of the
+	 * region and the machine's RAM (the frame and lookup tables are sized
+	 * from it, so a budget far above RAM must not size them), and at the
+	 * frame index range. */
+	size_t ram = phys_ram();
+	if (budget > ram)
+		budget = ram > bs ? ram : bs;
 	uint64_t nframes = budget / bs;
 	if (nframes > nblocks)
 		nframes = nblocks;
 	if (nframes >= UF__NIL)
-		return -EINVAL;
+		nframes = UF__NIL - 1;
 
 	int e = uf__fault_init();
 	if (e)

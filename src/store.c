@@ -48,6 +48,8 @@ int64_t uf_store_size(const uf_store *s) { return s ? (int64_t)s->size : -EINVAL
 
 UF_SIGCTX int uf__store_read(uf_store *s, uint64_t off, void *dst, size_t len)
 {
+	if (!s->fills)
+		memset(dst, 0, len);
 	int r = s->ops.read(s->ctx, off, dst, len);
 	return r > 0 ? 0 : r; /* positive counts from sloppy stores mean success */
 }

@@ -9,6 +9,11 @@ struct uf_store {
 	void *ctx;
 	uint64_t size;
 	_Atomic int refs; /* the caller's reference + one per region */
+	/* Set by built-in stores whose read fills every byte or fails. Reads
+	 * of other stores get a zeroed buffer first: a store that breaks its
+	 * contract (success, buffer half filled) must show zeros, never the
+	 * bytes a reused frame or staging buffer held for another block. */
+	bool fills;
 };
 
 void uf__store_ref(uf_store *s);
