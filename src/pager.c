@@ -269,9 +269,16 @@ UF_SIGCTX static void balance(struct uf_region *r, unsigned n)
 UF_SIGCTX static bool balance1(struct uf_region *r)
 {
 	uf__spin_lock(&r->lock);
-	/* Only under pressure: with free frames left, parking costs for nothing. */
+	/* Only under pressure: a budget that holds every block touched so far
+	 * is not exceeded even when every frame is in use, and parking then
+	 * costs a fault for nothing (every park would be undone by a
+	 * reactivation, which parks the next block: a budget the size of the
+	 * region faulted each block twice). Pressure starts with the first
+	 * eviction: from then on a load needs a victim, and the inactive list
+	 * gives it a second chance. */
 	bool full = r->free_head == UF__NIL && r->fresh >= r->nframes;
-	if (!full || r->inactive.count >= r->inactive_target || r->active.count <= 1) {
+	bool pressure = full && atomic_load_explicit(&r->st_evictions, memory_order_relaxed) != 0;
+	if (!pressure || r->inactive.count >= r->inactive_target || r->active.count <= 1) {
 		uf__spin_unlock(&r->lock);
 		return false;
 	}
