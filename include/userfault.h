@@ -62,13 +62,31 @@ typedef struct uf_region uf_region;
  * default engine serves faults there): use only what is safe at the point
  * the faulting code was interrupted (pread/pwrite are fine, a lock the
  * faulting code may hold is not). They may run in several threads at once.
+ *
+ * A store whose calls are not async-signal-safe (they allocate, take locks,
+ * use a client library: hiredis, zlib, OpenSSL) sets UF_STORE_NOT_SIGSAFE in
+ * flags. Its read, write and flush calls then run on store threads that
+ * uf_store_new starts for it (threads of them, 0 = 4), while the thread
+ * that needs the data waits without spinning (in its fault handler, if it
+ * is a fault). Reads run on any of the threads, several at once; writes and
+ * flush run on one of them, in the order they were issued, so a flush
+ * follows every write that returned before it was called. The threads block
+ * every signal but the synchronous ones and stop when the store is closed
+ * (close runs in the thread that lets go last, after they stopped). A store
+ * thread that faults on a region of its own store gets -EDEADLK for that
+ * load (SIGBUS or the error callback) instead of waiting for itself. In a
+ * fork child the calls run in the calling thread (the threads are not
+ * copied; the child serves no region faults, see uf_map).
  */
+#define UF_STORE_NOT_SIGSAFE 0x1u /* uf_store_ops.flags: run calls on store threads */
 struct uf_store_ops {
 	size_t struct_size; /* sizeof(struct uf_store_ops) */
 	int (*read)(void *ctx, uint64_t off, void *dst, size_t len);
 	int (*write)(void *ctx, uint64_t off, const void *src, size_t len); /* NULL: read-only */
 	int (*flush)(void *ctx);  /* optional: make written data durable */
 	void (*close)(void *ctx); /* optional: called when the last user lets go */
+	unsigned flags;           /* UF_STORE_NOT_SIGSAFE; 0 for older callers */
+	unsigned threads;         /* store threads for a NOT_SIGSAFE store; 0 = 4, at most 64 */
 };
 
 UF_API int uf_store_new(const struct uf_store_ops *ops, void *ctx, uint64_t size,
