@@ -226,18 +226,33 @@ UF_API int uf_probe(const void *addr, size_t n, int access);
  * stack, with the faulting address. It may leave with siglongjmp (the guard
  * stays armed: the next overflow is caught the same way); if it returns,
  * the process dies of the fault as it would without the library.
- * An overflow is a SIGSEGV at or just below the interrupted stack pointer,
- * or in the calling thread's pthread guard area or the main thread's growth
- * gap (below [stack], within RLIMIT_STACK) with the stack pointer near it.
- * A NULL or wild pointer is never reported, even into a guard page.
+ * An overflow is a SIGSEGV no more than the overflow distance below the
+ * interrupted stack pointer (nor more than 1 MiB + 64 KiB above it: a large
+ * frame) that lies in the calling thread's pthread guard area or below it
+ * down to the distance, or for the main thread below [stack] past
+ * RLIMIT_STACK down to the distance, or, for a stack the library does not
+ * know, at or up to 64 KiB below the stack pointer.
+ * A NULL or wild pointer is never reported, even into a guard page, while
+ * the stack pointer is further away than the distance.
  */
 typedef void (*uf_overflow_fn)(void *fault_addr, void *arg);
 /* Installs fn (replacing an earlier one) and the fault handler, and calls
  * uf_stack_guard_thread_init() for the calling thread. -EINVAL if fn is NULL. */
 UF_API int uf_stack_guard_install(uf_overflow_fn fn, void *arg);
+/* The overflow distance: how far below a thread's guard (and below its
+ * stack pointer) a stack probe or a large frame may touch first and still
+ * count as an overflow. Default 2 MiB (frames up to 1 MiB probed from either
+ * end), or USERFAULT_STACK_DISTANCE (bytes, k/m/g suffix) read at the first
+ * stack-guard call. Rounded up to pages; -EINVAL outside [page size, 1 GiB].
+ * Set it before threads call uf_stack_guard_thread_init: their alternate
+ * stacks keep a guard of the distance they were made with. */
+UF_API int uf_stack_guard_set_distance(size_t bytes);
+UF_API size_t uf_stack_guard_distance(void);
 /* Protects the calling thread; every thread to protect calls it once (new
  * threads do not inherit alternate stacks). Gives the thread a 64 KiB
- * alternate signal stack with a guard page, unless it already has one (a
+ * alternate signal stack between PROT_NONE guards (64 KiB below it, the
+ * overflow distance above it, so a probe that skips the thread's own guard
+ * faults instead of landing in it), unless it already has one (a
  * sanitizer's, say: kept and used), and records its stack guard area.
  * Idempotent; the stack is released at thread exit, or by _fini (-EBUSY if
  * called while running on it). */
