@@ -32,6 +32,7 @@
 
 #include "arch/arch.h"
 #include "fault.h"
+#include "handler.h"
 #include "stackguard.h"
 
 /* For a stack we know nothing about (a thread that never called
@@ -55,12 +56,15 @@ struct thread_guard {
 	void *alt_map;                /* our alternate stack mapping (with its guards) */
 	size_t alt_map_len;
 	void *alt_sp;                 /* the usable stack inside alt_map */
+	void *user_sp;                /* or the caller's own (thread_init_stack) */
 	int inited;
 };
 static __thread struct thread_guard t_guard __attribute__((tls_model("initial-exec")));
 
-static _Atomic(uf_overflow_fn) g_fn;
-static void *_Atomic g_arg;
+/* The callback; flags CB_CTX: a uf_overflow_ctx_fn, else a uf_overflow_fn. */
+#define CB_CTX 1u
+static struct uf__slot g_cb;
+static pthread_mutex_t g_cb_lock = PTHREAD_MUTEX_INITIALIZER;
 static uintptr_t g_main_lo, g_main_hi; /* main thread: rlimit floor and [stack] top, or 0, 0 */
 static _Atomic size_t g_distance = DEFAULT_DISTANCE;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -162,18 +166,37 @@ UF_SIGCTX bool uf__stack_overflow_check(const siginfo_t *si, const void *uc)
 
 UF_SIGCTX int uf__stack_guard_fault(int sig, siginfo_t *si, void *uc)
 {
-	uf_overflow_fn fn = atomic_load_explicit(&g_fn, memory_order_acquire);
-	if (!fn || sig != SIGSEGV || !uf__stack_overflow_check(si, uc))
+	struct uf__slot_val cb = uf__slot_get(&g_cb);
+	if (!cb.fn || sig != SIGSEGV || !uf__stack_overflow_check(si, uc))
 		return UF__PASS;
-	/* We run on the alternate stack. The callback may siglongjmp out: the
-	 * kernel guard page and the alternate stack stay as they are, so the
-	 * next overflow is caught the same way. */
-	fn(si->si_addr, atomic_load_explicit(&g_arg, memory_order_relaxed));
-	/* It returned: let the fault take its course (previous handler or death). */
+	/* The callback may siglongjmp out: it holds nothing (the record only
+	 * marks the call for uf_fault_leave), the kernel guard and the
+	 * alternate stack stay as they are, so the next overflow is caught the
+	 * same way. */
+	int d = uf__inflight_push(NULL, uc);
+	if (cb.flags & CB_CTX) {
+		stack_t ss;
+		if (sigaltstack(NULL, &ss))
+			ss.ss_flags = SS_DISABLE;
+		uintptr_t sp = uf__arch_sp(uc), lo = (uintptr_t)ss.ss_sp;
+		struct uf_overflow ov = {
+			.addr = si->si_addr,
+			.info = si,
+			.ucontext = uc,
+			.on_alt_stack = (ss.ss_flags & SS_ONSTACK) != 0,
+			.interrupted_on_alt_stack = !(ss.ss_flags & SS_DISABLE) && sp >= lo && sp < lo + ss.ss_size,
+		};
+		((uf_overflow_ctx_fn)cb.fn)(&ov, cb.arg);
+	} else {
+		((uf_overflow_fn)cb.fn)(si->si_addr, cb.arg);
+	}
+	uf__inflight_pop(d);
+	/* It returned: let the fault take its course (the process-wide
+	 * handler's last call, the previous handler, or death). */
 	return UF__PASS;
 }
 
-int uf_stack_guard_install(uf_overflow_fn fn, void *arg)
+static int install(void (*fn)(void), void *arg, unsigned flags)
 {
 	if (!fn)
 		return -EINVAL;
@@ -183,9 +206,45 @@ int uf_stack_guard_install(uf_overflow_fn fn, void *arg)
 	r = uf_stack_guard_thread_init();
 	if (r)
 		return r;
-	atomic_store_explicit(&g_arg, arg, memory_order_relaxed);
-	atomic_store_explicit(&g_fn, fn, memory_order_release);
+	pthread_mutex_lock(&g_cb_lock);
+	uf__slot_set(&g_cb, fn, arg, flags);
+	pthread_mutex_unlock(&g_cb_lock);
 	return 0;
+}
+
+int uf_stack_guard_install(uf_overflow_fn fn, void *arg)
+{
+	return install((void (*)(void))fn, arg, 0);
+}
+
+int uf_stack_guard_install_ctx(uf_overflow_ctx_fn fn, void *arg)
+{
+	return install((void (*)(void))fn, arg, CB_CTX);
+}
+
+int uf_stack_guard_uninstall(void)
+{
+	pthread_mutex_lock(&g_cb_lock);
+	uf__slot_set(&g_cb, NULL, NULL, 0);
+	pthread_mutex_unlock(&g_cb_lock);
+	return 0;
+}
+
+int uf_stack_guard_set_distance(size_t bytes)
+{
+	if (!distance_ok(bytes))
+		return -EINVAL;
+	int r = ensure_global();
+	if (r)
+		return r;
+	atomic_store(&g_distance, uf__align_up(bytes, uf__page_size()));
+	return 0;
+}
+
+size_t uf_stack_guard_distance(void)
+{
+	ensure_global(); /* the environment variable counts */
+	return atomic_load(&g_distance);
 }
 
 /* A PROT_NONE reservation of len bytes, ending right at the thread's guard
@@ -207,21 +266,22 @@ static void *map_below(uintptr_t guard_lo, size_t len)
 	return uf__map_anon(len, PROT_NONE);
 }
 
-int uf_stack_guard_set_distance(size_t bytes)
+/* The main thread's guard is its growth gap (global); a pthread's is the
+ * guard area below its stack (glibc: [stack low - guardsize, low)). */
+static void record_guard(struct thread_guard *n)
 {
-	if (!distance_ok(bytes))
-		return -EINVAL;
-	int r = ensure_global();
-	if (r)
-		return r;
-	atomic_store(&g_distance, uf__align_up(bytes, uf__page_size()));
-	return 0;
-}
-
-size_t uf_stack_guard_distance(void)
-{
-	ensure_global(); /* the environment variable counts */
-	return atomic_load(&g_distance);
+	pthread_attr_t at;
+	if (is_main_thread() || pthread_getattr_np(pthread_self(), &at))
+		return;
+	void *lo;
+	size_t size, guard = 0;
+	if (pthread_attr_getstack(&at, &lo, &size) == 0 && pthread_attr_getguardsize(&at, &guard) == 0 &&
+	    guard) {
+		guard = uf__align_up(guard, uf__page_size());
+		n->guard_hi = (uintptr_t)lo;
+		n->guard_lo = n->guard_hi > guard ? n->guard_hi - guard : 0;
+	}
+	pthread_attr_destroy(&at);
 }
 
 int uf_stack_guard_thread_init(void)
@@ -234,21 +294,7 @@ int uf_stack_guard_thread_init(void)
 		return r;
 	struct thread_guard n = {0};
 	size_t ps = uf__page_size();
-
-	/* The main thread's guard is its growth gap (global); a pthread's is
-	 * the guard area below its stack (glibc: [stack low - guardsize, low)). */
-	pthread_attr_t at;
-	if (!is_main_thread() && pthread_getattr_np(pthread_self(), &at) == 0) {
-		void *lo;
-		size_t size, guard = 0;
-		if (pthread_attr_getstack(&at, &lo, &size) == 0 &&
-		    pthread_attr_getguardsize(&at, &guard) == 0 && guard) {
-			guard = uf__align_up(guard, ps);
-			n.guard_hi = (uintptr_t)lo;
-			n.guard_lo = n.guard_hi > guard ? n.guard_hi - guard : 0;
-		}
-		pthread_attr_destroy(&at);
-	}
+	record_guard(&n);
 
 	/* Keep an alternate stack someone else installed (a sanitizer runtime,
 	 * a language runtime): our handler runs fine on it. */
@@ -289,23 +335,53 @@ int uf_stack_guard_thread_init(void)
 	return 0;
 }
 
+int uf_stack_guard_thread_init_stack(void *stack, size_t size)
+{
+	long min = sysconf(_SC_MINSIGSTKSZ);
+	if (!stack || size < (min > 0 ? (size_t)min : (size_t)MINSIGSTKSZ) ||
+	    (uintptr_t)stack + size < (uintptr_t)stack)
+		return -EINVAL;
+	int r = ensure_global();
+	if (r)
+		return r;
+	stack_t cur;
+	if (sigaltstack(NULL, &cur))
+		return -errno;
+	if (cur.ss_flags & SS_ONSTACK)
+		return -EBUSY; /* from a handler running on the current one */
+	stack_t ss = {.ss_sp = stack, .ss_size = size, .ss_flags = 0};
+	if (sigaltstack(&ss, NULL))
+		return -errno;
+	struct thread_guard *t = &t_guard;
+	if (t->alt_map)
+		munmap(t->alt_map, t->alt_map_len); /* ours is not in use any more */
+	struct thread_guard n = {0};
+	record_guard(&n);
+	n.user_sp = stack;
+	n.inited = 1;
+	*t = n;
+	pthread_setspecific(g_key, t);
+	return 0;
+}
+
 int uf_stack_guard_thread_fini(void)
 {
 	struct thread_guard *t = &t_guard;
 	if (!t->inited)
 		return 0;
-	if (t->alt_map) {
+	if (t->alt_map || t->user_sp) {
 		stack_t cur;
 		if (sigaltstack(NULL, &cur))
 			return -errno;
 		if (cur.ss_flags & SS_ONSTACK)
 			return -EBUSY; /* called from a handler running on it */
-		if (cur.ss_sp == t->alt_sp) {
+		if (cur.ss_sp == (t->alt_map ? t->alt_sp : t->user_sp)) {
 			stack_t off = {.ss_flags = SS_DISABLE};
 			if (sigaltstack(&off, NULL))
 				return -errno;
 		}
-		munmap(t->alt_map, t->alt_map_len);
+		if (t->alt_map)
+			munmap(t->alt_map, t->alt_map_len);
 	}
 	memset(t, 0, sizeof(*t));
 	pthread_setspecific(g_key, NULL);
