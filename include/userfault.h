@@ -290,18 +290,57 @@ UF_API int uf_probe(const void *addr, size_t n, int access);
  * stack, with the faulting address. It may leave with siglongjmp (the guard
  * stays armed: the next overflow is caught the same way); if it returns,
  * the process dies of the fault as it would without the library.
- * An overflow is a SIGSEGV at or just below the interrupted stack pointer,
- * or in the calling thread's pthread guard area or the main thread's growth
- * gap (below [stack], within RLIMIT_STACK) with the stack pointer near it.
- * A NULL or wild pointer is never reported, even into a guard page.
+ * An overflow is a SIGSEGV no more than the overflow distance below the
+ * interrupted stack pointer (nor more than 1 MiB + 64 KiB above it: a large
+ * frame) that lies in the calling thread's pthread guard area or below it
+ * down to the distance, or for the main thread below [stack] past
+ * RLIMIT_STACK down to the distance, or, for a stack the library does not
+ * know, at or up to 64 KiB below the stack pointer.
+ * A NULL or wild pointer is never reported, even into a guard page, while
+ * the stack pointer is further away than the distance.
  */
 typedef void (*uf_overflow_fn)(void *fault_addr, void *arg);
-/* Installs fn (replacing an earlier one) and the fault handler, and calls
- * uf_stack_guard_thread_init() for the calling thread. -EINVAL if fn is NULL. */
+/* Installs fn (replacing an earlier callback of either kind) and the fault
+ * handler, and calls uf_stack_guard_thread_init() for the calling thread.
+ * -EINVAL if fn is NULL. */
 UF_API int uf_stack_guard_install(uf_overflow_fn fn, void *arg);
+/* What the context-taking callback is told. */
+struct uf_overflow {
+	void *addr;      /* faulting address */
+	siginfo_t *info;
+	void *ucontext;  /* the interrupted context (a ucontext_t *) */
+	int on_alt_stack;             /* 1: the callback runs on an alternate signal stack */
+	int interrupted_on_alt_stack; /* 1: the overflowing code itself ran on the alternate
+				       * stack (a signal handler overflowed): save state and exit */
+};
+typedef void (*uf_overflow_ctx_fn)(const struct uf_overflow *ov, void *arg);
+/* The same as uf_stack_guard_install with a callback that gets the context. */
+UF_API int uf_stack_guard_install_ctx(uf_overflow_ctx_fn fn, void *arg);
+/* Removes the callback: overflows then go on as if none were installed
+ * (process-wide handler's last call, previous handler, death). A callback
+ * already running finishes. Alternate stacks stay. Always 0. */
+UF_API int uf_stack_guard_uninstall(void);
+/* Like uf_stack_guard_thread_init, with the caller's memory as the calling
+ * thread's alternate stack (sigaltstack on exactly [stack, stack+size)),
+ * replacing the one the library made. The memory must stay valid until the
+ * thread exits or calls uf_stack_guard_thread_fini. -EINVAL (NULL, size
+ * below MINSIGSTKSZ, wrapping range), -EBUSY (running on the current
+ * alternate stack). */
+UF_API int uf_stack_guard_thread_init_stack(void *stack, size_t size);
+/* The overflow distance: how far below a thread's guard (and below its
+ * stack pointer) a stack probe or a large frame may touch first and still
+ * count as an overflow. Default 2 MiB (frames up to 1 MiB probed from either
+ * end), or USERFAULT_STACK_DISTANCE (bytes, k/m/g suffix) read at the first
+ * stack-guard call. Rounded up to pages; -EINVAL outside [page size, 1 GiB].
+ * Set it before threads call uf_stack_guard_thread_init: their alternate
+ * stacks keep a guard of the distance they were made with. */
+UF_API int uf_stack_guard_set_distance(size_t bytes);
+UF_API size_t uf_stack_guard_distance(void);
 /* Protects the calling thread; every thread to protect calls it once (new
  * threads do not inherit alternate stacks). Gives the thread a 64 KiB
- * alternate signal stack with a guard page, unless it already has one (a
+ * alternate signal stack between PROT_NONE guards (64 KiB below it, the
+ * overflow distance above it, so a probe that skips the thread's own guard
+ * faults instead of landing in it), unless it already has one (a
  * sanitizer's, say: kept and used), and records its stack guard area.
  * Idempotent; the stack is released at thread exit, or by _fini (-EBUSY if
  * called while running on it). */
@@ -317,19 +356,27 @@ UF_API int uf_stack_guard_thread_fini(void);
 #define UF_ACCESS_EXEC 3
 #define UF_PASS 0    /* not mine: try the next handler */
 #define UF_HANDLED 1 /* fixed: re-run the faulting instruction */
+#define UF_PHASE_FIRST 0 /* process-wide handler: before the stack-overflow check */
+#define UF_PHASE_LAST 1  /* ... after it (the overflow callback declined or returned) */
 struct uf_fault {
 	void *addr;      /* faulting address */
 	int access;      /* UF_ACCESS_* */
 	int sig;         /* SIGSEGV or SIGBUS */
 	UF_SIGINFO *info;
 	void *ucontext;
+	int phase;       /* UF_PHASE_*: process-wide handler only; 0 for areas */
 };
 /*
  * Runs in signal context, in the faulting thread, for every SIGSEGV/SIGBUS
  * whose address is in the area. Return UF_HANDLED once the access can
  * succeed (mprotect, map over it, ...): the instruction runs again. Return
- * UF_PASS to let the fault go on (stack guard, the previous handler, death).
- * It must return, not leave by longjmp: unregistering waits for it.
+ * UF_PASS to let the fault go on (process-wide handler, stack guard, the
+ * previous handler, death).
+ * It may leave with siglongjmp instead (the faulting instruction is then
+ * abandoned, nothing retried): call uf_fault_leave() first. Without it the
+ * area stays referenced by this thread until the thread's next fault or its
+ * next uf_area_unregister call (either sees the call is gone and releases
+ * it); uf_area_unregister in another thread waits for that.
  */
 typedef int (*uf_area_fn)(const struct uf_fault *f, void *arg);
 typedef struct uf_area uf_area;
@@ -340,6 +387,40 @@ UF_API int uf_area_register(void *addr, size_t len, uf_area_fn fn, void *arg, uf
 /* Returns once no thread runs the area's handler any more, and frees the
  * area. Not from the area's own handler. -EINVAL for NULL. */
 UF_API int uf_area_unregister(uf_area *a);
+
+/* ------------------------------------------------------------------------ */
+/* The process-wide handler and leaving handlers                             */
+
+/* uf_handler_install when */
+#define UF_HANDLER_FIRST 0x1u /* call it before the stack-overflow check */
+#define UF_HANDLER_LAST 0x2u  /* call it after (libsigsegv's "serious" call) */
+/*
+ * One handler for every SIGSEGV/SIGBUS raised by the kernel that userfault
+ * does not serve itself: not a fault-safe access, not served by a region,
+ * not UF_HANDLED by an area. Address 0 and unmapped addresses included, and
+ * regions and areas keep working. It runs in signal context in the faulting
+ * thread with f->phase UF_PHASE_FIRST, then (if it passed) the stack guard
+ * looks at the fault, then it runs again with UF_PHASE_LAST, each call only
+ * if asked for in when. UF_HANDLED: the instruction runs again; UF_PASS: the
+ * fault goes on (stack guard, the handler installed before userfault's,
+ * death). It may leave with siglongjmp (nothing is retried): it holds
+ * nothing, and uf_fault_leave() is harmless there.
+ * Installing replaces the previous handler. -EINVAL: fn NULL, when 0 or
+ * unknown bits.
+ */
+UF_API int uf_handler_install(uf_area_fn fn, void *arg, unsigned when);
+/* No new call starts once it returns; a call already running finishes.
+ * Always 0. */
+UF_API int uf_handler_uninstall(void);
+/*
+ * Call it in a handler (area, process-wide, overflow callback, error
+ * callback) right before leaving it by siglongjmp or longjmp: it releases
+ * what the library holds for the innermost fault call-out of this thread
+ * (for an area, its reference), so uf_area_unregister never waits for it.
+ * Async-signal-safe; harmless when nothing is held. Leave with siglongjmp
+ * to a sigsetjmp(env, 1) point so the signal mask is restored.
+ */
+UF_API void uf_fault_leave(void);
 
 /* ------------------------------------------------------------------------ */
 /* Crash explanation                                                         */

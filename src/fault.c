@@ -14,6 +14,7 @@
 #include <ucontext.h>
 
 #include "fault.h"
+#include "handler.h"
 #include "registry.h"
 
 static struct sigaction g_prev[2]; /* [0] SIGSEGV, [1] SIGBUS */
@@ -37,10 +38,9 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 	if (uf__registry_get((uintptr_t)si->si_addr, &rg)) {
 		if (rg.kind == UF__KIND_REGION)
 			ret = uf__region_fault(&rg, sig, si, uc); /* drops the reference */
-		else if (rg.kind == UF__KIND_AREA) {
-			ret = uf__area_fault(rg.obj, sig, si, uc);
-			uf__registry_put(&rg);
-		} else {
+		else if (rg.kind == UF__KIND_AREA)
+			ret = uf__area_fault(&rg, sig, si, uc); /* drops the reference */
+		else {
 			uf__registry_put(&rg);
 		}
 	}
@@ -48,7 +48,7 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 		return ret; /* the program's own fault: not the stack guard's either */
 	if (ret != UF__PASS)
 		return ret;
-	return uf__stack_guard_fault(sig, si, uc);
+	return uf__handler_fault(sig, si, uc); /* process handler, stack guard */
 }
 
 /* Calls the handler that was installed before ours, or dies the default way. */

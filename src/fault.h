@@ -44,10 +44,12 @@ UF_SIGCTX int uf__safe_access_fixup(int sig, siginfo_t *si, void *uc);
  * running anything that may not return (error callback, SIGBUS handler). */
 struct uf__range;
 UF_SIGCTX int uf__region_fault(const struct uf__range *rg, int sig, siginfo_t *si, void *uc);
-/* 3. area.c: a user's raw per-range handler. */
-struct uf_area;
-UF_SIGCTX int uf__area_fault(struct uf_area *a, int sig, siginfo_t *si, void *uc);
-/* 4. stackguard.c: a stack overflow. */
+/* 3. area.c: a user's raw per-range handler; rg->obj is the area,
+ * referenced: the hook drops the reference (leave-safe, see handler.c). */
+UF_SIGCTX int uf__area_fault(const struct uf__range *rg, int sig, siginfo_t *si, void *uc);
+/* 4. handler.c: the process-wide handler, first call; 5. stackguard.c: a
+ * stack overflow; 6. handler.c: the process-wide handler, last call.
+ * uf__handler_fault runs all three. */
 UF_SIGCTX int uf__stack_guard_fault(int sig, siginfo_t *si, void *uc);
 
 #endif
