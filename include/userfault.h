@@ -307,7 +307,7 @@ UF_API int uf_stack_guard_install(uf_overflow_fn fn, void *arg);
 /* What the context-taking callback is told. */
 struct uf_overflow {
 	void *addr;      /* faulting address */
-	siginfo_t *info;
+	UF_SIGINFO *info;
 	void *ucontext;  /* the interrupted context (a ucontext_t *) */
 	int on_alt_stack;             /* 1: the callback runs on an alternate signal stack */
 	int interrupted_on_alt_stack; /* 1: the overflowing code itself ran on the alternate
