@@ -245,7 +245,12 @@ UF_API int uf_unmap(uf_region *r, unsigned flags);
  * signals (all but SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) are
  * blocked in that thread; a handler that touches a region then runs when
  * the library is done and is served like any other access (it never waits
- * on its own thread). Store callbacks must not touch the region they serve.
+ * on its own thread); a signal that arrives while a slow store call serves
+ * a fault waits for that call. A store callback that touches the block it
+ * is loading (or needs a frame its own load holds) fails at once instead
+ * of waiting for itself: SIGBUS (-EDEADLK), or -EFAULT from uf_try_read,
+ * under the in-thread engines; under uffd-thread store callbacks must not
+ * touch the region they serve at all.
  */
 UF_API int uf_handle_fault(int sig, UF_SIGINFO *info, void *ucontext);
 

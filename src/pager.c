@@ -196,6 +196,37 @@ UF_SIGCTX static void resident_add(struct uf_region *r, int64_t v)
 }
 
 /* ------------------------------------------------------------------ */
+/* store calls                                                          */
+
+/* The region whose store this thread is calling now (the innermost). A
+ * store callback that touches its own region faults while the thread owns
+ * a frame of it (the block being loaded, a victim being written): waiting
+ * for a frame then may mean waiting for itself, so such a nested fault
+ * fails with -EDEADLK instead (SIGBUS, or -EFAULT from uf_try_read). */
+static __thread struct uf_region *t_in_store __attribute__((tls_model("initial-exec")));
+
+UF_SIGCTX static int store_read(struct uf_region *r, uint64_t blk, void *buf, size_t len)
+{
+	struct uf_region *outer = t_in_store;
+	t_in_store = r;
+	int e = uf__store_read(r->store, r->soff + (blk << r->bshift), buf, len);
+	t_in_store = outer;
+	return e;
+}
+
+UF_SIGCTX static int store_write(struct uf_region *r, uint64_t blk, const void *buf, size_t len)
+{
+	struct uf_region *outer = t_in_store;
+	t_in_store = r;
+	int e = uf__store_write(r->store, r->soff + (blk << r->bshift), buf, len);
+	t_in_store = outer;
+	return e;
+}
+
+/* Whether this thread may sleep until a frame of r changes. */
+UF_SIGCTX static inline bool may_sleep(const struct uf_region *r) { return t_in_store != r; }
+
+/* ------------------------------------------------------------------ */
 /* moving frames between states (lock not held; caller owns the frame)  */
 
 static inline uint64_t rotl(uint64_t x, unsigned r) { return (x << r) | (x >> (64 - r)); }
@@ -327,8 +358,7 @@ UF_SIGCTX static int evict_frame(struct uf_region *r, uint32_t f, uint64_t vblk,
 		*parked = true;
 	}
 	if (vst & F_DIRTY) {
-		e = uf__store_write(r->store, r->soff + (vblk << r->bshift),
-				    r->eng->frame_buf(r, f, vblk), uf__blk_data_len(r, vblk));
+		e = store_write(r, vblk, r->eng->frame_buf(r, f, vblk), uf__blk_data_len(r, vblk));
 		if (e)
 			return e;
 		stat_add(&r->st_writebacks, 1);
@@ -348,7 +378,7 @@ UF_SIGCTX static int load(struct uf_region *r, uint32_t f, uint64_t blk, int mod
 	struct uf__frame *fr = &r->frames[f];
 	size_t ilen = uf__blk_install_len(r, blk), dlen = uf__blk_data_len(r, blk);
 	unsigned char *buf = r->eng->frame_buf(r, f, blk);
-	int e = uf__store_read(r->store, r->soff + (blk << r->bshift), buf, dlen);
+	int e = store_read(r, blk, buf, dlen);
 	if (!e) {
 		if (dlen < ilen)
 			memset(buf + dlen, 0, ilen - dlen); /* the page holding the store's end */
@@ -430,6 +460,11 @@ UF_SIGCTX static uint32_t reserve(struct uf_region *r, uint64_t blk, bool may_wa
 				uf__spin_unlock(&r->lock);
 				continue;
 			}
+			if (!may_sleep(r)) {
+				uf__spin_unlock(&r->lock);
+				*err = -EDEADLK;
+				return UF__NIL;
+			}
 			wait_unlock(r, bf, bst);
 			continue;
 		}
@@ -506,7 +541,6 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 	}
 	if (got < n) /* the next sequential miss is right after what we got */
 		atomic_store_explicit(&r->ra_next, blk + got, memory_order_relaxed);
-	uint64_t off = blk << r->bshift;
 	size_t dlen = 0, ilen = 0;
 	for (unsigned i = 0; i < got; i++) {
 		dlen += uf__blk_data_len(r, blk + i);
@@ -516,7 +550,7 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 	unsigned char *buf = r->eng->stage_get(r, ilen, &tok);
 	int e = -ENOMEM;
 	if (buf) {
-		e = uf__store_read(r->store, r->soff + off, buf, dlen);
+		e = store_read(r, blk, buf, dlen);
 		if (!e) {
 			if (dlen < ilen)
 				memset(buf + dlen, 0, ilen - dlen);
@@ -566,6 +600,10 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 			uint32_t st = atomic_load(&fr->state);
 			uint32_t kind = st & F_KIND, dirty = st & F_DIRTY;
 			if (kind == F_LOADING || kind == F_BUSY) {
+				if (!may_sleep(r)) {
+					uf__spin_unlock(&r->lock);
+					return -EDEADLK;
+				}
 				wait_unlock(r, fr, st);
 				continue;
 			}
@@ -792,7 +830,7 @@ static int writeback_one(struct uf_region *r, uint64_t blk, bool seen, void *bou
 		return 0;
 	}
 	if (!e)
-		e = uf__store_write(r->store, r->soff + (blk << r->bshift), src, dlen);
+		e = store_write(r, blk, src, dlen);
 	if (!e && r->async_wp)
 		fr->clean_hash = block_hash(src, ilen);
 	if (!e) {

@@ -1,0 +1,75 @@
+/* A store callback that touches the region it serves never hangs: reading
+ * the very block it is loading (with uf_try_read) fails with -EFAULT at
+ * once instead of waiting for itself, on the in-thread engines. The store
+ * then fails the load, and the access gets SIGBUS as for any failed load. */
+#include <setjmp.h>
+
+#include "common.h"
+
+static sigjmp_buf jb;
+static unsigned char *g_buf;
+static volatile unsigned char *g_p;
+static volatile int nested_rc = 1;
+
+static int rd(void *ctx, uint64_t off, void *dst, size_t len)
+{
+	(void)ctx;
+	if (off == 0) {
+		unsigned char v;
+		nested_rc = uf_try_read(&v, (const void *)(g_p + 1), 1);
+		if (nested_rc)
+			return -EIO;
+	}
+	memcpy(dst, g_buf + off, len);
+	return 0;
+}
+
+static void on_bus(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig, (void)si, (void)uc;
+	siglongjmp(jb, 1);
+}
+
+int main(void)
+{
+	test_init(30);
+	const char *eng = getenv("USERFAULT_ENGINE");
+	if (eng && !strcmp(eng, "uffd-thread"))
+		SKIP("store calls run in handler threads there: a store must not touch its own region (documented), no detection");
+	size_t ps = page_size(), size = 8 * ps;
+	g_buf = malloc(size);
+	ASSERT(g_buf);
+	for (size_t i = 0; i < size; i++)
+		g_buf[i] = pattern_byte(i);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_bus;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	ASSERT_EQ(sigaction(SIGBUS, &sa, NULL), 0);
+	static const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = rd};
+	uf_store *s;
+	ASSERT_OK(uf_store_new(&ops, NULL, size, &s));
+	struct uf_map_opts o;
+	uf_map_opts_init(&o);
+	o.engine = test_engine();
+	o.flags = UF_MAP_NO_READAHEAD;
+	uf_region *r;
+	ASSERT_OK(uf_map(s, 0, size, PROT_READ, &o, &r));
+	g_p = uf_region_addr(r);
+	if (uf_region_engine(r) == UF_ENGINE_UFFD_THREAD)
+		SKIP("the handler-thread engine was chosen: see above");
+	volatile int bus = 0;
+	if (sigsetjmp(jb, 1))
+		bus = 1;
+	else
+		(void)g_p[0];
+	ASSERT_EQ(bus, 1);
+	ASSERT_EQ(nested_rc, -EFAULT);
+	/* other blocks are fine */
+	ASSERT_EQ(g_p[3 * ps], g_buf[3 * ps]);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	free(g_buf);
+	printf("ok\n");
+	return 0;
+}
