@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "diag.h"
 #include "fault.h"
 #include "region.h"
 #include "registry.h"
@@ -102,7 +103,10 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 		r->eng = eng;
 		r->eng_flags = 0;
 		e = eng->attach(r);
-		if (!e || !any || !(eng = uf__engine_next(eng)))
+		if (!e || !any)
+			break;
+		uf__diag_refused(eng->id, e, "attach");
+		if (!(eng = uf__engine_next(eng)))
 			break;
 	}
 	if (e) {
@@ -120,6 +124,7 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 		return e;
 	}
 	uf__store_ref(store);
+	uf__diag_mapped(r, &o, budget);
 	*out = r;
 	return 0;
 }
@@ -218,6 +223,7 @@ int uf_unmap(uf_region *r, unsigned flags)
 		if (e)
 			return e; /* nothing lost, nothing changed: the region stays */
 	}
+	uf__diag_unmapping(r);
 	int e = uf__registry_remove(r);
 	if (e)
 		return e;

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diag.h"
 #include "store.h"
 
 int uf_store_new(const struct uf_store_ops *ops, void *ctx, uint64_t size, uf_store **out)
@@ -48,7 +49,9 @@ int64_t uf_store_size(const uf_store *s) { return s ? (int64_t)s->size : -EINVAL
 
 UF_SIGCTX int uf__store_read(uf_store *s, uint64_t off, void *dst, size_t len)
 {
+	uint64_t t0 = uf__diag_start();
 	int r = s->ops.read(s->ctx, off, dst, len);
+	uf__diag_stop(&s->ns_read, t0);
 	return r > 0 ? 0 : r; /* positive counts from sloppy stores mean success */
 }
 
@@ -56,7 +59,9 @@ UF_SIGCTX int uf__store_write(uf_store *s, uint64_t off, const void *src, size_t
 {
 	if (!s->ops.write)
 		return -EROFS;
+	uint64_t t0 = uf__diag_start();
 	int r = s->ops.write(s->ctx, off, src, len);
+	uf__diag_stop(&s->ns_write, t0);
 	return r > 0 ? 0 : r;
 }
 

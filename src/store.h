@@ -9,6 +9,7 @@ struct uf_store {
 	void *ctx;
 	uint64_t size;
 	_Atomic int refs; /* the caller's reference + one per region */
+	_Atomic uint64_t ns_read, ns_write; /* time in read/write (diag.h), when timed */
 };
 
 void uf__store_ref(uf_store *s);
