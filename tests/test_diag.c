@@ -224,6 +224,8 @@ int main(int argc, char **argv)
 	test_init(120);
 	if (argc == 3 && !strcmp(argv[1], "child"))
 		return child(argv[2]);
+	if (under_qemu())
+		SKIP("re-executes itself through /proc/self/exe, which qemu-user cannot");
 	test_stats_init();
 	test_verbose();
 	test_stats();

@@ -16,6 +16,7 @@ unset MAKEFLAGS MFLAGS MAKELEVEL
 T=$(mktemp -d /tmp/uf-install.XXXXXX) || exit 1
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+[ -z "${RUNNER:-}" ] || { echo "SKIP: installs and runs target programs: not under RUNNER=$RUNNER" >&2; exit 77; }
 command -v pkg-config >/dev/null || { echo "SKIP: pkg-config not installed" >&2; exit 77; }
 command -v readelf >/dev/null || { echo "SKIP: readelf not installed" >&2; exit 77; }
 
