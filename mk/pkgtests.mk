@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # pkgtests.mk - tests that are shell scripts (tests/test_NAME.sh becomes
 # $(BUILD)/tests/test_NAME) with the source tree, the build tree and the
 # compiler filled in, so they run from any directory.

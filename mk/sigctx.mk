@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # sigctx.mk - make check-sigctx: the external calls of every function marked
 # UF_SIGCTX, from GCC's call graph of each library object (-fcallgraph-info,
 # GCC 10+), must be async-signal-safe (tests/check_sigctx.sh has the list).

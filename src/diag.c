@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * diag.c - what the library tells its user about itself:
  *   USERFAULT_VERBOSE=1  one stderr line per decision made at uf_map (engine

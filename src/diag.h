@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* diag.h - hooks into diag.c (USERFAULT_VERBOSE, USERFAULT_STATS,
  * USERFAULT_PUBLISH). Each is one call at the place the decision or event
  * happens; none runs in signal context except the store timing. */

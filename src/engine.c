@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* engine.c - the list of engines and the choice among them. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * explain.c - uf_explain(): one readable paragraph about a fatal signal.
  *

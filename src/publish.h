@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * publish.h - the layout of /dev/shm/userfault-PID, the read-only channel
  * through which ufstat(1) sees a running process's regions.

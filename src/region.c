@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* region.c - the public region calls: argument checks, engine choice,
  * registration, and the range calls handed to the pager. */
 #define _GNU_SOURCE

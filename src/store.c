@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* store.c - the generic store object: user vtable, reference counting. */
 #include <stdlib.h>
 #include <string.h>

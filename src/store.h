@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* store.h - the store object shared by the built-in stores and the pager. */
 #ifndef UF_STORE_H
 #define UF_STORE_H

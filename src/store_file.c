@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* store_file.c - a file as a store: pread/pwrite on a private dup of the fd. */
 #define _GNU_SOURCE
 #include <fcntl.h>

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # check_sigctx.sh - what the functions marked UF_SIGCTX call (make check-sigctx).
 #
 #   tests/check_sigctx.sh CI_DIR SRC_DIR...

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tests/run.sh - runs the test programs under a timeout and prints one
 # summary line "N passed, N failed, N skipped".
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_diag.c - USERFAULT_VERBOSE, USERFAULT_STATS, USERFAULT_PUBLISH with
  * ufstat, and uf_stats_init.

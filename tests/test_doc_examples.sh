@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_doc_examples - every ```c block in README.md and docs/*.md compiles.
 #
 # The convention (README "What it does"): each C block is a complete file,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_exports - the library exports exactly the calls the header declares.
 #
 # The set of names declared UF_API in include/userfault.h, the names listed

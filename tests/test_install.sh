@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_install - make install / make uninstall as a packager runs them.
 #
 # Builds a fresh tree in a temporary directory, installs it twice with

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_options - one options table, one page.
 #
 # Every environment variable the library reads is in src/options.c's table

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_store_blockdev.c - uf_store_file on a block device.
  *

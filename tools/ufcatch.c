@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ufcatch - run a program with the userfault crash reporter preloaded.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ufstat - what a running process's userfault regions are doing.
  *
