@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "diag.h"
 #include "publish.h"
@@ -46,6 +47,12 @@ UF_SIGCTX uint64_t uf__diag_now_ns(void)
 }
 
 /* ---- USERFAULT_VERBOSE ---- */
+
+static uint64_t phys_ram(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES);
+	return pages > 0 ? (uint64_t)pages * uf__page_size() : UINT64_MAX;
+}
 
 static bool verbose(void) { return uf__getenv_on("USERFAULT_VERBOSE"); }
 
@@ -110,6 +117,9 @@ static void say_budget(const struct uf_region *r, const struct uf_map_opts *o, s
 	else if (r->nframes == r->nblocks && asked > r->nblocks)
 		say("userfault: %s: budget %s (%s) capped to the region's %" PRIu64 " blocks of %s", id,
 		    human(budget, a, sizeof(a)), src, r->nblocks, human(r->bs, b, sizeof(b)));
+	else if (budget > phys_ram() && (uint64_t)r->nframes * r->bs <= phys_ram())
+		say("userfault: %s: budget %s (%s) capped to the machine's RAM: %" PRIu32 " blocks (%s)", id,
+		    human(budget, a, sizeof(a)), src, r->nframes, human((uint64_t)r->nframes * r->bs, c, sizeof(c)));
 	else
 		say("userfault: %s: budget %s (%s) lowered to %" PRIu32 " blocks (%s) by the %s engine%s", id,
 		    human(budget, a, sizeof(a)), src, r->nframes, human((uint64_t)r->nframes * r->bs, c, sizeof(c)),

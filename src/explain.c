@@ -698,7 +698,12 @@ UF_SIGCTX uintptr_t uf__explain_caller(const void *uc)
 	struct mapping m;
 	if (!sp || !maps_find(sp, &m) || m.perms[0] != 'r' || m.end - sp < sizeof(uintptr_t))
 		return 0;
-	return *(const uintptr_t *)sp;
+	/* Fault-safe even so: maps may be stale by now (another thread
+	 * unmapped the stack), and a readable page may still fail to load (a
+	 * userfault region whose store fails). The fuzzer (fuzz_explain)
+	 * found the plain load crashing the explainer. */
+	uintptr_t ret;
+	return uf_try_read(&ret, (const void *)sp, sizeof(ret)) ? 0 : ret;
 #elif defined(__aarch64__)
 	return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.regs[30];
 #else

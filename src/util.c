@@ -2,6 +2,7 @@
 /* util.c - futex, spinlock, signal-safe output and small system wrappers. */
 #define _GNU_SOURCE
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -80,6 +81,23 @@ UF_SIGCTX int uf__raise_info(int sig, const siginfo_t *info)
 	si.si_signo = sig;
 	return uf__neg_errno(syscall(SYS_rt_tgsigqueueinfo, getpid(), uf__gettid(), sig, &si));
 }
+
+void uf__async_sigset(sigset_t *set)
+{
+	static const int sync_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
+	sigfillset(set);
+	for (size_t i = 0; i < UF__ARRAY_SIZE(sync_sigs); i++)
+		sigdelset(set, sync_sigs[i]);
+}
+
+void uf__async_block(sigset_t *old)
+{
+	sigset_t set;
+	uf__async_sigset(&set);
+	pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+void uf__async_restore(const sigset_t *old) { pthread_sigmask(SIG_SETMASK, old, NULL); }
 
 void *uf__map_anon(size_t len, int prot)
 {
