@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # userfault - one build system: plain GNU make.
 #   make            library (shared + static), tests, examples, tools, bench
 #   make demo       build and run the demo

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # CI: cross-build for aarch64 and run the whole test suite under qemu-user.
 # qemu-user has no userfaultfd, so regions run on the signal engine there and
 # uffd-only tests skip. Exits non-zero on any failure.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # bench/ab.sh - compare two builds of ufbench side by side on a noisy machine:
 # runs A and B alternately ROUNDS times (one rep each, after ufbench's own
 # warm-up) and prints the median ns/page of each and the ratio B/A.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench/bench.mk - the benchmarks (included by the top-level Makefile).
 #   $(BUILD)/bench/ufbench      bench/ufbench*.c, the comparison suite
 #   $(BUILD)/bench/bench_NAME   every bench/bench_NAME.c, standalone

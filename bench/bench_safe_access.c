@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_safe_access.c - cost of fault-safe access.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_write_tracking.c - what asynchronous write tracking (the uffd
  * engine's default where the kernel has WP_ASYNC + PAGEMAP_SCAN) buys and

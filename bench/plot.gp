@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # bench/plot.gp - ufbench medians, one cluster per figure, one bar per system.
 #   gnuplot -e "datafile='build/bench/results.dat'; outfile='build/bench/ufbench.png'" bench/plot.gp
 # `make bench` runs exactly that; bench/results.dat is the committed data of

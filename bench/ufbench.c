@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ufbench.c - the userfault benchmark driver.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ufbench.h - shared declarations of ufbench, the benchmark that compares
  * userfault with the kernel and with the classic SIGSEGV+mprotect pager.

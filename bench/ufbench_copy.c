@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ufbench_copy.c - "the copy design": the smallest userfaultfd pager a
  * programmer would write by hand, as the baseline userfault's in-thread

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ufbench_scenarios.c - the scenarios. prepare() runs once in the parent
  * (data, access trace, cache simulations); run() is one measurement in a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ufbench_systems.c - the systems under test behind one region API:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* ufbench_util.c - clock, data pattern, access traces, cache simulators,
  * /proc readers and small parsers for ufbench. */
 #ifndef _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * demo - a 64 GiB lazily computed array under a 256 MiB RAM budget.
  *

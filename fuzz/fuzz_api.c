@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_api.c - libFuzzer harness: the input is decoded into one uf_map with
  * hostile arguments (every engine, block sizes, budgets, flag bits, offsets

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_explain.c - libFuzzer harness for uf_explain: hostile siginfo and
  * ucontext values (every signal and code, wild addresses, pc and sp) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * userfault.h - serve your own page faults.
  *

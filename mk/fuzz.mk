@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Fuzzing (fuzz/): libFuzzer harnesses built with clang against the library
 # objects compiled with ASan + UBSan + fuzzer coverage.
 #   make fuzz             build, then run each harness FUZZ_SECONDS (60)

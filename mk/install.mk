@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # install.mk - make install / make uninstall, userfault.pc, installed tools.
 #
 #   make install   PREFIX=/usr/local DESTDIR= [LIBDIR= INCDIR= BINDIR= MANDIR=]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * area.c - raw per-range fault handlers (uf_area_register/unregister).
  *

@@ -1,6 +1,8 @@
+/* SPDX-License-Identifier: MIT */
 /* engine.c - the list of engines and the choice among them. */
 #include <string.h>
 
+#include "diag.h"
 #include "region.h"
 
 /* In order of preference for UF_ENGINE_AUTO. */
@@ -68,6 +70,7 @@ const struct uf__engine_ops *uf__engine_pick(int want, int *err)
 			*err = 0;
 			return g_engines[i];
 		}
+		uf__diag_refused(g_engines[i]->id, p, "probe");
 		*err = p;
 	}
 	return NULL;

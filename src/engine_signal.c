@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * engine_signal.c - the portable engine: SIGSEGV + mprotect, no userfaultfd.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * engine_uffd.c - userfaultfd engines' shared operations, and the in-thread
  * engine: the region is registered with UFFD_FEATURE_SIGBUS, so a missing

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * engine_uffd_thread.c - userfaultfd with handler threads.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* error.c - uf_strerror and uf_version. */
 #define _GNU_SOURCE
 #include <limits.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * explain.c - uf_explain(): one readable paragraph about a fatal signal.
  *
@@ -719,6 +720,187 @@ UF_SIGCTX static void put_distance(struct uf__out *o, uint64_t d, const char *di
 }
 
 /* What the address is: the verdict, then the mapping around it. */
+/* The address is in a region or raw area of ours. */
+UF_SIGCTX static void put_ours(struct uf__out *o, const struct uf__range *rg, uintptr_t addr, int sig,
+			       int access, const struct around *a)
+{
+	if (rg->kind == UF__KIND_REGION) {
+		uf__out_str(o, "The address is inside a userfault region (");
+		uf__out_hex(o, rg->start);
+		uf__out_ch(o, '-');
+		uf__out_hex(o, rg->end);
+		uf__out_str(o, ", ");
+		uf__out_hex(o, addr - rg->start);
+		uf__out_str(o, " into it)");
+		if (sig == SIGBUS)
+			uf__out_str(o, ": its store could not provide this block (the store's read "
+			       "failed, or the page lies past the end of the store)");
+		else if (access == UF_ACCESS_WRITE && a->has_cur && a->cur.perms[1] != 'w')
+			uf__out_str(o, ": a write to a region mapped read-only");
+		else
+			uf__out_str(o, ": userfault did not serve the fault (was the region being "
+			       "unmapped?)");
+		uf__out_ch(o, '.');
+	} else {
+		uf__out_str(o, "The address is inside a raw fault area registered with "
+		       "uf_area_register() (");
+		uf__out_hex(o, rg->start);
+		uf__out_ch(o, '-');
+		uf__out_hex(o, rg->end);
+		uf__out_str(o, "), whose handler did not resolve the fault.");
+	}
+}
+
+/* The address is inside mapping a->cur: what about it refused the access. */
+UF_SIGCTX static void put_in_mapping(struct uf__out *o, const siginfo_t *si, int access,
+				     const struct around *a, uintptr_t sp, bool near_sp)
+{
+	uintptr_t addr = (uintptr_t)si->si_addr;
+	int sig = si->si_signo, code = si->si_code;
+	const struct mapping *m = &a->cur;
+	const struct mapping *up = a->has_next && a->next.start == m->end ? &a->next : NULL;
+	bool stack_above = up && ((is_anon(up) && !strcmp(up->perms, "rw-p")) ||
+				  !strcmp(up->path, "[stack]"));
+	/* Only the faulting thread's own stack pointer tells a stack
+	 * guard from any PROT_NONE page that happens to sit below a
+	 * read-write mapping; other threads' stack pointers are unknown. */
+	bool this_stack = stack_above && ((sp >= m->start && sp < up->end) || near_sp);
+	if (!strncmp(m->perms, "---", 3) && this_stack) {
+		uf__out_str(o, uf__gettid() == getpid()
+			       ? "Stack overflow: the address is in the guard page below "
+				 "the main thread's stack (stack "
+			       : "Stack overflow: the address is in the guard page below "
+				 "this thread's stack (stack ");
+		uf__out_hex(o, up->start);
+		uf__out_ch(o, '-');
+		uf__out_hex(o, up->end);
+		uf__out_str(o, ", ");
+		put_size(o, up->end - up->start);
+		uf__out_str(o, "; the guard is ");
+		put_size(o, m->end - m->start);
+		uf__out_str(o, ").");
+	} else if (!strncmp(m->perms, "---", 3)) {
+		uf__out_str(o, "The address is in a PROT_NONE mapping: no access is allowed "
+		       "(a guard region, reserved address space, or memory made "
+		       "inaccessible with mprotect).");
+		if (stack_above)
+			uf__out_str(o, " It lies directly below a read-write mapping, as the guard "
+			       "page of a thread stack does.");
+	} else if (sig == SIGSEGV && code == SEGV_PKUERR) {
+		uf__out_str(o, "Memory protection key ");
+#ifdef si_pkey
+		uf__out_dec(o, si->si_pkey);
+#endif
+		uf__out_str(o, " forbids this access although the mapping allows it.");
+	} else if (access == UF_ACCESS_WRITE && m->perms[1] != 'w') {
+		uf__out_str(o, "A write to a read-only mapping");
+		if (strchr(m->perms, 'x'))
+			uf__out_str(o, " (program code)");
+		else if (!is_anon(m) && m->path[0] == '/')
+			uf__out_str(o, " (constants of a program or library, or a read-only file "
+			       "mapping; string literals live here)");
+		uf__out_ch(o, '.');
+	} else if (access == UF_ACCESS_EXEC && m->perms[2] != 'x') {
+		uf__out_str(o, "An instruction fetch from a mapping that is not executable: the "
+		       "program jumped into data (a corrupted function pointer or return "
+		       "address).");
+	} else if (access == UF_ACCESS_READ && m->perms[0] != 'r') {
+		uf__out_str(o, "A read from a mapping that is not readable.");
+	} else if (sig == SIGBUS && code == BUS_ADRERR && !is_anon(m) &&
+		   m->path[0] == '/') {
+		uf__out_str(o, "The page lies beyond the end of the file backing this mapping "
+		       "(the file is shorter than the mapping, or was truncated), or "
+		       "reading it failed with an I/O error.");
+	} else if (sig == SIGBUS) {
+		uf__out_str(o, "The mapping has no backing data for this page (a memfd or "
+		       "shared memory object that is too small, a missing page of a "
+		       "userfaultfd range in SIGBUS mode, or an I/O error).");
+	} else if (code == SEGV_ACCERR && access == UF_ACCESS_UNKNOWN) {
+		uf__out_str(o, "The mapping's permissions (");
+		uf__out_str(o, m->perms);
+		uf__out_str(o, ") do not allow this access.");
+	} else {
+		uf__out_str(o, "The mapping's permissions (");
+		uf__out_str(o, m->perms);
+		uf__out_str(o, ") allow this access, so the page itself was protected by other "
+		       "means (userfaultfd write-protection, a protection key) or the "
+		       "mapping changed since the fault.");
+	}
+	uf__out_str(o, " It is at offset ");
+	uf__out_hex(o, addr - m->start);
+	uf__out_str(o, " of ");
+	put_mapping(o, m);
+	uf__out_ch(o, '.');
+}
+
+/* The address is in the gap below the main thread's stack. */
+UF_SIGCTX static void put_main_stack_gap(struct uf__out *o, uintptr_t addr, const struct around *a)
+{
+	uf__out_str(o, "Stack overflow of the main thread: the address is in the gap below "
+	       "the main stack, ");
+	put_distance(o, a->stack.start - addr, "below its lowest page (stack ");
+	uf__out_hex(o, a->stack.start);
+	uf__out_ch(o, '-');
+	uf__out_hex(o, a->stack.end);
+	uf__out_str(o, ", now ");
+	put_size(o, a->stack.end - a->stack.start);
+	struct rlimit rl;
+	if (!getrlimit(RLIMIT_STACK, &rl)) {
+		uf__out_str(o, "; RLIMIT_STACK ");
+		if (rl.rlim_cur == RLIM_INFINITY)
+			uf__out_str(o, "unlimited");
+		else
+			put_size(o, rl.rlim_cur);
+	}
+	uf__out_str(o, ").");
+}
+
+/* The address is not mapped at all: what it most likely was. */
+UF_SIGCTX static void put_unmapped(struct uf__out *o, uintptr_t addr, uintptr_t sp, bool near_sp,
+				   const struct around *a)
+{
+	if (near_sp && (!a->has_next || sp < a->next.end)) {
+		uf__out_str(o, "Probably a stack overflow: the address is not mapped and lies close "
+		       "to the stack pointer ");
+		uf__out_hex(o, sp);
+		uf__out_str(o, ".");
+	} else if ((uint64_t)addr >= USER_TOP) {
+		uf__out_str(o, "The address is above the user address space: a corrupted, "
+		       "uninitialised or freed-and-overwritten pointer.");
+	} else {
+		uf__out_str(o, "The address is not mapped: a dangling, corrupted or uninitialised "
+		       "pointer, or an index past the end of an object.");
+	}
+}
+
+/* Unmapped: the neighbours help tell "just past a buffer" from "wild". */
+UF_SIGCTX static void put_neighbours(struct uf__out *o, uintptr_t addr, const struct around *a)
+{
+	uf__out_str(o, " Nearest mappings: ");
+	if (a->has_prev) {
+		uf__out_str(o, "below, ");
+		put_mapping(o, &a->prev);
+		if (addr == a->prev.end) {
+			uf__out_str(o, " ending right at the address");
+		} else {
+			uf__out_str(o, " ending ");
+			put_distance(o, addr - a->prev.end, "below the address");
+		}
+	} else {
+		uf__out_str(o, "nothing below");
+	}
+	uf__out_str(o, "; ");
+	if (a->has_next) {
+		uf__out_str(o, "above, ");
+		put_mapping(o, &a->next);
+		uf__out_str(o, " starting ");
+		put_distance(o, a->next.start - addr, "above it");
+	} else {
+		uf__out_str(o, "nothing above");
+	}
+	uf__out_ch(o, '.');
+}
+
 UF_SIGCTX static void put_address_verdict(struct uf__out *o, const siginfo_t *si, const void *uc,
 					  int access)
 {
@@ -749,30 +931,8 @@ UF_SIGCTX static void put_address_verdict(struct uf__out *o, const siginfo_t *si
 	bool have_maps = maps_around(addr, &a);
 
 	uf__out_ch(o, ' ');
-	if (ours && rg.kind == UF__KIND_REGION) {
-		uf__out_str(o, "The address is inside a userfault region (");
-		uf__out_hex(o, rg.start);
-		uf__out_ch(o, '-');
-		uf__out_hex(o, rg.end);
-		uf__out_str(o, ", ");
-		uf__out_hex(o, addr - rg.start);
-		uf__out_str(o, " into it)");
-		if (sig == SIGBUS)
-			uf__out_str(o, ": its store could not provide this block (the store's read "
-			       "failed, or the page lies past the end of the store)");
-		else if (access == UF_ACCESS_WRITE && a.has_cur && a.cur.perms[1] != 'w')
-			uf__out_str(o, ": a write to a region mapped read-only");
-		else
-			uf__out_str(o, ": userfault did not serve the fault (was the region being "
-			       "unmapped?)");
-		uf__out_ch(o, '.');
-	} else if (ours && rg.kind == UF__KIND_AREA) {
-		uf__out_str(o, "The address is inside a raw fault area registered with "
-		       "uf_area_register() (");
-		uf__out_hex(o, rg.start);
-		uf__out_ch(o, '-');
-		uf__out_hex(o, rg.end);
-		uf__out_str(o, "), whose handler did not resolve the fault.");
+	if (ours && (rg.kind == UF__KIND_REGION || rg.kind == UF__KIND_AREA)) {
+		put_ours(o, &rg, addr, sig, access, &a);
 	} else if (addr < NULL_LIMIT && !(have_maps && a.has_cur)) {
 		uf__out_str(o, "NULL pointer dereference (offset ");
 		uf__out_dec(o, (long long)addr);
@@ -783,141 +943,17 @@ UF_SIGCTX static void put_address_verdict(struct uf__out *o, const siginfo_t *si
 		uf__out_str(o, "(/proc/self/maps could not be read: no mapping information.)");
 		return;
 	} else if (a.has_cur) {
-		const struct mapping *m = &a.cur;
-		const struct mapping *up = a.has_next && a.next.start == m->end ? &a.next : NULL;
-		bool stack_above = up && ((is_anon(up) && !strcmp(up->perms, "rw-p")) ||
-					  !strcmp(up->path, "[stack]"));
-		/* Only the faulting thread's own stack pointer tells a stack
-		 * guard from any PROT_NONE page that happens to sit below a
-		 * read-write mapping; other threads' stack pointers are unknown. */
-		bool this_stack = stack_above && ((sp >= m->start && sp < up->end) || near_sp);
-		if (!strncmp(m->perms, "---", 3) && this_stack) {
-			uf__out_str(o, uf__gettid() == getpid()
-				       ? "Stack overflow: the address is in the guard page below "
-					 "the main thread's stack (stack "
-				       : "Stack overflow: the address is in the guard page below "
-					 "this thread's stack (stack ");
-			uf__out_hex(o, up->start);
-			uf__out_ch(o, '-');
-			uf__out_hex(o, up->end);
-			uf__out_str(o, ", ");
-			put_size(o, up->end - up->start);
-			uf__out_str(o, "; the guard is ");
-			put_size(o, m->end - m->start);
-			uf__out_str(o, ").");
-		} else if (!strncmp(m->perms, "---", 3)) {
-			uf__out_str(o, "The address is in a PROT_NONE mapping: no access is allowed "
-			       "(a guard region, reserved address space, or memory made "
-			       "inaccessible with mprotect).");
-			if (stack_above)
-				uf__out_str(o, " It lies directly below a read-write mapping, as the guard "
-				       "page of a thread stack does.");
-		} else if (sig == SIGSEGV && code == SEGV_PKUERR) {
-			uf__out_str(o, "Memory protection key ");
-#ifdef si_pkey
-			uf__out_dec(o, si->si_pkey);
-#endif
-			uf__out_str(o, " forbids this access although the mapping allows it.");
-		} else if (access == UF_ACCESS_WRITE && m->perms[1] != 'w') {
-			uf__out_str(o, "A write to a read-only mapping");
-			if (strchr(m->perms, 'x'))
-				uf__out_str(o, " (program code)");
-			else if (!is_anon(m) && m->path[0] == '/')
-				uf__out_str(o, " (constants of a program or library, or a read-only file "
-				       "mapping; string literals live here)");
-			uf__out_ch(o, '.');
-		} else if (access == UF_ACCESS_EXEC && m->perms[2] != 'x') {
-			uf__out_str(o, "An instruction fetch from a mapping that is not executable: the "
-			       "program jumped into data (a corrupted function pointer or return "
-			       "address).");
-		} else if (access == UF_ACCESS_READ && m->perms[0] != 'r') {
-			uf__out_str(o, "A read from a mapping that is not readable.");
-		} else if (sig == SIGBUS && code == BUS_ADRERR && !is_anon(m) &&
-			   m->path[0] == '/') {
-			uf__out_str(o, "The page lies beyond the end of the file backing this mapping "
-			       "(the file is shorter than the mapping, or was truncated), or "
-			       "reading it failed with an I/O error.");
-		} else if (sig == SIGBUS) {
-			uf__out_str(o, "The mapping has no backing data for this page (a memfd or "
-			       "shared memory object that is too small, a missing page of a "
-			       "userfaultfd range in SIGBUS mode, or an I/O error).");
-		} else if (code == SEGV_ACCERR && access == UF_ACCESS_UNKNOWN) {
-			uf__out_str(o, "The mapping's permissions (");
-			uf__out_str(o, m->perms);
-			uf__out_str(o, ") do not allow this access.");
-		} else {
-			uf__out_str(o, "The mapping's permissions (");
-			uf__out_str(o, m->perms);
-			uf__out_str(o, ") allow this access, so the page itself was protected by other "
-			       "means (userfaultfd write-protection, a protection key) or the "
-			       "mapping changed since the fault.");
-		}
-		uf__out_str(o, " It is at offset ");
-		uf__out_hex(o, addr - m->start);
-		uf__out_str(o, " of ");
-		put_mapping(o, m);
-		uf__out_ch(o, '.');
+		put_in_mapping(o, si, access, &a, sp, near_sp);
 		return;
 	} else if (a.has_stack && addr < a.stack.start && a.has_next &&
-		   a.next.start == a.stack.start &&
-		   (a.stack.start - addr <= MAIN_GAP || near_sp)) {
-		uf__out_str(o, "Stack overflow of the main thread: the address is in the gap below "
-		       "the main stack, ");
-		put_distance(o, a.stack.start - addr, "below its lowest page (stack ");
-		uf__out_hex(o, a.stack.start);
-		uf__out_ch(o, '-');
-		uf__out_hex(o, a.stack.end);
-		uf__out_str(o, ", now ");
-		put_size(o, a.stack.end - a.stack.start);
-		struct rlimit rl;
-		if (!getrlimit(RLIMIT_STACK, &rl)) {
-			uf__out_str(o, "; RLIMIT_STACK ");
-			if (rl.rlim_cur == RLIM_INFINITY)
-				uf__out_str(o, "unlimited");
-			else
-				put_size(o, rl.rlim_cur);
-		}
-		uf__out_str(o, ").");
+		   a.next.start == a.stack.start && (a.stack.start - addr <= MAIN_GAP || near_sp)) {
+		put_main_stack_gap(o, addr, &a);
 		return;
-	} else if (near_sp && (!a.has_next || sp < a.next.end)) {
-		uf__out_str(o, "Probably a stack overflow: the address is not mapped and lies close "
-		       "to the stack pointer ");
-		uf__out_hex(o, sp);
-		uf__out_str(o, ".");
-	} else if ((uint64_t)addr >= USER_TOP) {
-		uf__out_str(o, "The address is above the user address space: a corrupted, "
-		       "uninitialised or freed-and-overwritten pointer.");
 	} else {
-		uf__out_str(o, "The address is not mapped: a dangling, corrupted or uninitialised "
-		       "pointer, or an index past the end of an object.");
+		put_unmapped(o, addr, sp, near_sp, &a);
 	}
-
-	/* Unmapped: the neighbours help tell "just past a buffer" from "wild". */
-	if (have_maps && !a.has_cur) {
-		uf__out_str(o, " Nearest mappings: ");
-		if (a.has_prev) {
-			uf__out_str(o, "below, ");
-			put_mapping(o, &a.prev);
-			if (addr == a.prev.end) {
-				uf__out_str(o, " ending right at the address");
-			} else {
-				uf__out_str(o, " ending ");
-				put_distance(o, addr - a.prev.end, "below the address");
-			}
-		} else {
-			uf__out_str(o, "nothing below");
-		}
-		uf__out_str(o, "; ");
-		if (a.has_next) {
-			uf__out_str(o, "above, ");
-			put_mapping(o, &a.next);
-			uf__out_str(o, " starting ");
-			put_distance(o, a.next.start - addr, "above it");
-		} else {
-			uf__out_str(o, "nothing above");
-		}
-		uf__out_ch(o, '.');
-	}
+	if (have_maps && !a.has_cur)
+		put_neighbours(o, addr, &a);
 }
 
 UF_SIGCTX static void put_fault_record(struct uf__out *o, const void *uc)

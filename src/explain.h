@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * explain.h - pieces of the crash explainer shared with the preloadable
  * crash reporter (src/catch/). Everything here is async-signal-safe: no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fault.c - the one SIGSEGV + SIGBUS handler of the process.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fault.h - the process-wide SIGSEGV/SIGBUS entry and the hooks it calls,
  * in dispatch order. Each hook runs in signal context and returns

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fmt.c - async-signal-safe formatting shared by every signal-context writer. */
 #include "fmt.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fmt.h - async-signal-safe text formatting (no stdio, no locale, no
  * allocation): the one decimal and hex formatter every signal-context
  * writer (uf_explain, the arch fault decoders, the crash reporter,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handler.c - the process-wide fault handler (uf_handler_install), the
  * call-out slots every fault hook reads its user callback from, and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handler.h - the process-wide fault handler, call-out slots, and the
  * per-thread record of call-outs in flight (what a siglongjmp out of user

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * internal.h - helpers shared by every source file: atomics, futex, a tiny
  * spinlock, assertions, system-call wrappers. Never installed.

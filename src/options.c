@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * options.c - every environment variable the library reads, in one table.
  *
@@ -24,6 +25,7 @@ static const struct option g_options[] = {
 	{"USERFAULT_WP_ASYNC", false},      /* 0: a write-protect fault per first write */
 	{"USERFAULT_COPY_ISA", false},      /* sse2|avx2: cap the fault-safe copy width */
 	{"USERFAULT_MAX_MAP_COUNT", false}, /* lower vm.max_map_count for the signal engine */
+	{"USERFAULT_STACK_DISTANCE", false},/* bytes below SP that still count as an overflow */
 	{"USERFAULT_VERBOSE", false},       /* 1: one stderr line per decision */
 	{"USERFAULT_STATS", false},         /* 1: region statistics at unmap and exit */
 	{"USERFAULT_PUBLISH", false},       /* 1: statistics in /dev/shm for ufstat */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pager.c - the block table of a region: which block sits in which frame,
  * the RAM budget, eviction, write-back and discard.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* region.c - the public region calls: argument checks, engine choice,
  * registration, and the range calls handed to the pager. */
 #define _GNU_SOURCE
@@ -7,6 +8,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "diag.h"
 #include "fault.h"
 #include "region.h"
 #include "registry.h"
@@ -224,7 +226,7 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 	 * region and the machine's RAM (the frame and lookup tables are sized
 	 * from it, so a budget far above RAM must not size them), and at the
 	 * frame index range. */
-	size_t ram = phys_ram();
+	size_t ram = phys_ram(), asked = budget; /* asked: for USERFAULT_VERBOSE */
 	if (budget > ram)
 		budget = ram > bs ? ram : bs;
 	uint64_t nframes = budget / bs;
@@ -267,7 +269,10 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 		r->eng = eng;
 		r->eng_flags = 0;
 		e = eng->attach(r);
-		if (!e || !any || !(eng = uf__engine_next(eng)))
+		if (!e || !any)
+			break;
+		uf__diag_refused(eng->id, e, "attach");
+		if (!(eng = uf__engine_next(eng)))
 			break;
 	}
 	if (e) {
@@ -290,6 +295,7 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 		return e;
 	}
 	uf__store_ref(store);
+	uf__diag_mapped(r, &o, asked);
 	*out = r;
 	return 0;
 }
@@ -391,8 +397,10 @@ int uf_unmap(uf_region *r, unsigned flags)
 	int e = 0;
 	if (!(flags & UF_UNMAP_DISCARD))
 		e = uf__pager_sync(r, 0, r->nblocks); /* on failure nothing changed: the region stays */
-	if (!e)
+	if (!e) {
+		uf__diag_unmapping(r);
 		e = uf__registry_remove(r);
+	}
 	if (!e) {
 		list_remove(r);
 		r->eng->detach(r);

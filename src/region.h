@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * region.h - a mapped region, its pager state, and the engine interface.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * registry.h - address -> owner lookup, lock-free for readers in signal
  * context while other threads add and remove entries.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * safe_access.c - fault-safe memory access: uf_try_read, uf_try_write,
  * uf_probe, and the fault hook that turns a fault inside one of the copy

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * safe_access.h - the exception table of the fault-safe copy routines
  * (arch/<arch>/copy.S) and the hooks other files may use. Never installed.

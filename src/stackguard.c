@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stackguard.c - stack overflow detection and recovery.
  *

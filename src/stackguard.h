@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stackguard.h - the stack overflow test, for other fault consumers (the
  * crash explanation). Never installed.

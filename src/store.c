@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store.c - the generic store object: user vtable, reference counting, and
  * the store threads of stores whose calls are not async-signal-safe.
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diag.h"
 #include "store.h"
 
 enum { OP_READ, OP_WRITE, OP_FLUSH };
@@ -296,11 +298,15 @@ UF_SIGCTX int uf__store_read(uf_store *s, uint64_t off, void *dst, size_t len)
 {
 	if (!s->fills)
 		memset(dst, 0, len);
+	uint64_t t0 = uf__diag_start();
 	if (uf__unlikely(s->pool)) {
 		struct req q = {.op = OP_READ, .off = off, .buf = dst, .len = len};
-		return pool_call(s, &q);
+		int e = pool_call(s, &q);
+		uf__diag_stop(&s->ns_read, t0);
+		return e;
 	}
 	int r = s->ops.read(s->ctx, off, dst, len);
+	uf__diag_stop(&s->ns_read, t0);
 	return r > 0 ? 0 : r; /* positive counts from sloppy stores mean success */
 }
 
@@ -308,11 +314,15 @@ UF_SIGCTX int uf__store_write(uf_store *s, uint64_t off, const void *src, size_t
 {
 	if (!s->ops.write)
 		return -EROFS;
+	uint64_t t0 = uf__diag_start();
 	if (uf__unlikely(s->pool)) {
 		struct req q = {.op = OP_WRITE, .off = off, .buf = (void *)src, .len = len};
-		return pool_call(s, &q);
+		int e = pool_call(s, &q);
+		uf__diag_stop(&s->ns_write, t0);
+		return e;
 	}
 	int r = s->ops.write(s->ctx, off, src, len);
+	uf__diag_stop(&s->ns_write, t0);
 	return r > 0 ? 0 : r;
 }
 

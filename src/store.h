@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* store.h - the store object shared by the built-in stores and the pager. */
 #ifndef UF_STORE_H
 #define UF_STORE_H
@@ -11,6 +12,7 @@ struct uf_store {
 	void *ctx;
 	uint64_t size;
 	_Atomic int refs; /* the caller's reference + one per region */
+	_Atomic uint64_t ns_read, ns_write; /* time in read/write (diag.h), when timed */
 	/* Set by built-in stores whose read fills every byte or fails. Reads
 	 * of other stores get a zeroed buffer first: a store that breaks its
 	 * contract (success, buffer half filled) must show zeros, never the

@@ -1,7 +1,10 @@
+/* SPDX-License-Identifier: MIT */
 /* store_file.c - a file as a store: pread/pwrite on a private dup of the fd. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdlib.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include "store.h"
@@ -69,7 +72,11 @@ int uf_store_file(int fd, unsigned flags, uf_store **out)
 		return -errno;
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
 		return -EINVAL;
-	if (st.st_size <= 0)
+	uint64_t size = (uint64_t)st.st_size;
+	/* A block device's st_size is 0: the kernel tells its size. */
+	if (S_ISBLK(st.st_mode) && ioctl(fd, BLKGETSIZE64, &size))
+		return -errno;
+	if (st.st_size < 0 || size == 0)
 		return -EINVAL; /* nothing to map */
 	int acc = fcntl(fd, F_GETFL);
 	if (acc < 0)
@@ -91,7 +98,7 @@ int uf_store_file(int fd, unsigned flags, uf_store **out)
 						.write = file_write,
 						.flush = file_flush,
 						.close = file_close};
-	int r = uf_store_new(&ops, f, (uint64_t)st.st_size, out);
+	int r = uf_store_new(&ops, f, size, out);
 	if (r)
 		file_close(f);
 	else

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* store_fn.c - lazily computed blocks: a fill function as a read-only store. */
 #include <stdlib.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* store_mem.c - a caller-owned memory buffer as a store. */
 #include <stdlib.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* uffd.c - opening userfaultfd (full, user-mode-only, /dev/userfaultfd),
  * the feature handshake, and the ioctls the engines use. */
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* uffd.h - userfaultfd plumbing shared by the two userfaultfd engines. */
 #ifndef UF_UFFD_H
 #define UF_UFFD_H

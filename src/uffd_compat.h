@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uffd_compat.h - userfaultfd and PAGEMAP_SCAN definitions newer than the
  * build machine's kernel headers (Debian 12 ships 6.1). Each is guarded so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* util.c - futex, spinlock, signal-safe output and small system wrappers. */
 #define _GNU_SOURCE
 #include <linux/futex.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* common.h - region fixtures shared by the engine tests. */
 #ifndef UF_TEST_COMMON_H
 #define UF_TEST_COMMON_H

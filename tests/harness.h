@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * harness.h - tiny test harness: assertions that print both values, a
  * timeout on every test, and the engine under test.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * inject.h - a fault-injecting store wrapper for the tests.
  *

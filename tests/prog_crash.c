@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * prog_crash.c - a program that crashes the way argv[1] says, for the
  * crash-explanation tests (test_ufcatch runs it under ufcatch).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* prog_engines - prints the engines this process can use, one line, space
  * separated (tests/run.sh runs the engine tests once per engine). An
  * engine with asynchronous write tracking is listed a second time as

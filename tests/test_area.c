@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_area.c - raw per-range fault handlers: argument checks, overlap,
  * what the handler is told, UF_PASS falls through to the default death,

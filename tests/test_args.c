@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bad arguments to every public region/store call give a negative errno and
  * change nothing. */
 #include <fcntl.h>

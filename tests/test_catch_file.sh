@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_catch_file - where the crash reporter writes: ufcatch -o FILE and
 # USERFAULT_CATCH_FILE create the report with mode 0600, never through a
 # symlink, and a FIFO under that name neither blocks ufcatch nor the dying

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The RAM budget holds: uf_stats never reports more resident blocks than the
  * budget, the process's real resident set grows by no more than the budget,
  * and evicted dirty blocks are written back (the store equals the shadow). */

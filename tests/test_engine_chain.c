@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Faults that are not ours reach the handler installed before the library,
  * the way that handler expects (SA_SIGINFO or plain), with the original
  * siginfo; without one the process dies of the original signal. A write to

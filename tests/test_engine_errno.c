@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* errno is preserved across a served fault, even when the store clobbers it
  * and when the fault is a first write (write-protect fault). */
 #include "common.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Dirty data at process exit: a child that writes to a region and calls
  * exit() without uf_sync or uf_unmap has its writes in the store; one whose
  * store refuses them is told on stderr. With uf_map_opts.writeback_ms,

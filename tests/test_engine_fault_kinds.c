@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One behaviour per fault kind, whatever the engine:
  *  - a program handler installed after the library that calls
  *    uf_handle_fault first: a missing page is served (1), a write to a

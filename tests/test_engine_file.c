@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A file store: reads come from the file, uf_sync writes back with pwrite,
  * a read-only file descriptor gives a store whose write-back fails -EROFS. */
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A function store computes each block once while it is resident: reading
  * twice costs one computation per block; with a budget, recomputation
  * happens only after an eviction (calls == loads), and a parked block comes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fork(): a region is not inherited. In the child, an access to it fails
  * loudly (SIGSEGV), never reads silent zeros, and the uf_* calls on it
  * return -EPERM; the parent's region keeps working. */

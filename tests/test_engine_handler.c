@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_handler.c - the public calls a language runtime needs: the
  * process-wide handler (every fault userfault does not serve, address 0

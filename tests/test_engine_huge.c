@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A 1 TiB region with a 256 MiB budget survives random faults all over it
  * (HUGE_FAULTS, default 200000; the issue's 1,000,000 runs with
  * HUGE_FAULTS=1000000 or in ufbench huge-sparse), every value checked, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The fault injector (tests/inject.h) in front of a memory store and a
  * file store: a torn, failed write-back keeps the block dirty and the next
  * sync writes it whole; a read failing at a chosen call number reaches the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Leaving fault handling by siglongjmp never leaks: 10,000 failed loads
  * left by siglongjmp from the region's error callback, and 10,000 left from
  * the SIGBUS handler installed before the library (no callback), then

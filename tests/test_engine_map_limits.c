@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* uf_map limits: equal causes give equal errors on every engine. A length
  * no address space can hold is -ENOMEM, from just past 2^47 up to SIZE_MAX
  * (it used to be -EINVAL near SIZE_MAX and, on the signal engine, from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A budget that holds everything a region touched is no pressure: no block
  * is parked or evicted, so no block faults twice. Through uf_stats: every
  * touched block faults exactly once and nothing is evicted or reactivated,

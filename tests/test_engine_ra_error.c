@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A failing block fails alone: a store that cannot read a few chosen blocks
  * gives SIGBUS only on accesses to those blocks, under sequential and
  * strided scans (read-ahead batches that contain a failing block fall back

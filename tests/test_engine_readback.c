@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Reading a region returns the store's bytes, for several block sizes, read-only
  * and read-write, with the store's end inside a page (zero tail). */
 #include <sys/mman.h>

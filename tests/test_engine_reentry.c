@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A signal handler that touches a region never deadlocks the thread it
  * interrupted, wherever that thread is inside the library: a 10 kHz timer
  * aimed at the main thread reads the region (a plain load and uf_try_read)

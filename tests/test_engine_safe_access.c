@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_engine_safe_access.c - fault-safe access inside a userfault region
  * (run once per engine): the region's pager serves the fault raised inside

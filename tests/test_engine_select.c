@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Engine choice: forcing each engine by opts.engine and by USERFAULT_ENGINE
  * works and is reported by uf_region_engine() and uf_stats(); opts.engine
  * wins over the environment; nonsense in either gives -EINVAL; and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A store read error on a fault delivers SIGBUS to the faulting thread with
  * si_addr at the faulting address (never silent zeros); access past the
  * store's end is SIGBUS; an error callback can retry; a failed write-back

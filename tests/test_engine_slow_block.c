@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A slow block delays only the threads that need it. The store's read of
  * two chosen blocks sleeps 2 s; three threads touch them (two on the same
  * block, one on the other) while the main thread faults 100 other blocks,

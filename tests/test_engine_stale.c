@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* No recycled frame or staging buffer ever shows bytes of another block or
  * another region. A store that breaks its contract (a read that fills
  * only the first half of its buffer and returns success) gets zeros in the

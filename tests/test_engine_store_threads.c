@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A store that is not async-signal-safe (UF_STORE_NOT_SIGSAFE): every call
  * mallocs, takes a pthread mutex and frees. 8 threads fault on a region far
  * larger than its budget, each checking its reads against a shadow copy

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* uf_sync while other threads write, under a budget that forces evictions:
  * when uf_sync returns, every write that finished before it was called is
  * in the store. Writers count up a value per page and publish it only after

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* 8 threads doing random reads and writes over a region much larger than
  * its budget, each checking every read against its shadow copy. Thread t
  * owns the 8-byte words w with w % 8 == t, spread over every block, so

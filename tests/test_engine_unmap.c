@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* uf_unmap never drops dirty data silently: it writes dirty blocks back
  * (resident and parked ones), or fails with the store's error and leaves the
  * region mapped and intact, unless told to discard. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Writes reach the store on uf_sync (only the synced range, in full blocks);
  * uf_discard drops local changes; uf_evict writes back and releases. All of
  * it twice: with the engine's default write tracking, and with

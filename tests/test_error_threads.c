@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Several threads fault on one block whose loads keep failing: every access
  * gets SIGBUS, in its own thread, at its own address, and nothing hangs or
  * spins. Under uffd-thread this exercises the poison records when a second

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_explain.c - uf_explain() names the right cause and access type.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_explain_fifo.c - uf_explain never blocks on the file a mapping names.
  *

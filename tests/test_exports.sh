@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_exports - the library exports exactly the calls the header declares.
 #
 # The set of names declared UF_API in include/userfault.h, the names listed
@@ -8,8 +9,9 @@
 set -u
 SRC='@SRCDIR@'
 LIB='@BUILD@/libuserfault.so'
+NM='@NM@'
 fail=0
-command -v nm >/dev/null || { echo "SKIP: nm not installed" >&2; exit 77; }
+command -v "$NM" >/dev/null || { echo "SKIP: $NM not installed" >&2; exit 77; }
 T=$(mktemp -d /tmp/uf-exports.XXXXXX) || exit 1
 trap 'rm -rf "$T"' EXIT
 
@@ -18,7 +20,7 @@ grep -h '^UF_API' "$SRC/include/userfault.h" | sed 's/(.*//; s/.*[ *]//' | sort 
 # The map: names inside global: sections.
 sed 's|/\*.*\*/||g' "$SRC/src/libuserfault.map" |
 	awk '/global:/ { g = 1; next } /local:|}/ { g = 0 } g' | tr -d ' \t;' | grep -v '^$' | sort >"$T/map"
-nm -D --defined-only "$LIB" | awk '$2 ~ /^[TDBRVW]$/ { print $3 }' >"$T/nm"
+"$NM" -D --defined-only "$LIB" | awk '$2 ~ /^[TDBRVW]$/ { print $3 }' >"$T/nm"
 sed 's/@.*//' "$T/nm" | sort >"$T/exported"
 
 cmp_sets() { # a, b, label

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_header - include/userfault.h compiles warning-free (-Wall -Wextra
 # -pedantic -Werror) as C99, C11 and C17 (strict ISO: siginfo_t is then not
 # declared, the header must still compile; and with _POSIX_C_SOURCE, where

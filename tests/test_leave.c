@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_leave.c - call-outs from fault context left by siglongjmp leak
  * nothing (issue 9 §1 for raw areas, the process-wide handler and the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_man - the man pages, read from the source tree.
 #
 # Every call the header declares has a page man/NAME.3; an alias page (a

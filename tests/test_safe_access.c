@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_safe_access.c - uf_try_read / uf_try_write / uf_probe return -EFAULT
  * instead of crashing, copy exactly up to the first bad byte, and work from

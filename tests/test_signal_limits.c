@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The signal engine's limits, which the other engines do not have:
  *  - its RAM budget is capped so that the VMAs it may split off stay under
  *    the process's map limit (USERFAULT_MAX_MAP_COUNT stands in for

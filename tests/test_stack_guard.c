@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_stack_guard.c - stack overflows are caught (main thread and a
  * pthread, twice in a row each, leaving by siglongjmp), and faults that are

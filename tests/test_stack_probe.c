@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_stack_probe.c - stack overflows the way JITs meet them (issue 9 §6).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* System calls that touch a missing page of a region: under uffd-thread the
  * kernel waits for the handler thread and the call succeeds (read() into a
  * missing page, write() from one); under uffd (in-thread, SIGBUS mode) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_ufcatch.c - ufcatch and libuserfault-catch.so on real crashes.
  *

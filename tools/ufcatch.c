@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ufcatch - run a program with the userfault crash reporter preloaded.
  *
@@ -138,93 +139,101 @@ static void forward(int sig)
 		kill(g_child, sig);
 }
 
-int main(int argc, char **argv)
+/* Options up to PROGRAM; returns PROGRAM's index in argv, or -1 with
+ * *status set (0 after --help, 2 for a usage error). */
+static int parse_args(int argc, char **argv, const char **outfile, int *status)
 {
-	const char *outfile = NULL;
 	int i = 1;
 	for (; i < argc; i++) {
 		if (!strcmp(argv[i], "--")) {
 			i++;
 			break;
 		} else if (!strcmp(argv[i], "-o") && i + 1 < argc) {
-			outfile = argv[++i];
+			*outfile = argv[++i];
 		} else if (!strncmp(argv[i], "-o", 2) && argv[i][2]) {
-			outfile = argv[i] + 2;
+			*outfile = argv[i] + 2;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage(stdout);
-			return 0;
+			*status = 0;
+			return -1;
 		} else if (argv[i][0] == '-') {
 			fprintf(stderr, "ufcatch: unknown option %s\n", argv[i]);
 			usage(stderr);
-			return 2;
+			*status = 2;
+			return -1;
 		} else {
 			break;
 		}
 	}
 	if (i >= argc) {
 		usage(stderr);
-		return 2;
+		*status = 2;
+		return -1;
 	}
+	return i;
+}
 
-	char lib[PATH_MAX];
-	if (find_lib(lib, sizeof(lib)))
-		return 127;
-	/* Appended: a sanitizer runtime must stay first in the preload list. */
+/* Appends the reporter to LD_PRELOAD: a sanitizer runtime must stay first
+ * in the preload list. 0 on success. */
+static int add_preload(const char *lib)
+{
 	const char *old = getenv("LD_PRELOAD");
 	size_t need = strlen(lib) + (old ? strlen(old) : 0) + 2;
 	char *preload = malloc(need);
 	if (!preload)
-		return 127;
+		return -1;
 	if (old && *old)
 		snprintf(preload, need, "%s:%s", old, lib);
 	else
 		snprintf(preload, need, "%s", lib);
-	setenv("LD_PRELOAD", preload, 1);
+	int e = setenv("LD_PRELOAD", preload, 1);
 	free(preload);
+	return e;
+}
 
-	if (outfile) {
-		/* Absolute, because the program may change directory before it
-		 * crashes; truncated, so the file holds this run's reports. */
-		char abs[PATH_MAX * 2];
-		if (outfile[0] != '/') {
-			char cwd[PATH_MAX];
-			if (!getcwd(cwd, sizeof(cwd))) {
-				perror("ufcatch: getcwd");
-				return 127;
-			}
-			snprintf(abs, sizeof(abs), "%s/%s", cwd, outfile);
-		} else {
-			snprintf(abs, sizeof(abs), "%s", outfile);
+/* Creates (empty) the report file and passes its absolute path to the
+ * reporter in USERFAULT_CATCH_FILE. 0 on success. */
+static int prepare_report(const char *outfile)
+{
+	/* Absolute, because the program may change directory before it
+	 * crashes; truncated, so the file holds this run's reports. */
+	char abs[PATH_MAX * 2];
+	if (outfile[0] != '/') {
+		char cwd[PATH_MAX];
+		if (!getcwd(cwd, sizeof(cwd))) {
+			perror("ufcatch: getcwd");
+			return -1;
 		}
-		/* Private (a report shows addresses and memory), not through a
-		 * symlink, and only a regular file: O_NONBLOCK so a FIFO under
-		 * that name cannot hold us here. */
-		int fd = open(abs, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
-		struct stat st;
-		if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
-			close(fd);
-			fd = -1;
-			errno = EINVAL;
-			fprintf(stderr, "ufcatch: %s: not a regular file\n", abs);
-			return 127;
-		}
-		if (fd < 0 || ftruncate(fd, 0)) {
-			fprintf(stderr, "ufcatch: %s: %s\n", abs, strerror(errno));
-			return 127;
-		}
-		close(fd);
-		setenv("USERFAULT_CATCH_FILE", abs, 1);
+		snprintf(abs, sizeof(abs), "%s/%s", cwd, outfile);
+	} else {
+		snprintf(abs, sizeof(abs), "%s", outfile);
 	}
+	/* Private (a report shows addresses and memory), not through a
+	 * symlink, and only a regular file: O_NONBLOCK so a FIFO under
+	 * that name cannot hold us here. */
+	int fd = open(abs, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
+		close(fd);
+		fprintf(stderr, "ufcatch: %s: not a regular file\n", abs);
+		return -1;
+	}
+	if (fd < 0 || ftruncate(fd, 0)) {
+		fprintf(stderr, "ufcatch: %s: %s\n", abs, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	setenv("USERFAULT_CATCH_FILE", abs, 1);
+	return 0;
+}
 
-	char pbuf[PATH_MAX];
-	const char *file = resolve(argv[i], pbuf, sizeof(pbuf));
-	if (file && is_static_elf(file))
-		fprintf(stderr, "ufcatch: warning: %s is statically linked; the crash reporter "
-				"cannot be preloaded into it\n", argv[i]);
-
-	/* Like system(): the terminal's SIGINT/SIGQUIT go to the program; we
-	 * wait and then end the way it ended. Termination requests sent to us
-	 * are passed on. */
+/* Runs argv like system() does: the terminal's SIGINT/SIGQUIT go to the
+ * program; termination requests sent to us are passed on. Returns its
+ * wait status, or -1. */
+static int run(char **argv)
+{
 	signal(SIGINT, SIG_IGN);
 	signal(SIGQUIT, SIG_IGN);
 	signal(SIGTERM, forward);
@@ -233,25 +242,30 @@ int main(int argc, char **argv)
 	g_child = fork();
 	if (g_child < 0) {
 		perror("ufcatch: fork");
-		return 127;
+		return -1;
 	}
 	if (g_child == 0) {
 		signal(SIGINT, SIG_DFL);
 		signal(SIGQUIT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGHUP, SIG_DFL);
-		execvp(argv[i], argv + i);
-		fprintf(stderr, "ufcatch: %s: %s\n", argv[i], strerror(errno));
+		execvp(argv[0], argv);
+		fprintf(stderr, "ufcatch: %s: %s\n", argv[0], strerror(errno));
 		_exit(errno == ENOENT ? 127 : 126);
 	}
-
 	int st;
 	while (waitpid(g_child, &st, 0) < 0) {
 		if (errno != EINTR) {
 			perror("ufcatch: waitpid");
-			return 127;
+			return -1;
 		}
 	}
+	return st;
+}
+
+/* Ends the way the program ended: its exit code, or the same signal. */
+static int exit_like(int st)
+{
 	if (WIFEXITED(st))
 		return WEXITSTATUS(st);
 	if (WIFSIGNALED(st)) {
@@ -270,4 +284,28 @@ int main(int argc, char **argv)
 		return 128 + sig; /* a signal that does not kill by default */
 	}
 	return 127;
+}
+
+int main(int argc, char **argv)
+{
+	const char *outfile = NULL;
+	int status;
+	int i = parse_args(argc, argv, &outfile, &status);
+	if (i < 0)
+		return status;
+
+	char lib[PATH_MAX];
+	if (find_lib(lib, sizeof(lib)) || add_preload(lib))
+		return 127;
+	if (outfile && prepare_report(outfile))
+		return 127;
+
+	char pbuf[PATH_MAX];
+	const char *file = resolve(argv[i], pbuf, sizeof(pbuf));
+	if (file && is_static_elf(file))
+		fprintf(stderr, "ufcatch: warning: %s is statically linked; the crash reporter "
+				"cannot be preloaded into it\n", argv[i]);
+
+	int st = run(argv + i);
+	return st < 0 ? 127 : exit_like(st);
 }

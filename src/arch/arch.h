@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * arch/arch.h - the architecture interface: what the fault path needs to know
  * about a ucontext. One implementation per folder (x86_64/, aarch64/); the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * catch.c - libuserfault-catch.so, a crash reporter to LD_PRELOAD into any
  * dynamically linked program (tools/ufcatch does it for you).

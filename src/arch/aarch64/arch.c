@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* arch/aarch64/arch.c - ucontext access for aarch64 (ESR from the
  * esr_context record the kernel puts in uc_mcontext.__reserved). */
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * arch/aarch64/copy.S - fault-safe copy and probe routines with an exception
  * table (see arch/x86_64/copy.S for the scheme).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* arch/x86_64/arch.c - ucontext access for x86_64. */
 #define _GNU_SOURCE
 #include <signal.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * arch/x86_64/copy.S - fault-safe copy and probe routines with an exception
  * table, after the kernel's copy_user/extable design.

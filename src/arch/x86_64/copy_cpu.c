@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * arch/x86_64/copy_cpu.c - picks the vector width of copy.S once, at load
  * time, so the copy never runs cpuid (a VM exit under KVM). libgcc's checks

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_diag.c - USERFAULT_VERBOSE, USERFAULT_STATS, USERFAULT_PUBLISH with
+ * ufstat, and uf_stats_init.
+ *
+ * Each part runs this program again as a child with the variable set and
+ * reads what it printed: VERBOSE gives one line per decision (engine,
+ * budget, read-ahead, write tracking) for each region; STATS a line at
+ * uf_unmap and one at exit for a region left mapped; PUBLISH a 0600 file
+ * /dev/shm/userfault-PID that build/tools/ufstat reads while the child
+ * faults (faults/s > 0), gone once the child has exited.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "harness.h"
+
+#define RLEN (1u << 20)
+
+static uf_region *map_one(uf_store **s, unsigned flags, size_t budget)
+{
+	pattern_store(RLEN, s);
+	struct uf_map_opts o;
+	uf_map_opts_init(&o);
+	o.engine = test_engine();
+	o.flags = flags;
+	o.max_resident = budget;
+	uf_region *r;
+	ASSERT_OK(uf_map(*s, 0, RLEN, PROT_READ | PROT_WRITE, &o, &r));
+	return r;
+}
+
+static uint64_t touch(uf_region *r)
+{
+	volatile unsigned char *p = uf_region_addr(r);
+	uint64_t sum = 0;
+	for (size_t i = 0; i < RLEN; i += 4096)
+		sum += p[i];
+	p[0] = 1;
+	return sum;
+}
+
+static int child(const char *mode)
+{
+	uf_store *s1, *s2;
+	if (!strcmp(mode, "verbose") || !strcmp(mode, "stats")) {
+		/* a budget above the region (capped), no read-ahead */
+		uf_region *a = map_one(&s1, UF_MAP_NO_READAHEAD, 4 * RLEN);
+		uf_region *b = map_one(&s2, 0, 0);
+		touch(a);
+		touch(b);
+		ASSERT_OK(uf_unmap(a, 0));
+		return 0; /* b stays mapped: STATS reports it at exit */
+	}
+	if (!strcmp(mode, "publish")) {
+		uf_region *a = map_one(&s1, 0, RLEN / 4); /* faults go on: it evicts */
+		printf("%d\n", (int)getpid());
+		for (;;) /* until the parent closes our stdin */
+		{
+			touch(a);
+			char c;
+			fcntl(0, F_SETFL, O_NONBLOCK);
+			if (read(0, &c, 1) == 0)
+				break;
+		}
+		return 0;
+	}
+	FAIL("unknown mode %s", mode);
+}
+
+/* Runs "test_diag child MODE" with env; returns its stderr (or stdout if
+ * want_stdout) in out. For publish, the child's stdin is a pipe the caller
+ * closes through *keep. */
+static pid_t spawn(const char *mode, const char *env, int *outfd, int *infd)
+{
+	int o[2], i[2];
+	ASSERT_EQ(pipe(o), 0);
+	ASSERT_EQ(pipe(i), 0);
+	pid_t pid = fork();
+	ASSERT(pid >= 0);
+	if (pid == 0) {
+		dup2(i[0], 0);
+		dup2(o[1], !strcmp(mode, "publish") ? 1 : 2);
+		close(o[0]);
+		close(i[1]);
+		putenv((char *)env);
+		execl("/proc/self/exe", "test_diag", "child", mode, (char *)NULL);
+		_exit(99);
+	}
+	close(o[1]);
+	close(i[0]);
+	*outfd = o[0];
+	*infd = i[1];
+	return pid;
+}
+
+static void slurp(int fd, char *buf, size_t len)
+{
+	size_t n = 0;
+	ssize_t r;
+	while (n + 1 < len && (r = read(fd, buf + n, len - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = 0;
+	close(fd);
+}
+
+static int count(const char *hay, const char *needle)
+{
+	int n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+static void run_to_end(const char *mode, const char *env, char *buf, size_t len)
+{
+	int out, in;
+	pid_t pid = spawn(mode, env, &out, &in);
+	close(in);
+	slurp(out, buf, len);
+	int st;
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		FAIL("child %s: status %#x; it said:\n%s", mode, st, buf);
+}
+
+static void test_verbose(void)
+{
+	static char buf[16384];
+	run_to_end("verbose", "USERFAULT_VERBOSE=1", buf, sizeof(buf));
+	printf("%s", buf);
+	ASSERT_EQ(count(buf, ": engine "), 2);
+	ASSERT_EQ(count(buf, ": budget "), 2);
+	ASSERT_EQ(count(buf, ": read-ahead "), 2);
+	ASSERT_EQ(count(buf, ": write tracking: "), 2);
+	ASSERT(strstr(buf, "capped to the region's 256 blocks") != NULL);
+	ASSERT(strstr(buf, "read-ahead off: UF_MAP_NO_READAHEAD") != NULL);
+	ASSERT(strstr(buf, "default: min(length, RAM/2)") != NULL);
+	ASSERT_EQ(count(buf, "userfault: stats"), 0);
+}
+
+static void test_stats(void)
+{
+	static char buf[16384];
+	run_to_end("stats", "USERFAULT_STATS=1", buf, sizeof(buf));
+	printf("%s", buf);
+	ASSERT_EQ(count(buf, "userfault: stats at unmap: "), 1);
+	ASSERT_EQ(count(buf, "userfault: stats at exit: "), 1);
+	ASSERT_EQ(count(buf, " 256 loads,"), 2); /* every page read once, no read-ahead past the end */
+	ASSERT_EQ(count(buf, "time in the store (all its regions): read "), 2);
+	ASSERT_EQ(count(buf, ": engine "), 0); /* VERBOSE is another variable */
+}
+
+static void test_publish(void)
+{
+	if (under_qemu())
+		SKIP("ufstat part: a target binary cannot exec another under qemu-user");
+	const char *build = getenv("BUILD");
+	char ufstat[4096];
+	snprintf(ufstat, sizeof(ufstat), "%s/tools/ufstat", build && *build ? build : "build");
+	if (access(ufstat, X_OK))
+		SKIP("%s not built", ufstat);
+	int out, in;
+	pid_t pid = spawn("publish", "USERFAULT_PUBLISH=1", &out, &in);
+	char line[64] = "";
+	FILE *f = fdopen(out, "r");
+	ASSERT(f && fgets(line, sizeof(line), f));
+	ASSERT_EQ(atoi(line), (int)pid);
+	char path[64];
+	snprintf(path, sizeof(path), "/dev/shm/userfault-%d", (int)pid);
+	struct stat st;
+	ASSERT_EQ(lstat(path, &st), 0);
+	ASSERT_EQ(st.st_mode & 07777, 0600);
+	ASSERT(S_ISREG(st.st_mode));
+	ASSERT_EQ(st.st_uid, geteuid());
+
+	char cmd[4200], text[8192];
+	snprintf(cmd, sizeof(cmd), "%s -i 0.6 %d", ufstat, (int)pid);
+	FILE *p = popen(cmd, "r");
+	ASSERT(p);
+	size_t n = fread(text, 1, sizeof(text) - 1, p);
+	text[n] = 0;
+	ASSERT_EQ(pclose(p), 0);
+	printf("%s", text);
+	/* header + one region row: base, size, engine, faults/s, ... */
+	char *row = strstr(text, "\n0x");
+	ASSERT(row && strstr(text, "faults/s"));
+	char base[32], size[16], eng[16];
+	double fps = -1;
+	ASSERT_EQ(sscanf(row + 1, "%31s %15s %15s %lf", base, size, eng, &fps), 4);
+	ASSERT_GT(fps, 0);
+	ASSERT(!strcmp(size, "1024K"));
+
+	close(in);
+	fclose(f);
+	int ws;
+	ASSERT_EQ(waitpid(pid, &ws, 0), pid);
+	ASSERT(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	ASSERT(access(path, F_OK) != 0); /* unlinked at exit */
+	snprintf(cmd, sizeof(cmd), "%s %d 2>/dev/null", ufstat, (int)getpid());
+	ASSERT(system(cmd) != 0); /* we do not publish: ufstat says so and fails */
+}
+
+static void test_stats_init(void)
+{
+	struct uf_stats st;
+	memset(&st, 0xa5, sizeof(st));
+	uf_stats_init(&st);
+	ASSERT_EQ(st.struct_size, sizeof(st));
+	ASSERT_EQ(st.faults, 0);
+	uf_stats_init(NULL); /* no crash */
+	uf_store *s;
+	uf_region *r = map_one(&s, 0, 0);
+	touch(r);
+	ASSERT_OK(uf_stats(r, &st));
+	ASSERT_GT(st.faults, 0);
+	ASSERT_OK(uf_unmap(r, 0));
+}
+
+int main(int argc, char **argv)
+{
+	test_init(120);
+	if (argc == 3 && !strcmp(argv[1], "child"))
+		return child(argv[2]);
+	if (under_qemu())
+		SKIP("re-executes itself through /proc/self/exe, which qemu-user cannot");
+	test_stats_init();
+	test_verbose();
+	test_stats();
+	test_publish();
+	printf("ok\n");
+	return 0;
+}
