@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include <pthread.h>
+
 #include "harness.h"
 
 #define RS_MAX 8
@@ -262,6 +264,57 @@ static inline int rs_masters(int first, int n, int *ports)
 			ports[k++] = rs_srv[i].port;
 	}
 	return k;
+}
+
+/* ---- n threads of random reads and writes against a shadow model:
+ * thread t owns the words w with w % n == t, so threads share blocks ---- */
+struct rs_shadow {
+	volatile uint64_t *w;
+	uint64_t *shadow;
+	size_t nwords;
+	int n, iters;
+	_Atomic int failed;
+};
+struct rs_shadow_arg {
+	struct rs_shadow *sh;
+	int t;
+};
+static inline void *rs_shadow_worker(void *arg)
+{
+	struct rs_shadow_arg *a = arg;
+	struct rs_shadow *sh = a->sh;
+	uint64_t t = (uint64_t)a->t, sd = 0xabcdef + t * 31;
+	for (int i = 0; i < sh->iters && !sh->failed; i++) {
+		size_t k = (xorshift64(&sd) % (sh->nwords / (size_t)sh->n)) * (size_t)sh->n + t;
+		if (xorshift64(&sd) & 1) {
+			uint64_t v = xorshift64(&sd) | 1;
+			sh->w[k] = v;
+			sh->shadow[k] = v;
+		} else if (sh->w[k] != sh->shadow[k]) {
+			fprintf(stderr, "thread %d word %zu: got %llx want %llx\n", (int)t, k,
+				(unsigned long long)sh->w[k], (unsigned long long)sh->shadow[k]);
+			sh->failed = 1;
+		}
+	}
+	return NULL;
+}
+/* Runs the threads over region p of size bytes (whose store starts as
+ * zeros); returns the shadow (malloc'd) after checking every read. */
+static inline uint64_t *rs_shadow_threads(void *p, size_t size, int n, int iters)
+{
+	struct rs_shadow sh = {.w = p, .nwords = size / 8, .n = n, .iters = iters};
+	sh.shadow = calloc(sh.nwords, 8);
+	ASSERT(sh.shadow && n <= 16);
+	pthread_t th[16];
+	struct rs_shadow_arg a[16];
+	for (int t = 0; t < n; t++) {
+		a[t] = (struct rs_shadow_arg){&sh, t};
+		ASSERT_EQ(pthread_create(&th[t], NULL, rs_shadow_worker, &a[t]), 0);
+	}
+	for (int t = 0; t < n; t++)
+		pthread_join(th[t], NULL);
+	ASSERT_EQ(sh.failed, 0);
+	return sh.shadow;
 }
 
 #endif

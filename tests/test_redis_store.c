@@ -166,45 +166,12 @@ static void basics(int port)
 }
 
 /* ---- four threads, random reads and writes, shadow model ---- */
-#define NT 4
-static unsigned char *reg;
-static uint64_t *shadow;
-static size_t nwords;
-static _Atomic int failed;
-
-static void *worker(void *arg)
-{
-	uint64_t t = (uint64_t)(uintptr_t)arg, sd = 0xabcdef + t * 31;
-	volatile uint64_t *w = (volatile uint64_t *)reg;
-	for (int i = 0; i < 3000 && !failed; i++) {
-		size_t k = (xorshift64(&sd) % (nwords / NT)) * NT + t;
-		if (xorshift64(&sd) & 1) {
-			uint64_t v = xorshift64(&sd) | 1;
-			w[k] = v;
-			shadow[k] = v;
-		} else if (w[k] != shadow[k]) {
-			fprintf(stderr, "thread %d word %zu: got %llx want %llx\n", (int)t, k,
-				(unsigned long long)w[k], (unsigned long long)shadow[k]);
-			failed = 1;
-		}
-	}
-	return NULL;
-}
-
 static void threads(void)
 {
 	size_t size = 128 * BS;
 	uf_store *s = must_open("t2", size);
 	uf_region *r = map(s, 12 * BS, NULL);
-	reg = uf_region_addr(r);
-	nwords = size / 8;
-	shadow = calloc(nwords, 8);
-	pthread_t th[NT];
-	for (uintptr_t t = 0; t < NT; t++)
-		ASSERT_EQ(pthread_create(&th[t], NULL, worker, (void *)t), 0);
-	for (int t = 0; t < NT; t++)
-		pthread_join(th[t], NULL);
-	ASSERT_EQ(failed, 0);
+	uint64_t *shadow = rs_shadow_threads(uf_region_addr(r), size, 4, 3000);
 	ASSERT_GT(stats_of(r).evictions, 0);
 	ASSERT_OK(uf_unmap(r, 0)); /* writes back */
 	ASSERT_OK(uf_store_close(s));
