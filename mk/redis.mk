@@ -20,3 +20,13 @@ $(BUILD)/tests/test_redis_cluster: src/redis_cluster.c src/redis_cluster.h
 else
 $(info redis: hiredis not found (pkg-config hiredis; Debian: libhiredis-dev): the Redis store is not built, uf_store_redis returns -ENOTSUP, Redis tests skip)
 endif
+
+ifeq ($(HAVE_HIREDIS),1)
+# bench/redisbench: the store against pipelined hiredis and redis-benchmark
+# (see docs/PERFORMANCE.md). Not part of `make bench`: it starts servers.
+REDISBENCH := $(BUILD)/bench/redisbench
+all: $(REDISBENCH)
+$(REDISBENCH): bench/redisbench.c tests/redis_servers.h tests/harness.h src/redis_cluster.c src/redis_cluster.h $(SHLIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(HIREDIS_CFLAGS) -Itests -Isrc $< -o $@ $(LINK_UF) $(HIREDIS_LIBS)
+endif
