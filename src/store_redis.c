@@ -513,7 +513,7 @@ static int rs_flush(void *ctx)
 		} else {
 			redisReply *r = redisCommand(rw->c[i], "WAIT %u %u", s->wait_n, s->wait_ms);
 			if (!r) {
-				e = errno_of(rw->c[i]);
+				e = -EIO; /* the connection that wrote broke */
 				drop(s, rw, (int)i);
 			} else {
 				if (r->type != REDIS_REPLY_INTEGER)
