@@ -295,6 +295,8 @@ int64_t uf_store_size(const uf_store *s) { return s ? (int64_t)s->size : -EINVAL
 UF_SIGCTX int uf__store_read(uf_store *s, uint64_t off, void *dst, size_t len)
 {
 	if (uf__unlikely(s->pool)) {
+		if (s->fast_read && s->fast_read(s->ctx, off, dst, len) == 0)
+			return 0;
 		struct req q = {.op = OP_READ, .off = off, .buf = dst, .len = len};
 		return pool_call(s, &q);
 	}

@@ -54,6 +54,8 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 
 #else /* UF_HAVE_HIREDIS */
 
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include "redis_cluster.h"
@@ -64,6 +66,16 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 
 struct row {
 	redisContext *c[RC_MAX_NODES];
+};
+
+/* Spare sockets for the signal-safe one-block GET (rs_fast_read): connected
+ * and authenticated by store threads, claimed by a faulting thread with one
+ * compare-and-swap, used with plain send/recv in its fault handler. */
+#define FAST_PER_NODE 4
+enum { FS_NONE, FS_IDLE, FS_BUSY, FS_OPENING };
+struct fsock {
+	_Atomic int st;
+	int fd;
 };
 
 struct rs {
@@ -81,6 +93,8 @@ struct rs {
 	 * that took writes since the last WAIT, and those whose connection was
 	 * lost since (the WAIT of a new connection would prove nothing). */
 	bool wrote[RC_MAX_NODES], lost[RC_MAX_NODES];
+	struct fsock fast[RC_MAX_NODES][FAST_PER_NODE];
+	pid_t pid; /* the spare sockets are this process's (not a fork child's) */
 	pthread_mutex_t other_mu; /* the row of callers that are no store thread */
 	char err[512];            /* the last error, in words (open only) */
 	struct row rows[];        /* nthreads store threads + one for the others */
@@ -155,14 +169,11 @@ static void drop(struct rs *s, struct row *rw, int node)
 	}
 }
 
-/* A connected, authenticated context for node, or NULL with *err set
+/* A new connected, authenticated context for node, or NULL with *err set
  * (-EACCES for a refused password: no point retrying). */
-static redisContext *conn(struct rs *s, struct row *rw, int node, int *err)
+static redisContext *connect_node(struct rs *s, int node, int *err)
 {
-	redisContext *c = rw->c[node];
-	if (c && !c->err)
-		return c;
-	drop(s, rw, node);
+	redisContext *c;
 	struct rc_node n;
 	pthread_mutex_lock(&s->map.mu);
 	n = s->map.nodes[node];
@@ -196,8 +207,172 @@ static redisContext *conn(struct rs *s, struct row *rw, int node, int *err)
 		}
 		freeReplyObject(r);
 	}
+	return c;
+}
+
+/* This row's connection to node, made if needed. */
+static redisContext *conn(struct rs *s, struct row *rw, int node, int *err)
+{
+	redisContext *c = rw->c[node];
+	if (c && !c->err)
+		return c;
+	drop(s, rw, node);
+	c = connect_node(s, node, err);
 	rw->c[node] = c;
 	return c;
+}
+
+/* Gives node a spare socket for rs_fast_read if it has room for one. On a
+ * store thread, after a read went there. */
+static void top_up(struct rs *s, int node)
+{
+	for (int i = 0; i < FAST_PER_NODE; i++) {
+		struct fsock *fs = &s->fast[node][i];
+		int none = FS_NONE;
+		if (!atomic_compare_exchange_strong(&fs->st, &none, FS_OPENING))
+			continue;
+		int e;
+		redisContext *c = connect_node(s, node, &e);
+		if (!c) {
+			atomic_store(&fs->st, FS_NONE);
+			return;
+		}
+		/* Blocking, with the command timeout on the socket (redisSetTimeout). */
+		fs->fd = c->fd;
+		redisFreeKeepFd(c);
+		atomic_store_explicit(&fs->st, FS_IDLE, memory_order_release);
+		return;
+	}
+}
+
+/* Signal-safe send/recv of exactly n bytes. */
+UF_SIGCTX static bool xsend(int fd, const void *p, size_t n)
+{
+	while (n) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return false;
+		p = (const char *)p + k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+UF_SIGCTX static bool xrecv(int fd, void *p, size_t n)
+{
+	while (n) {
+		ssize_t k = recv(fd, p, n, MSG_WAITALL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return false; /* closed, broken, or command_timeout_ms passed */
+		p = (char *)p + k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+UF_SIGCTX static size_t put_u64(char *p, uint64_t v)
+{
+	char t[24];
+	size_t n = 0;
+	do
+		t[n++] = (char)('0' + v % 10);
+	while (v /= 10);
+	for (size_t i = 0; i < n; i++)
+		p[i] = t[n - 1 - i];
+	return n;
+}
+
+/*
+ * The one-block GET in the faulting thread, without a hand-off: only
+ * system calls, atomics and the routing arithmetic, so safe in a signal
+ * handler. It takes a spare socket of the block's master (as the map says;
+ * a byte read that races with a refresh gives the old or the new master,
+ * both valid) and succeeds only on the plain answers: the block, or no key
+ * (zeros). Anything else (no spare socket, a redirection, an error reply,
+ * another length, a broken or slow connection) closes that socket and
+ * says -EAGAIN: the store threads then do the read with every rule
+ * (retries, redirections, the real error). Asynchronous signals wait
+ * meanwhile, so no handler can leave this frame with the socket claimed.
+ */
+UF_SIGCTX static int rs_fast_read(void *ctx, uint64_t off, void *dst, size_t len)
+{
+	struct rs *s = ctx;
+	if (len != s->bs || off % s->bs || getpid() != s->pid)
+		return -EAGAIN;
+	char req[RS_KEY_MAX + 48], *key;
+	size_t kl;
+	/* The key first: the request's header needs its length. */
+	char kbuf[RS_KEY_MAX];
+	memcpy(kbuf, s->prefix, s->plen);
+	kbuf[s->plen] = ':';
+	kl = s->plen + 1 + put_u64(kbuf + s->plen + 1, off / s->bs);
+	int node = 0;
+	if (s->map.cluster)
+		node = __atomic_load_n(&s->map.slot_node[uf__rc_key_slot(kbuf, kl)], __ATOMIC_RELAXED);
+	struct fsock *fs = NULL;
+	for (int i = 0; i < FAST_PER_NODE && !fs; i++) {
+		int idle_st = FS_IDLE;
+		if (atomic_compare_exchange_strong(&s->fast[node][i].st, &idle_st, FS_BUSY))
+			fs = &s->fast[node][i];
+	}
+	if (!fs)
+		return -EAGAIN;
+	sigset_t all, old;
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	size_t rl = 0;
+	static const char get[] = "*2\r\n$3\r\nGET\r\n$";
+	memcpy(req, get, sizeof(get) - 1);
+	rl = sizeof(get) - 1;
+	rl += put_u64(req + rl, kl);
+	req[rl++] = '\r';
+	req[rl++] = '\n';
+	key = req + rl;
+	memcpy(key, kbuf, kl);
+	rl += kl;
+	req[rl++] = '\r';
+	req[rl++] = '\n';
+	/* Every answer to GET is at least 5 bytes ("$-1\r\n" for no key), so
+	 * read 5, then, for the one answer we take, the rest of "$<bs>\r\n",
+	 * the block and its CRLF in one recvmsg. */
+	int e = -EAGAIN;
+	char h[32], want[32], crlf[2];
+	size_t wl = 0;
+	want[wl++] = '$';
+	wl += put_u64(want + wl, s->bs);
+	want[wl++] = '\r';
+	want[wl++] = '\n';
+	if (xsend(fs->fd, req, rl) && xrecv(fs->fd, h, 5)) {
+		if (!memcmp(h, "$-1\r\n", 5)) {
+			memset(dst, 0, len); /* no key: a hole */
+			e = 0;
+		} else if (!memcmp(h, want, 5)) {
+			struct iovec iov[3] = {{h + 5, wl - 5}, {dst, len}, {crlf, 2}};
+			struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 3};
+			size_t total = wl - 5 + len + 2;
+			ssize_t k;
+			do
+				k = recvmsg(fs->fd, &mh, MSG_WAITALL);
+			while (k < 0 && errno == EINTR);
+			if (k == (ssize_t)total && !memcmp(h + 5, want + 5, wl - 5) && crlf[0] == '\r' &&
+			    crlf[1] == '\n')
+				e = 0; /* a short read (a signal, the timeout) falls back */
+		}
+	}
+	if (e == 0) {
+		atomic_store_explicit(&fs->st, FS_IDLE, memory_order_release);
+	} else {
+		close(fs->fd); /* its stream may hold a partial reply */
+		atomic_store(&fs->st, FS_NONE);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return e;
 }
 
 static void append(redisContext *c, struct op *op)
@@ -454,6 +629,10 @@ static int rs_read(void *ctx, uint64_t off, void *dst, size_t len)
 		ops[i].dst = (char *)dst + i * s->bs;
 	}
 	e = run_here(s, ops, n);
+	/* A one-block read came here: next time the faulting thread may do
+	 * it itself (rs_fast_read), if its master gets a spare socket. */
+	if (!e && n == 1 && uf__store_thread_slot() >= 0 && getpid() == s->pid)
+		top_up(s, ops[0].node);
 	free(ops);
 	return e;
 }
@@ -535,6 +714,10 @@ static int rs_flush(void *ctx)
 
 static void rs_free(struct rs *s)
 {
+	for (unsigned i = 0; i < RC_MAX_NODES; i++)
+		for (int k = 0; k < FAST_PER_NODE; k++)
+			if (atomic_load(&s->fast[i][k].st) != FS_NONE && getpid() == s->pid)
+				close(s->fast[i][k].fd);
 	for (unsigned t = 0; t <= s->nthreads; t++)
 		for (unsigned i = 0; i < RC_MAX_NODES; i++)
 			if (s->rows[t].c[i])
@@ -701,6 +884,7 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 	memcpy(s->prefix, o->prefix, plen);
 	s->plen = plen;
 	s->nthreads = nthreads;
+	s->pid = getpid();
 	s->ctv = tv_ms(o->connect_timeout_ms ? o->connect_timeout_ms : 1000);
 	s->ttv = tv_ms(o->command_timeout_ms ? o->command_timeout_ms : 5000);
 	s->retry_ms = o->retry_timeout_ms;
@@ -749,8 +933,10 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 	if (e) {
 		say(eb, el, "%s", uf_strerror(e));
 		rs_free(s);
+		return e;
 	}
-	return e;
+	(*out)->fast_read = rs_fast_read; /* before any region can read */
+	return 0;
 }
 
 #endif /* UF_HAVE_HIREDIS */
