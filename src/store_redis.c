@@ -96,7 +96,8 @@ struct rs {
 	struct fsock fast[RC_MAX_NODES][FAST_PER_NODE];
 	pid_t pid; /* the spare sockets are this process's (not a fork child's) */
 	pthread_mutex_t other_mu; /* the row of callers that are no store thread */
-	char err[512];            /* the last error, in words (open only) */
+	pthread_mutex_t err_mu;
+	char err[512]; /* the last error, in words (reported by uf_store_redis) */
 	struct row rows[];        /* nthreads store threads + one for the others */
 };
 
@@ -113,6 +114,18 @@ struct op {
 	int node;
 	bool ask, done;
 };
+
+/* Records the last error in words; store threads may do it at once. */
+static void note(struct rs *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct rs *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	pthread_mutex_lock(&s->err_mu);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	pthread_mutex_unlock(&s->err_mu);
+	va_end(ap);
+}
 
 static uint64_t now_ms(void)
 {
@@ -187,7 +200,7 @@ static redisContext *connect_node(struct rs *s, int node, int *err)
 	}
 	if (c->err) {
 		*err = errno_of(c);
-		snprintf(s->err, sizeof(s->err), "cannot connect to %.108s%s%d: %.100s", n.host,
+		note(s, "cannot connect to %.108s%s%d: %.100s", n.host,
 			 n.port ? ":" : "", n.port, c->errstr);
 		redisFree(c);
 		return NULL;
@@ -198,7 +211,7 @@ static redisContext *connect_node(struct rs *s, int node, int *err)
 					: redisCommand(c, "AUTH %s", s->password);
 		if (!r || r->type == REDIS_REPLY_ERROR) {
 			*err = r ? -EACCES : errno_of(c);
-			snprintf(s->err, sizeof(s->err), "%.108s%s%d refused the login: %.100s", n.host,
+			note(s, "%.108s%s%d refused the login: %.100s", n.host,
 				 n.port ? ":" : "", n.port, r ? r->str : c->errstr);
 			if (r)
 				freeReplyObject(r);
@@ -422,7 +435,7 @@ static int settle(struct rs *s, struct op *op, redisReply *r)
 		if (starts(r, "TRYAGAIN") || starts(r, "CLUSTERDOWN") || starts(r, "LOADING") ||
 		    starts(r, "MASTERDOWN") || starts(r, "READONLY") || starts(r, "BUSY"))
 			return 2;
-		snprintf(s->err, sizeof(s->err), "%.*s: %.200s", (int)op->klen, op->key, r->str);
+		note(s, "%.*s: %.200s", (int)op->klen, op->key, r->str);
 		if (starts(r, "WRONGTYPE"))
 			return -EPROTO;
 		if (starts(r, "NOAUTH") || starts(r, "WRONGPASS") || starts(r, "NOPERM"))
@@ -443,7 +456,7 @@ static int settle(struct rs *s, struct op *op, redisReply *r)
 		if (r->type != REDIS_REPLY_STRING)
 			return -EPROTO;
 		if (r->len != s->bs) {
-			snprintf(s->err, sizeof(s->err), "%.*s holds %zu bytes, not a %zu-byte block",
+			note(s, "%.*s holds %zu bytes, not a %zu-byte block",
 				 (int)op->klen, op->key, r->len, s->bs);
 			return -EBADMSG;
 		}
@@ -724,6 +737,7 @@ static void rs_free(struct rs *s)
 				redisFree(s->rows[t].c[i]);
 	uf__rc_map_fini(&s->map);
 	pthread_mutex_destroy(&s->other_mu);
+	pthread_mutex_destroy(&s->err_mu);
 	free(s->user);
 	free(s->password);
 	free(s);
@@ -770,12 +784,12 @@ static int discover(struct rs *s)
 				s->map.cluster = false;
 				v = 0;
 			} else if (r->type == REDIS_REPLY_ERROR) {
-				snprintf(s->err, sizeof(s->err), "CLUSTER SLOTS: %s", r->str);
+				note(s, "CLUSTER SLOTS: %s", r->str);
 				v = starts(r, "NOAUTH") || starts(r, "NOPERM") ? -EACCES : -EAGAIN;
 			} else {
 				v = uf__rc_apply_slots(&s->map, r, node);
 				if (v)
-					snprintf(s->err, sizeof(s->err), "unexpected CLUSTER SLOTS reply");
+					note(s, "unexpected CLUSTER SLOTS reply");
 			}
 			freeReplyObject(r);
 			if (v == 0)
@@ -807,7 +821,7 @@ static int meta(struct rs *s, uint64_t want_size, size_t want_bs)
 			snprintf(text, sizeof(text), "%.*s", (int)r->len, r->str);
 			freeReplyObject(r);
 			if (sscanf(text, META_FMT, &size, &bs) != 2 || !bs || size % bs) {
-				snprintf(s->err, sizeof(s->err), "%s:meta is not a userfault store (\"%.60s\")",
+				note(s, "%s:meta is not a userfault store (\"%.60s\")",
 					 s->prefix, text);
 				return -EBADMSG;
 			}
@@ -817,7 +831,7 @@ static int meta(struct rs *s, uint64_t want_size, size_t want_bs)
 				return -EINVAL;
 			}
 			if (want_size && want_size != size) {
-				snprintf(s->err, sizeof(s->err), "%s has size %llu, not the %llu asked for",
+				note(s, "%s has size %llu, not the %llu asked for",
 					 s->prefix, size, (unsigned long long)want_size);
 				return -EINVAL;
 			}
@@ -827,7 +841,7 @@ static int meta(struct rs *s, uint64_t want_size, size_t want_bs)
 		}
 		freeReplyObject(r);
 		if (!want_size) {
-			snprintf(s->err, sizeof(s->err), "%s:meta does not exist and no size was given",
+			note(s, "%s:meta does not exist and no size was given",
 				 s->prefix);
 			return -ENOENT;
 		}
@@ -892,6 +906,7 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 	s->wait_ms = o->wait_timeout_ms ? o->wait_timeout_ms : 5000;
 	uf__rc_map_init(&s->map);
 	pthread_mutex_init(&s->other_mu, NULL);
+	pthread_mutex_init(&s->err_mu, NULL);
 	int e = 0;
 	bool said = false;
 	s->user = dup_or_null(o->user, &e);
