@@ -135,14 +135,7 @@ static uf_store *store(const char *seeds, const char *prefix, uint64_t size)
 	o.seeds = seeds;
 	o.prefix = prefix;
 	o.size = size;
-	char why[512] = "";
-	o.errbuf = why;
-	o.errbuf_len = sizeof(why);
-	uf_store *s;
-	int e = uf_store_redis(&o, &s);
-	if (e)
-		FAIL("uf_store_redis: %s: %s", uf_strerror(e), why);
-	return s;
+	return rs_must_store(&o);
 }
 
 static uf_region *map(uf_store *s, unsigned flags)

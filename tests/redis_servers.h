@@ -266,6 +266,20 @@ static inline int rs_masters(int first, int n, int *ports)
 	return k;
 }
 
+/* uf_store_redis(o) that must succeed: fails the test saying why. */
+static inline uf_store *rs_must_store(struct uf_redis_opts *o)
+{
+	char why[512] = "";
+	o->errbuf = why;
+	o->errbuf_len = sizeof(why);
+	uf_store *s = NULL;
+	int e = uf_store_redis(o, &s);
+	o->errbuf = NULL;
+	if (e)
+		FAIL("uf_store_redis(%s) = %d (%s): %s", o->prefix, e, uf_strerror(e), why);
+	return s;
+}
+
 /* ---- n threads of random reads and writes against a shadow model:
  * thread t owns the words w with w % n == t, so threads share blocks ---- */
 struct rs_shadow {

@@ -24,14 +24,7 @@ static uf_store *open_store(const char *prefix, uint64_t size, unsigned wait_n)
 	o.retry_timeout_ms = 15000;
 	o.wait_replicas = wait_n;
 	o.wait_timeout_ms = 1000;
-	char why[512] = "";
-	o.errbuf = why;
-	o.errbuf_len = sizeof(why);
-	uf_store *s;
-	int e = uf_store_redis(&o, &s);
-	if (e)
-		FAIL("uf_store_redis(%s) = %d (%s): %s", prefix, e, uf_strerror(e), why);
-	return s;
+	return rs_must_store(&o);
 }
 
 static uf_region *map(uf_store *s, size_t budget)
