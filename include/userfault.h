@@ -111,6 +111,43 @@ UF_API int uf_store_file(int fd, unsigned flags, uf_store **out);
 typedef int (*uf_fill_fn)(void *ctx, uint64_t off, void *dst, size_t len);
 UF_API int uf_store_fn(uf_fill_fn fill, void *ctx, uint64_t size, uf_store **out);
 
+/*
+ * A Redis or Redis Cluster store (built when hiredis is present; otherwise
+ * uf_store_redis returns -ENOTSUP). One key per block, "<prefix>:<block
+ * number in decimal>", holding exactly block_size bytes; a block with no
+ * key reads as zeros (sparse, like a hole in a file), and a block written
+ * back as all zeros is deleted. "<prefix>:meta" holds the size and block
+ * size: opening an existing store with another block size (or size) fails
+ * with -EINVAL. A cluster is found from any seed (CLUSTER SLOTS) and
+ * followed through MOVED/ASK redirections and failovers. The store's calls
+ * run on store threads (UF_STORE_NOT_SIGSAFE), each with one connection
+ * per node; multi-block reads (read-ahead, uf_prefetch) are one pipeline
+ * per node. A call that meets a server that is down, slow or restarting
+ * retries until retry_timeout_ms, then fails (SIGBUS or the error callback
+ * for a load; uf_sync returns the error and keeps the blocks dirty).
+ * See docs/REDIS.md and uf_store_redis(3).
+ */
+struct uf_redis_opts {
+	size_t struct_size;          /* set by uf_redis_opts_init */
+	const char *seeds;           /* "host:port[,host:port...]" or "/path/redis.sock" */
+	const char *prefix;          /* key prefix, 1..200 bytes, required */
+	size_t block_size;           /* power of two >= 512; 0: the stored one, or 4096 */
+	uint64_t size;               /* a multiple of block_size; 0: the stored one */
+	const char *user;            /* ACL user for AUTH; NULL: "default" */
+	const char *password;        /* NULL: no AUTH */
+	unsigned connect_timeout_ms; /* one connection attempt; default 1000 */
+	unsigned command_timeout_ms; /* one reply; default 5000 */
+	unsigned retry_timeout_ms;   /* how long a failing call retries; default 10000 */
+	unsigned wait_replicas;      /* flush: WAIT for this many replicas of each written master */
+	unsigned wait_timeout_ms;    /* the WAIT's timeout; default 5000 */
+	unsigned threads;            /* store threads; 0 = 4 */
+	unsigned flags;              /* UF_STORE_RDONLY */
+	char *errbuf;                /* optional: why uf_store_redis failed, in words */
+	size_t errbuf_len;
+};
+UF_API void uf_redis_opts_init(struct uf_redis_opts *opts);
+UF_API int uf_store_redis(const struct uf_redis_opts *opts, uf_store **out);
+
 /* Drops the caller's reference; the store lives on while regions use it. */
 UF_API int uf_store_close(uf_store *store);
 UF_API int64_t uf_store_size(const uf_store *store);

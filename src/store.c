@@ -300,6 +300,8 @@ UF_SIGCTX int uf__store_read(uf_store *s, uint64_t off, void *dst, size_t len)
 		memset(dst, 0, len);
 	uint64_t t0 = uf__diag_start();
 	if (uf__unlikely(s->pool)) {
+		if (s->fast_read && s->fast_read(s->ctx, off, dst, len) == 0)
+			return 0;
 		struct req q = {.op = OP_READ, .off = off, .buf = dst, .len = len};
 		int e = pool_call(s, &q);
 		uf__diag_stop(&s->ns_read, t0);

@@ -19,6 +19,11 @@ struct uf_store {
 	 * bytes a reused frame or staging buffer held for another block. */
 	bool fills;
 	struct uf__store_pool *pool; /* NULL: calls run in the calling thread */
+	/* Optional, internal, for a store with a pool: a signal-safe attempt
+	 * at a read in the calling thread (the Redis store's one-block GET on
+	 * a spare socket). 0: done; anything else: hand the call to a store
+	 * thread as usual, which then gives the real answer. */
+	int (*fast_read)(void *ctx, uint64_t off, void *dst, size_t len);
 };
 
 void uf__store_ref(uf_store *s);

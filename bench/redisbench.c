@@ -1,0 +1,276 @@
+/*
+ * redisbench.c - the Redis store against a pipelined hiredis client and
+ * redis-benchmark, on the same servers in the same run: a standalone
+ * redis-server and a cluster of 3 masters with 1 replica each, started
+ * here on loopback (tests/redis_servers.h) and killed at the end.
+ *
+ *   sequential scan (read-ahead pipelines)  vs  pipelined GET, 64 deep
+ *   random 4 KiB fault (no read-ahead)      vs  one GET round trip
+ *   write-back (uf_sync of dirty blocks)    vs  pipelined SET, 64 deep
+ *
+ * Usage: redisbench [--mb N] [--faults N] [--standalone-only]
+ * Built by mk/redis.mk when hiredis is present.
+ */
+#define _GNU_SOURCE
+#include <sys/mman.h>
+#include <time.h>
+
+#include "redis_servers.h"
+#include "../src/redis_cluster.c"
+
+#define BS 4096
+#define DEPTH 64
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* A tiny cluster-aware pipelined client: one connection per master. */
+struct client {
+	int n;
+	int ports[8];
+	redisContext *c[8];
+	struct rc_map map;
+	bool cluster;
+};
+
+static void client_open(struct client *cl, const int *ports, int n, bool cluster)
+{
+	memset(cl, 0, sizeof(*cl));
+	uf__rc_map_init(&cl->map);
+	cl->cluster = cluster;
+	cl->n = n;
+	for (int i = 0; i < n; i++) {
+		cl->ports[i] = ports[i];
+		cl->c[i] = redisConnect("127.0.0.1", ports[i]);
+		ASSERT(cl->c[i] && !cl->c[i]->err);
+		ASSERT_EQ(uf__rc_node(&cl->map, "127.0.0.1", ports[i]), i);
+	}
+	if (cluster) {
+		redisReply *r = redisCommand(cl->c[0], "CLUSTER SLOTS");
+		ASSERT(r);
+		ASSERT_OK(uf__rc_apply_slots(&cl->map, r, 0));
+		freeReplyObject(r);
+		ASSERT_EQ(cl->map.nnodes, (unsigned)n); /* masters only */
+	}
+}
+
+static int node_of(struct client *cl, const char *key, size_t len)
+{
+	return cl->cluster ? uf__rc_slot_node(&cl->map, uf__rc_key_slot(key, len)) : 0;
+}
+
+/* GET (set == false) or SET every block key "<prefix>:<i>", DEPTH commands
+ * in flight per node; returns seconds. */
+static double pipelined(struct client *cl, const char *prefix, size_t nblk, bool set, const void *val)
+{
+	int inflight[8] = {0};
+	double t0 = now_s();
+	for (size_t i = 0; i <= nblk; i++) {
+		int node = -1;
+		if (i < nblk) {
+			char key[64];
+			int kl = snprintf(key, sizeof(key), "%s:%zu", prefix, i);
+			node = node_of(cl, key, (size_t)kl);
+			if (set)
+				redisAppendCommand(cl->c[node], "SET %b %b", key, (size_t)kl, val, (size_t)BS);
+			else
+				redisAppendCommand(cl->c[node], "GET %b", key, (size_t)kl);
+			inflight[node]++;
+		}
+		for (int k = 0; k < cl->n; k++) {
+			/* keep at most DEPTH in flight; drain all at the end */
+			while (inflight[k] && (inflight[k] >= DEPTH || i == nblk)) {
+				redisReply *r;
+				ASSERT_EQ(redisGetReply(cl->c[k], (void **)&r), REDIS_OK);
+				ASSERT(set ? r->type == REDIS_REPLY_STATUS : (r->type == REDIS_REPLY_STRING && r->len == BS));
+				freeReplyObject(r);
+				inflight[k]--;
+			}
+		}
+	}
+	return now_s() - t0;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The median of n samples (sorts them). Medians, because on a shared
+ * 2-vCPU guest a few samples wait milliseconds for a CPU. */
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_d);
+	return v[n / 2];
+}
+
+/* Median seconds of one GET round trip over n random blocks. */
+static double round_trip(struct client *cl, const char *prefix, size_t nblk, int n)
+{
+	uint64_t sd = 7;
+	double *v = malloc((size_t)n * sizeof(*v));
+	for (int i = 0; i < n; i++) {
+		char key[64];
+		int kl = snprintf(key, sizeof(key), "%s:%llu", prefix, (unsigned long long)(xorshift64(&sd) % nblk));
+		double t0 = now_s();
+		redisReply *r = redisCommand(cl->c[node_of(cl, key, (size_t)kl)], "GET %b", key, (size_t)kl);
+		v[i] = now_s() - t0;
+		ASSERT(r && r->type == REDIS_REPLY_STRING);
+		freeReplyObject(r);
+	}
+	double m = median(v, n);
+	free(v);
+	return m;
+}
+
+static uf_store *store(const char *seeds, const char *prefix, uint64_t size)
+{
+	struct uf_redis_opts o;
+	uf_redis_opts_init(&o);
+	o.seeds = seeds;
+	o.prefix = prefix;
+	o.size = size;
+	return rs_must_store(&o);
+}
+
+static uf_region *map(uf_store *s, unsigned flags)
+{
+	struct uf_map_opts o;
+	uf_map_opts_init(&o);
+	o.flags = flags;
+	uf_region *r;
+	ASSERT_OK(uf_map(s, 0, (size_t)uf_store_size(s), PROT_READ | PROT_WRITE, &o, &r));
+	return r;
+}
+
+/* redis-benchmark's requests per second for GET or SET of BS-byte values,
+ * pipelined DEPTH deep; 0 if it is not installed. */
+static double redis_benchmark(int port, bool cluster, const char *test)
+{
+	if (!rs_have("redis-benchmark"))
+		return 0;
+	char out[4096];
+	rs_sh(out, sizeof(out),
+	      "redis-benchmark -h 127.0.0.1 -p %d %s -t %s -d %d -P %d -n 20000 -c 4 -r 10000 -q 2>/dev/null | tr '\\r' '\\n' | tail -2",
+	      port, cluster ? "--cluster" : "", test, BS, DEPTH);
+	const char *p = strstr(out, ": ");
+	return p ? atof(p + 2) : 0;
+}
+
+static void run(const char *name, const char *seeds, const int *masters, int nm, bool cluster,
+		size_t mb, int nfaults)
+{
+	size_t nblk = mb * 1024 * 1024 / BS, size = nblk * BS;
+	struct client cl;
+	client_open(&cl, masters, nm, cluster);
+	unsigned char *val = malloc(BS);
+	for (size_t j = 0; j < BS; j++)
+		val[j] = (unsigned char)(j * 7 + 1);
+	/* the store's own layout, written by the client: SET is the baseline */
+	uf_store *s = store(seeds, "b", size);
+	double t_set = pipelined(&cl, "b", nblk, true, val);
+	double t_get = pipelined(&cl, "b", nblk, false, NULL);
+	double t_rtt = round_trip(&cl, "b", nblk, nfaults);
+
+	uf_region *r = map(s, 0);
+	int engine = uf_region_engine(r);
+	volatile unsigned char *p = uf_region_addr(r);
+	double t0 = now_s();
+	unsigned sum = 0;
+	for (size_t i = 0; i < size; i += BS)
+		sum += p[i];
+	double t_scan = now_s() - t0;
+	ASSERT_EQ(sum, (unsigned)nblk * val[0]);
+	/* every block dirty, then one sync writes them all */
+	for (size_t i = 0; i < size; i += BS)
+		p[i + 1] ^= 0x55;
+	t0 = now_s();
+	ASSERT_OK(uf_sync(r, NULL, 0));
+	double t_wb = now_s() - t0;
+	ASSERT_OK(uf_unmap(r, 0));
+
+	r = map(s, UF_MAP_NO_READAHEAD);
+	p = uf_region_addr(r);
+	uint64_t sd = 11;
+	size_t *order = malloc(nblk * sizeof(*order));
+	for (size_t i = 0; i < nblk; i++)
+		order[i] = i;
+	for (size_t i = nblk; i > 1; i--) { /* distinct random blocks */
+		size_t j = xorshift64(&sd) % i, t = order[i - 1];
+		order[i - 1] = order[j];
+		order[j] = t;
+	}
+	int nf = nfaults < (int)nblk ? nfaults : (int)nblk;
+	double *fv = malloc((size_t)nf * sizeof(*fv));
+	for (int i = 0; i < nf; i++) {
+		t0 = now_s();
+		sum += p[order[i] * BS];
+		fv[i] = now_s() - t0;
+	}
+	double t_fault = median(fv, nf);
+	free(fv);
+	ASSERT_OK(uf_unmap(r, UF_UNMAP_DISCARD));
+	ASSERT_OK(uf_store_close(s));
+
+	double mbs = (double)size / (1 << 20);
+	double rb_get = redis_benchmark(masters[0], cluster, "get");
+	double rb_set = redis_benchmark(masters[0], cluster, "set");
+	printf("\n== %s: %zu MiB, %zu blocks of %d bytes, pipelines %d deep, engine %s\n", name, mb, nblk,
+	       BS, DEPTH, uf_engine_name(engine));
+	printf("   %-34s %10.1f MB/s\n", "sequential scan (read-ahead)", mbs / t_scan);
+	printf("   %-34s %10.1f MB/s   scan/GET = %.2f\n", "pipelined GET (hiredis)", mbs / t_get,
+	       t_get / t_scan);
+	printf("   %-34s %10.1f us\n", "random 4 KiB fault (median)", t_fault * 1e6);
+	printf("   %-34s %10.1f us     fault/RTT = %.2f\n", "one GET round trip (median)", t_rtt * 1e6, t_fault / t_rtt);
+	printf("   %-34s %10.1f MB/s\n", "write-back (uf_sync)", mbs / t_wb);
+	printf("   %-34s %10.1f MB/s   sync/SET = %.2f\n", "pipelined SET (hiredis)", mbs / t_set, t_set / t_wb);
+	if (rb_get > 0)
+		printf("   %-34s %10.1f MB/s GET, %.1f MB/s SET\n", "redis-benchmark -P 64 -c 4",
+		       rb_get * BS / 1048576.0, rb_set * BS / 1048576.0);
+	free(order);
+	free(val);
+	for (int i = 0; i < nm; i++)
+		redisFree(cl.c[i]);
+}
+
+int main(int argc, char **argv)
+{
+	size_t mb = 32;
+	int nfaults = 2000;
+	bool standalone_only = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--mb") && i + 1 < argc)
+			mb = (size_t)atol(argv[++i]);
+		else if (!strcmp(argv[i], "--faults") && i + 1 < argc)
+			nfaults = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--standalone-only"))
+			standalone_only = true;
+		else {
+			fprintf(stderr, "usage: %s [--mb N] [--faults N] [--standalone-only]\n", argv[0]);
+			return 2;
+		}
+	}
+	test_init(600);
+	rs_init();
+	char ver[128];
+	rs_sh(ver, sizeof(ver), "redis-server --version | cut -d' ' -f3");
+	printf("redisbench: redis-server %s", ver);
+	int k = rs_start(NULL);
+	char seeds[128];
+	snprintf(seeds, sizeof(seeds), "127.0.0.1:%d", rs_srv[k].port);
+	run("standalone", seeds, &rs_srv[k].port, 1, false, mb, nfaults);
+	rs_stop(k);
+	if (!standalone_only) {
+		int first = rs_cluster(3);
+		int masters[8];
+		ASSERT_EQ(rs_masters(first, 6, masters), 3);
+		snprintf(seeds, sizeof(seeds), "127.0.0.1:%d", masters[0]);
+		run("cluster, 3 masters + 3 replicas", seeds, masters, 3, true, mb, nfaults);
+	}
+	return 0;
+}

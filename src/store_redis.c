@@ -1,0 +1,957 @@
+/*
+ * store_redis.c - a Redis / Redis Cluster server as a store: one key per
+ * block, binary values, a metadata key. Runs on store threads
+ * (UF_STORE_NOT_SIGSAFE): hiredis allocates. Each store thread has its own
+ * connection to each node; cluster routing lives in redis_cluster.c.
+ *
+ * Without hiredis (mk/redis.mk did not find it) only the option defaults
+ * and a uf_store_redis that says -ENOTSUP are built.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store.h"
+
+#define RS_PREFIX_MAX 200
+
+void uf_redis_opts_init(struct uf_redis_opts *o)
+{
+	if (!o)
+		return;
+	memset(o, 0, sizeof(*o));
+	o->struct_size = sizeof(*o);
+	o->connect_timeout_ms = 1000;
+	o->command_timeout_ms = 5000;
+	o->retry_timeout_ms = 10000;
+	o->wait_timeout_ms = 5000;
+}
+
+static void say(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *buf, size_t len, const char *fmt, ...)
+{
+	if (!buf || !len)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}
+
+#ifndef UF_HAVE_HIREDIS
+
+int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
+{
+	if (!o || !out || o->struct_size < offsetof(struct uf_redis_opts, errbuf))
+		return -EINVAL;
+	if (o->struct_size >= offsetof(struct uf_redis_opts, errbuf_len) + sizeof(size_t))
+		say(o->errbuf, o->errbuf_len, "libuserfault was built without hiredis: no Redis store");
+	return -ENOTSUP;
+}
+
+#else /* UF_HAVE_HIREDIS */
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "redis_cluster.h"
+
+#define RS_KEY_MAX (RS_PREFIX_MAX + 32)
+#define RS_MAX_SEEDS 16
+#define META_FMT "userfault-redis 1 size=%llu block=%zu"
+
+struct row {
+	redisContext *c[RC_MAX_NODES];
+};
+
+/* Spare sockets for the signal-safe one-block GET (rs_fast_read): connected
+ * and authenticated by store threads, claimed by a faulting thread with one
+ * compare-and-swap, used with plain send/recv in its fault handler. */
+#define FAST_PER_NODE 4
+enum { FS_NONE, FS_IDLE, FS_BUSY, FS_OPENING };
+struct fsock {
+	_Atomic int st;
+	int fd;
+};
+
+struct rs {
+	char prefix[RS_PREFIX_MAX + 1];
+	size_t plen;
+	size_t bs;
+	uint64_t size;
+	char *user, *password;
+	struct timeval ctv, ttv;
+	unsigned retry_ms, wait_n, wait_ms, nthreads;
+	struct rc_map map;
+	struct rc_node seeds[RS_MAX_SEEDS];
+	unsigned nseeds;
+	/* Written by store thread 0 only (writes and flush run there): masters
+	 * that took writes since the last WAIT, and those whose connection was
+	 * lost since (the WAIT of a new connection would prove nothing). */
+	bool wrote[RC_MAX_NODES], lost[RC_MAX_NODES];
+	struct fsock fast[RC_MAX_NODES][FAST_PER_NODE];
+	pid_t pid; /* the spare sockets are this process's (not a fork child's) */
+	pthread_mutex_t other_mu; /* the row of callers that are no store thread */
+	pthread_mutex_t err_mu;
+	char err[512]; /* the last error, in words (reported by uf_store_redis) */
+	struct row rows[];        /* nthreads store threads + one for the others */
+};
+
+enum { C_GET, C_SET, C_SETNX, C_DEL, C_SLOTS };
+
+struct op {
+	char key[RS_KEY_MAX];
+	size_t klen;
+	int cmd;
+	const void *val; /* SET */
+	size_t vlen;
+	void *dst; /* GET: bs bytes */
+	redisReply *reply; /* C_SLOTS, and GET of the meta key (dst NULL) */
+	int node;
+	bool ask, done;
+};
+
+/* Records the last error in words; store threads may do it at once. */
+static void note(struct rs *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct rs *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	pthread_mutex_lock(&s->err_mu);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	pthread_mutex_unlock(&s->err_mu);
+	va_end(ap);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+static struct timeval tv_ms(unsigned ms)
+{
+	return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec t = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+	while (nanosleep(&t, &t) && errno == EINTR)
+		;
+}
+
+static void key_of(struct rs *s, struct op *op, const char *suffix)
+{
+	op->klen = (size_t)snprintf(op->key, sizeof(op->key), "%s:%s", s->prefix, suffix);
+}
+
+static void block_key(struct rs *s, struct op *op, uint64_t blk)
+{
+	op->klen = (size_t)snprintf(op->key, sizeof(op->key), "%s:%llu", s->prefix,
+				    (unsigned long long)blk);
+}
+
+/* The calling thread's connections: its own row on a store thread; the
+ * shared last row (under other_mu, taken by the caller) elsewhere. */
+static struct row *row_of(struct rs *s, int slot) { return &s->rows[slot >= 0 ? (unsigned)slot : s->nthreads]; }
+
+static int errno_of(redisContext *c)
+{
+	if (c->err == REDIS_ERR_IO && errno)
+		return -errno;
+	if (c->err == REDIS_ERR_EOF)
+		return -ECONNRESET;
+	if (c->err == REDIS_ERR_IO)
+		return -EIO;
+	return -EPROTO;
+}
+
+static void drop(struct rs *s, struct row *rw, int node)
+{
+	if (rw->c[node]) {
+		redisFree(rw->c[node]);
+		rw->c[node] = NULL;
+		if (rw == &s->rows[0] && s->wrote[node])
+			s->lost[node] = true;
+	}
+}
+
+/* A new connected, authenticated context for node, or NULL with *err set
+ * (-EACCES for a refused password: no point retrying). */
+static redisContext *connect_node(struct rs *s, int node, int *err)
+{
+	redisContext *c;
+	struct rc_node n;
+	pthread_mutex_lock(&s->map.mu);
+	n = s->map.nodes[node];
+	pthread_mutex_unlock(&s->map.mu);
+	errno = 0;
+	c = n.port ? redisConnectWithTimeout(n.host, n.port, s->ctv)
+		   : redisConnectUnixWithTimeout(n.host, s->ctv);
+	if (!c) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	if (c->err) {
+		*err = errno_of(c);
+		note(s, "cannot connect to %.108s%s%d: %.100s", n.host,
+			 n.port ? ":" : "", n.port, c->errstr);
+		redisFree(c);
+		return NULL;
+	}
+	redisSetTimeout(c, s->ttv);
+	if (s->password) {
+		redisReply *r = s->user ? redisCommand(c, "AUTH %s %s", s->user, s->password)
+					: redisCommand(c, "AUTH %s", s->password);
+		if (!r || r->type == REDIS_REPLY_ERROR) {
+			*err = r ? -EACCES : errno_of(c);
+			note(s, "%.108s%s%d refused the login: %.100s", n.host,
+				 n.port ? ":" : "", n.port, r ? r->str : c->errstr);
+			if (r)
+				freeReplyObject(r);
+			redisFree(c);
+			return NULL;
+		}
+		freeReplyObject(r);
+	}
+	return c;
+}
+
+/* This row's connection to node, made if needed. */
+static redisContext *conn(struct rs *s, struct row *rw, int node, int *err)
+{
+	redisContext *c = rw->c[node];
+	if (c && !c->err)
+		return c;
+	drop(s, rw, node);
+	c = connect_node(s, node, err);
+	rw->c[node] = c;
+	return c;
+}
+
+/* Gives node a spare socket for rs_fast_read if it has room for one. On a
+ * store thread, after a read went there. */
+static void top_up(struct rs *s, int node)
+{
+	for (int i = 0; i < FAST_PER_NODE; i++) {
+		struct fsock *fs = &s->fast[node][i];
+		int none = FS_NONE;
+		if (!atomic_compare_exchange_strong(&fs->st, &none, FS_OPENING))
+			continue;
+		int e;
+		redisContext *c = connect_node(s, node, &e);
+		if (!c) {
+			atomic_store(&fs->st, FS_NONE);
+			return;
+		}
+		/* Blocking, with the command timeout on the socket (redisSetTimeout). */
+		fs->fd = c->fd;
+		redisFreeKeepFd(c);
+		atomic_store_explicit(&fs->st, FS_IDLE, memory_order_release);
+		return;
+	}
+}
+
+/* Signal-safe send/recv of exactly n bytes. */
+UF_SIGCTX static bool xsend(int fd, const void *p, size_t n)
+{
+	while (n) {
+		ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return false;
+		p = (const char *)p + k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+UF_SIGCTX static bool xrecv(int fd, void *p, size_t n)
+{
+	while (n) {
+		ssize_t k = recv(fd, p, n, MSG_WAITALL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return false; /* closed, broken, or command_timeout_ms passed */
+		p = (char *)p + k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+UF_SIGCTX static size_t put_u64(char *p, uint64_t v)
+{
+	char t[24];
+	size_t n = 0;
+	do
+		t[n++] = (char)('0' + v % 10);
+	while (v /= 10);
+	for (size_t i = 0; i < n; i++)
+		p[i] = t[n - 1 - i];
+	return n;
+}
+
+/*
+ * The one-block GET in the faulting thread, without a hand-off: only
+ * system calls, atomics and the routing arithmetic, so safe in a signal
+ * handler. It takes a spare socket of the block's master (as the map says;
+ * a byte read that races with a refresh gives the old or the new master,
+ * both valid) and succeeds only on the plain answers: the block, or no key
+ * (zeros). Anything else (no spare socket, a redirection, an error reply,
+ * another length, a broken or slow connection) closes that socket and
+ * says -EAGAIN: the store threads then do the read with every rule
+ * (retries, redirections, the real error). Asynchronous signals wait
+ * meanwhile, so no handler can leave this frame with the socket claimed.
+ */
+UF_SIGCTX static int rs_fast_read(void *ctx, uint64_t off, void *dst, size_t len)
+{
+	struct rs *s = ctx;
+	if (len != s->bs || off % s->bs || getpid() != s->pid)
+		return -EAGAIN;
+	char req[RS_KEY_MAX + 48], *key;
+	size_t kl;
+	/* The key first: the request's header needs its length. */
+	char kbuf[RS_KEY_MAX];
+	memcpy(kbuf, s->prefix, s->plen);
+	kbuf[s->plen] = ':';
+	kl = s->plen + 1 + put_u64(kbuf + s->plen + 1, off / s->bs);
+	int node = 0;
+	if (s->map.cluster)
+		node = __atomic_load_n(&s->map.slot_node[uf__rc_key_slot(kbuf, kl)], __ATOMIC_RELAXED);
+	struct fsock *fs = NULL;
+	for (int i = 0; i < FAST_PER_NODE && !fs; i++) {
+		int idle_st = FS_IDLE;
+		if (atomic_compare_exchange_strong(&s->fast[node][i].st, &idle_st, FS_BUSY))
+			fs = &s->fast[node][i];
+	}
+	if (!fs)
+		return -EAGAIN;
+	sigset_t all, old;
+	sigfillset(&all);
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	size_t rl = 0;
+	static const char get[] = "*2\r\n$3\r\nGET\r\n$";
+	memcpy(req, get, sizeof(get) - 1);
+	rl = sizeof(get) - 1;
+	rl += put_u64(req + rl, kl);
+	req[rl++] = '\r';
+	req[rl++] = '\n';
+	key = req + rl;
+	memcpy(key, kbuf, kl);
+	rl += kl;
+	req[rl++] = '\r';
+	req[rl++] = '\n';
+	/* Every answer to GET is at least 5 bytes ("$-1\r\n" for no key), so
+	 * read 5, then, for the one answer we take, the rest of "$<bs>\r\n",
+	 * the block and its CRLF in one recvmsg. */
+	int e = -EAGAIN;
+	char h[32], want[32], crlf[2];
+	size_t wl = 0;
+	want[wl++] = '$';
+	wl += put_u64(want + wl, s->bs);
+	want[wl++] = '\r';
+	want[wl++] = '\n';
+	if (xsend(fs->fd, req, rl) && xrecv(fs->fd, h, 5)) {
+		if (!memcmp(h, "$-1\r\n", 5)) {
+			memset(dst, 0, len); /* no key: a hole */
+			e = 0;
+		} else if (!memcmp(h, want, 5)) {
+			struct iovec iov[3] = {{h + 5, wl - 5}, {dst, len}, {crlf, 2}};
+			struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 3};
+			size_t total = wl - 5 + len + 2;
+			ssize_t k;
+			do
+				k = recvmsg(fs->fd, &mh, MSG_WAITALL);
+			while (k < 0 && errno == EINTR);
+			if (k == (ssize_t)total && !memcmp(h + 5, want + 5, wl - 5) && crlf[0] == '\r' &&
+			    crlf[1] == '\n')
+				e = 0; /* a short read (a signal, the timeout) falls back */
+		}
+	}
+	if (e == 0) {
+		atomic_store_explicit(&fs->st, FS_IDLE, memory_order_release);
+	} else {
+		close(fs->fd); /* its stream may hold a partial reply */
+		atomic_store(&fs->st, FS_NONE);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return e;
+}
+
+static void append(redisContext *c, struct op *op)
+{
+	if (op->ask)
+		redisAppendCommand(c, "ASKING");
+	switch (op->cmd) {
+	case C_GET:
+		redisAppendCommand(c, "GET %b", op->key, op->klen);
+		break;
+	case C_SET:
+		redisAppendCommand(c, "SET %b %b", op->key, op->klen, op->val, op->vlen);
+		break;
+	case C_SETNX:
+		redisAppendCommand(c, "SET %b %b NX", op->key, op->klen, op->val, op->vlen);
+		break;
+	case C_DEL:
+		redisAppendCommand(c, "DEL %b", op->key, op->klen);
+		break;
+	case C_SLOTS:
+		redisAppendCommand(c, "CLUSTER SLOTS");
+		break;
+	}
+}
+
+static bool starts(const redisReply *r, const char *w)
+{
+	size_t n = strlen(w);
+	return r->len >= n && !memcmp(r->str, w, n);
+}
+
+/* What a reply means for op: 0 done, 1 retry now (redirected), 2 retry
+ * later (the cluster is changing), or a negative errno that retrying will
+ * not cure. */
+static int settle(struct rs *s, struct op *op, redisReply *r)
+{
+	if (r->type == REDIS_REPLY_ERROR) {
+		struct rc_redirect rd;
+		if (uf__rc_parse_redirect(r->str, r->len, &rd)) {
+			int idx = rd.ask ? uf__rc_node(&s->map, rd.to.host, rd.to.port) : uf__rc_moved(&s->map, &rd);
+			if (idx < 0)
+				return idx;
+			op->ask = rd.ask;
+			op->node = idx;
+			return 1;
+		}
+		if (starts(r, "TRYAGAIN") || starts(r, "CLUSTERDOWN") || starts(r, "LOADING") ||
+		    starts(r, "MASTERDOWN") || starts(r, "READONLY") || starts(r, "BUSY"))
+			return 2;
+		note(s, "%.*s: %.200s", (int)op->klen, op->key, r->str);
+		if (starts(r, "WRONGTYPE"))
+			return -EPROTO;
+		if (starts(r, "NOAUTH") || starts(r, "WRONGPASS") || starts(r, "NOPERM"))
+			return -EACCES;
+		return -EIO;
+	}
+	switch (op->cmd) {
+	case C_GET:
+		if (!op->dst) { /* the caller reads the reply */
+			if (r->type != REDIS_REPLY_STRING && r->type != REDIS_REPLY_NIL)
+				return -EPROTO;
+			return 0;
+		}
+		if (r->type == REDIS_REPLY_NIL) {
+			memset(op->dst, 0, s->bs); /* no key: a hole, zeros */
+			return 0;
+		}
+		if (r->type != REDIS_REPLY_STRING)
+			return -EPROTO;
+		if (r->len != s->bs) {
+			note(s, "%.*s holds %zu bytes, not a %zu-byte block",
+				 (int)op->klen, op->key, r->len, s->bs);
+			return -EBADMSG;
+		}
+		memcpy(op->dst, r->str, s->bs);
+		return 0;
+	case C_SET:
+		return r->type == REDIS_REPLY_STATUS ? 0 : -EPROTO;
+	case C_SETNX:
+		return r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_NIL ? 0 : -EPROTO;
+	case C_DEL:
+		return r->type == REDIS_REPLY_INTEGER ? 0 : -EPROTO;
+	default:
+		return 0;
+	}
+}
+
+/* Asks any reachable node for CLUSTER SLOTS and applies it. */
+static void refresh(struct rs *s, struct row *rw)
+{
+	if (!s->map.cluster)
+		return;
+	pthread_mutex_lock(&s->map.mu);
+	unsigned n = s->map.nnodes;
+	pthread_mutex_unlock(&s->map.mu);
+	for (unsigned i = 0; i < n; i++) {
+		int e;
+		redisContext *c = conn(s, rw, (int)i, &e);
+		if (!c)
+			continue;
+		redisReply *r = redisCommand(c, "CLUSTER SLOTS");
+		if (!r) {
+			drop(s, rw, (int)i);
+			continue;
+		}
+		int ok = r->type == REDIS_REPLY_ARRAY && uf__rc_apply_slots(&s->map, r, (int)i) == 0;
+		freeReplyObject(r);
+		if (ok)
+			return;
+	}
+}
+
+/*
+ * Runs ops, one pipeline per node (all nodes' commands are sent before any
+ * reply is read, so the nodes work in parallel). Redirected commands go
+ * again at once; on a lost connection or a cluster in change everything
+ * not done is retried with a growing pause after a topology refresh, until
+ * retry_ms have passed. Every reply of a pipeline is read even after an
+ * error, so a connection never keeps stale replies.
+ */
+static int run(struct rs *s, int slot, struct op *ops, size_t n)
+{
+	struct row *rw = row_of(s, slot);
+	uint64_t deadline = now_ms() + s->retry_ms;
+	unsigned pause = 10;
+	int last = -ETIMEDOUT, fatal = 0;
+	for (;;) {
+		bool later = false, again = false;
+		for (size_t i = 0; i < n; i++)
+			if (!ops[i].done && !ops[i].ask && s->map.cluster)
+				ops[i].node = uf__rc_slot_node(&s->map, uf__rc_key_slot(ops[i].key, ops[i].klen));
+			else if (!ops[i].done && !ops[i].ask)
+				ops[i].node = 0;
+		bool sent[RC_MAX_NODES] = {false}, down[RC_MAX_NODES] = {false};
+		for (size_t i = 0; i < n; i++) {
+			struct op *op = &ops[i];
+			if (op->done || down[op->node])
+				continue;
+			redisContext *c = rw->c[op->node];
+			if (!sent[op->node]) {
+				int e = 0;
+				c = conn(s, rw, op->node, &e);
+				if (!c) {
+					if (e == -EACCES || e == -ENOMEM)
+						return e;
+					last = e;
+					later = true;
+					down[op->node] = true; /* one attempt per round */
+					continue;
+				}
+				sent[op->node] = true;
+			}
+			append(c, op);
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct op *op = &ops[i];
+			if (op->done || !sent[op->node] || !rw->c[op->node])
+				continue;
+			redisContext *c = rw->c[op->node];
+			redisReply *r = NULL;
+			if (op->ask) {
+				if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+					last = errno_of(c);
+					drop(s, rw, op->node);
+					later = true;
+					continue;
+				}
+				freeReplyObject(r);
+				op->ask = false; /* ASK holds for this one command */
+			}
+			if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+				last = errno_of(c);
+				drop(s, rw, op->node);
+				later = true;
+				continue;
+			}
+			int v = settle(s, op, r);
+			if (v == 0) {
+				op->done = true;
+				if (op->cmd == C_SET || op->cmd == C_DEL)
+					if (rw == &s->rows[0])
+						s->wrote[op->node] = true;
+				if (op->cmd == C_SLOTS || !op->dst)
+					op->reply = r;
+				else
+					freeReplyObject(r);
+				continue;
+			}
+			freeReplyObject(r);
+			if (v == 1)
+				again = true;
+			else if (v == 2) {
+				later = true;
+				last = -EAGAIN;
+			} else if (!fatal)
+				fatal = v;
+		}
+		if (fatal)
+			return fatal;
+		bool all = true;
+		for (size_t i = 0; i < n; i++)
+			all &= ops[i].done;
+		if (all)
+			return 0;
+		if (now_ms() >= deadline)
+			return last;
+		if (later) {
+			sleep_ms(pause);
+			pause = pause * 2 > 250 ? 250 : pause * 2;
+			refresh(s, rw);
+		} else if (!again) {
+			return -EIO; /* nothing sent and nothing to wait for: cannot happen */
+		}
+	}
+}
+
+/* Runs ops in the calling context's row (taking the shared row's lock for
+ * callers that are no store thread). */
+static int run_here(struct rs *s, struct op *ops, size_t n)
+{
+	int slot = uf__store_thread_slot();
+	if (slot >= 0)
+		return run(s, slot, ops, n);
+	pthread_mutex_lock(&s->other_mu);
+	int e = run(s, -1, ops, n);
+	pthread_mutex_unlock(&s->other_mu);
+	return e;
+}
+
+/* Block operations for [off, off + len): whole blocks only. */
+static int blocks(struct rs *s, uint64_t off, size_t len, struct op **out, size_t *n)
+{
+	if (off % s->bs || len % s->bs || !len || off + len > s->size)
+		return -EINVAL;
+	*n = len / s->bs;
+	*out = calloc(*n, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	for (size_t i = 0; i < *n; i++)
+		block_key(s, &(*out)[i], off / s->bs + i);
+	return 0;
+}
+
+static int rs_read(void *ctx, uint64_t off, void *dst, size_t len)
+{
+	struct rs *s = ctx;
+	struct op *ops;
+	size_t n;
+	int e = blocks(s, off, len, &ops, &n);
+	if (e)
+		return e;
+	for (size_t i = 0; i < n; i++) {
+		ops[i].cmd = C_GET;
+		ops[i].dst = (char *)dst + i * s->bs;
+	}
+	e = run_here(s, ops, n);
+	/* A one-block read came here: next time the faulting thread may do
+	 * it itself (rs_fast_read), if its master gets a spare socket. */
+	if (!e && n == 1 && uf__store_thread_slot() >= 0 && getpid() == s->pid)
+		top_up(s, ops[0].node);
+	free(ops);
+	return e;
+}
+
+static bool all_zero(const void *p, size_t len)
+{
+	const uint64_t *w = p;
+	for (size_t i = 0; i < len / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+static int rs_write(void *ctx, uint64_t off, const void *src, size_t len)
+{
+	struct rs *s = ctx;
+	struct op *ops;
+	size_t n;
+	int e = blocks(s, off, len, &ops, &n);
+	if (e)
+		return e;
+	for (size_t i = 0; i < n; i++) {
+		const char *b = (const char *)src + i * s->bs;
+		/* A block of zeros reads the same without its key. */
+		if (all_zero(b, s->bs)) {
+			ops[i].cmd = C_DEL;
+		} else {
+			ops[i].cmd = C_SET;
+			ops[i].val = b;
+			ops[i].vlen = s->bs;
+		}
+	}
+	e = run_here(s, ops, n);
+	free(ops);
+	return e;
+}
+
+/* WAIT on every master written since the last flush, on the connection
+ * that wrote (writes and flush run on store thread 0). */
+static int rs_flush(void *ctx)
+{
+	struct rs *s = ctx;
+	if (!s->wait_n)
+		return 0;
+	if (uf__store_thread_slot() != 0)
+		return -EIO; /* only thread 0 knows what it wrote; never the case */
+	struct row *rw = &s->rows[0];
+	int first = 0;
+	for (unsigned i = 0; i < RC_MAX_NODES; i++) {
+		if (!s->wrote[i])
+			continue;
+		int e = 0;
+		if (s->lost[i] || !rw->c[i]) {
+			/* The connection that wrote is gone: a WAIT on a new one
+			 * would prove nothing, and the writes cannot be redone here. */
+			e = -EIO;
+		} else {
+			redisReply *r = redisCommand(rw->c[i], "WAIT %u %u", s->wait_n, s->wait_ms);
+			if (!r) {
+				e = -EIO; /* the connection that wrote broke */
+				drop(s, rw, (int)i);
+			} else {
+				if (r->type != REDIS_REPLY_INTEGER)
+					e = -EIO;
+				else if (r->integer < (long long)s->wait_n)
+					e = -ETIMEDOUT; /* keep wrote: the next flush waits again */
+				freeReplyObject(r);
+			}
+		}
+		if (e != -ETIMEDOUT) {
+			s->wrote[i] = false;
+			s->lost[i] = false;
+		}
+		if (e && !first)
+			first = e;
+	}
+	return first;
+}
+
+static void rs_free(struct rs *s)
+{
+	for (unsigned i = 0; i < RC_MAX_NODES; i++)
+		for (int k = 0; k < FAST_PER_NODE; k++)
+			if (atomic_load(&s->fast[i][k].st) != FS_NONE && getpid() == s->pid)
+				close(s->fast[i][k].fd);
+	for (unsigned t = 0; t <= s->nthreads; t++)
+		for (unsigned i = 0; i < RC_MAX_NODES; i++)
+			if (s->rows[t].c[i])
+				redisFree(s->rows[t].c[i]);
+	uf__rc_map_fini(&s->map);
+	pthread_mutex_destroy(&s->other_mu);
+	pthread_mutex_destroy(&s->err_mu);
+	free(s->user);
+	free(s->password);
+	free(s);
+}
+
+static void rs_close(void *ctx) { rs_free(ctx); }
+
+/* Finds the server or cluster from the seeds (retrying until retry_ms),
+ * in the calling thread's row. */
+static int discover(struct rs *s)
+{
+	struct row *rw = row_of(s, -1);
+	uint64_t deadline = now_ms() + s->retry_ms;
+	int last = -ECONNREFUSED;
+	for (;;) {
+		for (unsigned i = 0; i < s->nseeds; i++) {
+			int node = uf__rc_node(&s->map, s->seeds[i].host, s->seeds[i].port);
+			if (node < 0)
+				return node;
+			int e;
+			redisContext *c = conn(s, rw, node, &e);
+			if (!c) {
+				if (e == -EACCES)
+					return e;
+				last = e;
+				continue;
+			}
+			redisReply *r = redisCommand(c, "CLUSTER SLOTS");
+			if (!r) {
+				last = errno_of(c);
+				drop(s, rw, node);
+				continue;
+			}
+			int v;
+			if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "cluster support disabled")) {
+				/* Standalone: this seed is node 0 and serves everything. */
+				if (node != 0) {
+					drop(s, rw, 0);
+					s->map.nodes[0] = s->map.nodes[node];
+					rw->c[0] = c;
+					rw->c[node] = NULL;
+				}
+				s->map.nnodes = 1;
+				s->map.cluster = false;
+				v = 0;
+			} else if (r->type == REDIS_REPLY_ERROR) {
+				note(s, "CLUSTER SLOTS: %s", r->str);
+				v = starts(r, "NOAUTH") || starts(r, "NOPERM") ? -EACCES : -EAGAIN;
+			} else {
+				v = uf__rc_apply_slots(&s->map, r, node);
+				if (v)
+					note(s, "unexpected CLUSTER SLOTS reply");
+			}
+			freeReplyObject(r);
+			if (v == 0)
+				return 0;
+			if (v == -EACCES)
+				return v;
+			last = v;
+		}
+		if (now_ms() >= deadline)
+			return last;
+		sleep_ms(100);
+	}
+}
+
+/* Reads or creates the metadata key; checks it against the options. */
+static int meta(struct rs *s, uint64_t want_size, size_t want_bs)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct op op = {.cmd = C_GET};
+		key_of(s, &op, "meta");
+		int e = run(s, -1, &op, 1);
+		if (e)
+			return e;
+		redisReply *r = op.reply;
+		if (r->type == REDIS_REPLY_STRING) {
+			unsigned long long size;
+			size_t bs;
+			char text[128];
+			snprintf(text, sizeof(text), "%.*s", (int)r->len, r->str);
+			freeReplyObject(r);
+			if (sscanf(text, META_FMT, &size, &bs) != 2 || !bs || size % bs) {
+				note(s, "%s:meta is not a userfault store (\"%.60s\")",
+					 s->prefix, text);
+				return -EBADMSG;
+			}
+			if (want_bs && want_bs != bs) {
+				snprintf(s->err, sizeof(s->err),
+					 "%s has block size %zu, not the %zu asked for", s->prefix, bs, want_bs);
+				return -EINVAL;
+			}
+			if (want_size && want_size != size) {
+				note(s, "%s has size %llu, not the %llu asked for",
+					 s->prefix, size, (unsigned long long)want_size);
+				return -EINVAL;
+			}
+			s->bs = bs;
+			s->size = size;
+			return 0;
+		}
+		freeReplyObject(r);
+		if (!want_size) {
+			note(s, "%s:meta does not exist and no size was given",
+				 s->prefix);
+			return -ENOENT;
+		}
+		char text[128];
+		struct op set = {.cmd = C_SETNX, .val = text};
+		set.vlen = (size_t)snprintf(text, sizeof(text), META_FMT, (unsigned long long)want_size,
+					    want_bs ? want_bs : (size_t)4096);
+		key_of(s, &set, "meta");
+		e = run(s, -1, &set, 1);
+		if (e)
+			return e;
+		/* Read it back: another process may have created it first. */
+	}
+	return -EAGAIN;
+}
+
+static char *dup_or_null(const char *p, int *err)
+{
+	if (!p)
+		return NULL;
+	char *d = strdup(p);
+	if (!d)
+		*err = -ENOMEM;
+	return d;
+}
+
+int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
+{
+	if (!o || !out || o->struct_size < offsetof(struct uf_redis_opts, errbuf) ||
+	    o->struct_size > 4096)
+		return -EINVAL;
+	char *eb = NULL;
+	size_t el = 0;
+	if (o->struct_size >= offsetof(struct uf_redis_opts, errbuf_len) + sizeof(size_t)) {
+		eb = o->errbuf;
+		el = o->errbuf_len;
+	}
+	size_t plen = o->prefix ? strlen(o->prefix) : 0;
+	if (!plen || plen > RS_PREFIX_MAX || !o->seeds || !*o->seeds) {
+		say(eb, el, "a key prefix (1..%d bytes) and seeds are required", RS_PREFIX_MAX);
+		return -EINVAL;
+	}
+	if ((o->block_size && (!uf__is_pow2(o->block_size) || o->block_size < 512 ||
+			       o->block_size > (512u << 20))) ||
+	    (o->size && o->size % (o->block_size ? o->block_size : 4096)) || o->threads > 64 ||
+	    (o->flags & ~UF_STORE_RDONLY)) {
+		say(eb, el, "bad block size, size, thread count or flags");
+		return -EINVAL;
+	}
+	unsigned nthreads = o->threads ? o->threads : 4;
+	struct rs *s = calloc(1, sizeof(*s) + (nthreads + 1) * sizeof(struct row));
+	if (!s)
+		return -ENOMEM;
+	memcpy(s->prefix, o->prefix, plen);
+	s->plen = plen;
+	s->nthreads = nthreads;
+	s->pid = getpid();
+	s->ctv = tv_ms(o->connect_timeout_ms ? o->connect_timeout_ms : 1000);
+	s->ttv = tv_ms(o->command_timeout_ms ? o->command_timeout_ms : 5000);
+	s->retry_ms = o->retry_timeout_ms;
+	s->wait_n = o->wait_replicas;
+	s->wait_ms = o->wait_timeout_ms ? o->wait_timeout_ms : 5000;
+	uf__rc_map_init(&s->map);
+	pthread_mutex_init(&s->other_mu, NULL);
+	pthread_mutex_init(&s->err_mu, NULL);
+	int e = 0;
+	bool said = false;
+	s->user = dup_or_null(o->user, &e);
+	s->password = dup_or_null(o->password, &e);
+	/* Seeds: comma-separated. */
+	for (const char *p = o->seeds; !e && *p;) {
+		const char *c = strchr(p, ',');
+		size_t len = c ? (size_t)(c - p) : strlen(p);
+		if (s->nseeds == RS_MAX_SEEDS || uf__rc_parse_addr(p, len, &s->seeds[s->nseeds])) {
+			say(eb, el, "bad seed address \"%.*s\" (host:port or /unix/path, at most %d)",
+			    (int)len, p, RS_MAX_SEEDS);
+			e = -EINVAL;
+			said = true;
+			break;
+		}
+		s->nseeds++;
+		p += len + (c ? 1 : 0);
+	}
+	if (!e && !s->nseeds)
+		e = -EINVAL;
+	if (!e)
+		e = discover(s);
+	if (!e)
+		e = meta(s, o->size, o->block_size);
+	if (e) {
+		if (!said)
+			say(eb, el, "%s", s->err[0] ? s->err : uf_strerror(e));
+		rs_free(s);
+		return e;
+	}
+	struct uf_store_ops ops = {.struct_size = sizeof(ops),
+				   .read = rs_read,
+				   .write = (o->flags & UF_STORE_RDONLY) ? NULL : rs_write,
+				   .flush = rs_flush,
+				   .close = rs_close,
+				   .flags = UF_STORE_NOT_SIGSAFE,
+				   .threads = nthreads};
+	e = uf_store_new(&ops, s, s->size, out);
+	if (e) {
+		say(eb, el, "%s", uf_strerror(e));
+		rs_free(s);
+		return e;
+	}
+	(*out)->fast_read = rs_fast_read; /* before any region can read */
+	return 0;
+}
+
+#endif /* UF_HAVE_HIREDIS */

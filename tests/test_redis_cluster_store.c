@@ -1,0 +1,207 @@
+/* The Redis store against a real cluster of 3 masters with 1 replica each
+ * (started here with redis-cli --cluster create, killed at the end): keys
+ * spread over the masters and each readable with redis-cli GET on the
+ * master that owns its slot, read-back through pipelined prefetch, four
+ * threads against a shadow model, and a master killed under a workload:
+ * the store follows the failover, and with wait_replicas = 1 no write
+ * acknowledged by uf_sync is lost. */
+#include <setjmp.h>
+
+#include "common.h"
+#include "redis_servers.h"
+
+#define BS 4096
+static char seeds[128];
+static int first, nsrv = 6;
+
+static uf_store *open_store(const char *prefix, uint64_t size, unsigned wait_n)
+{
+	struct uf_redis_opts o;
+	uf_redis_opts_init(&o);
+	o.seeds = seeds;
+	o.prefix = prefix;
+	o.size = size;
+	o.retry_timeout_ms = 15000;
+	o.wait_replicas = wait_n;
+	o.wait_timeout_ms = 1000;
+	return rs_must_store(&o);
+}
+
+static uf_region *map(uf_store *s, size_t budget)
+{
+	struct uf_map_opts o;
+	uf_map_opts_init(&o);
+	o.engine = test_engine();
+	o.max_resident = budget;
+	uf_region *r;
+	ASSERT_OK(uf_map(s, 0, (size_t)uf_store_size(s), PROT_READ | PROT_WRITE, &o, &r));
+	return r;
+}
+
+static void fill_block(unsigned char *p, uint64_t blk)
+{
+	for (size_t j = 0; j < BS; j++)
+		p[j] = pattern_byte(blk * BS + j) | 1;
+}
+
+static void spread_and_readback(void)
+{
+	size_t nblk = 384, size = nblk * BS;
+	uf_store *s = open_store("c1", size, 0);
+	uf_region *r = map(s, 32 * BS);
+	unsigned char *p = uf_region_addr(r);
+	for (size_t b = 0; b < nblk; b++)
+		fill_block(p + b * BS, b);
+	ASSERT_OK(uf_sync(r, NULL, 0));
+	ASSERT_GT(stats_of(r).evictions, 0);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+
+	/* every master holds some blocks; each block is on exactly the master
+	 * that owns its slot (the others answer MOVED) */
+	int masters[8];
+	ASSERT_EQ(rs_masters(first, nsrv, masters), 3);
+	char out[BS + 256];
+	long total = 0;
+	for (int m = 0; m < 3; m++) {
+		rs_sh(out, sizeof(out), "redis-cli -p %d DBSIZE", masters[m]);
+		long n = atol(out);
+		ASSERT_GT(n, 50);
+		total += n;
+	}
+	ASSERT_EQ(total, (long)nblk + 1);
+	unsigned char want[BS];
+	for (uint64_t b = 0; b < nblk; b += 37) {
+		fill_block(want, b);
+		int holders = 0;
+		for (int m = 0; m < 3; m++) {
+			size_t n = rs_sh(out, sizeof(out), "redis-cli -p %d --raw GET c1:%llu", masters[m],
+					 (unsigned long long)b);
+			if (n == BS + 1 && !memcmp(out, want, BS))
+				holders++;
+			else
+				ASSERT(strstr(out, "MOVED"));
+		}
+		ASSERT_EQ(holders, 1);
+	}
+
+	/* read back through a new store, prefetching 64 blocks a pipeline */
+	s = open_store("c1", 0, 0);
+	r = map(s, 0);
+	p = uf_region_addr(r);
+	ASSERT_OK(uf_prefetch(r, p, 64 * BS));
+	for (size_t b = 0; b < nblk; b++) {
+		fill_block(want, b);
+		if (memcmp(p + b * BS, want, BS))
+			FAIL("block %zu differs after reopening", b);
+	}
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	printf("spread + read-back ok\n");
+}
+
+static void threads(void)
+{
+	size_t size = 128 * BS;
+	uf_store *s = open_store("c2", size, 0);
+	uf_region *r = map(s, 12 * BS);
+	uint64_t *shadow = rs_shadow_threads(uf_region_addr(r), size, 4, 3000);
+	ASSERT_GT(stats_of(r).evictions, 0);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	s = open_store("c2", 0, 0);
+	r = map(s, 0);
+	ASSERT_EQ(memcmp(uf_region_addr(r), shadow, size), 0);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	free(shadow);
+	printf("threads ok\n");
+}
+
+/*
+ * Rounds of writes, each followed by uf_sync with WAIT 1. A word's value
+ * is (round << 32 | word): after any failure, a word must hold a round at
+ * least the one of the last sync that succeeded after writing it. A master
+ * is killed after round 3's writes (before its sync); its replica takes
+ * over, syncs fail until the killed server is back (as a replica, so WAIT
+ * 1 can be met again), then succeed.
+ */
+static void failover(void)
+{
+	size_t nblk = 96, size = nblk * BS, nwords = size / 8;
+	uf_store *s = open_store("c3", size, 1);
+	uf_region *r = map(s, 16 * BS);
+	volatile uint64_t *w = uf_region_addr(r);
+	uint32_t *acked = calloc(nwords, 4), *written = calloc(nwords, 4);
+	uint64_t sd = 99;
+	int victim = -1, ok_after = 0, failed_syncs = 0;
+	for (uint32_t round = 1; round <= 14; round++) {
+		for (int i = 0; i < 200; i++) {
+			size_t k = xorshift64(&sd) % nwords;
+			uint64_t v = w[k];
+			if (v && ((v & 0xffffffffu) != k || (v >> 32) < acked[k]))
+				FAIL("round %u word %zu: %llx, acknowledged round %u", round, k,
+				     (unsigned long long)v, acked[k]);
+			w[k] = (uint64_t)round << 32 | k;
+			written[k] = round;
+		}
+		if (round == 3) {
+			int masters[8];
+			ASSERT_EQ(rs_masters(first, nsrv, masters), 3);
+			for (int i = first; i < first + nsrv; i++)
+				if (rs_srv[i].port == masters[1])
+					victim = i;
+			rs_stop(victim);
+		}
+		if (round == 8) {
+			/* the victim's replica was promoted: three masters again */
+			int masters[8], t = 0;
+			while (rs_masters(first, nsrv, masters) != 3 && t++ < 100)
+				rs_msleep(50);
+			ASSERT_EQ(rs_masters(first, nsrv, masters), 3);
+			rs_spawn(victim); /* rejoins as a replica of its successor */
+		}
+		int e = uf_sync(r, NULL, 0);
+		if (e == 0) {
+			for (size_t k = 0; k < nwords; k++)
+				if (written[k])
+					acked[k] = written[k];
+			if (round > 8)
+				ok_after++;
+		} else {
+			failed_syncs++;
+			ASSERT_LT(round, 14); /* the last syncs must succeed again */
+		}
+	}
+	ASSERT_GT(ok_after, 0);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	/* a new store sees every acknowledged write */
+	s = open_store("c3", 0, 0);
+	r = map(s, 0);
+	w = uf_region_addr(r);
+	for (size_t k = 0; k < nwords; k++) {
+		uint64_t v = w[k];
+		if (acked[k] && ((v & 0xffffffffu) != k || (v >> 32) < acked[k]))
+			FAIL("word %zu: %llx, acknowledged round %u lost", k, (unsigned long long)v, acked[k]);
+	}
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	free(acked);
+	free(written);
+	printf("failover ok (%d syncs failed while a master was down)\n", failed_syncs);
+}
+
+int main(void)
+{
+	test_init(110);
+	rs_init();
+	first = rs_cluster(3);
+	snprintf(seeds, sizeof(seeds), "127.0.0.1:%d,127.0.0.1:%d", rs_srv[first].port,
+		 rs_srv[first + 1].port);
+	spread_and_readback();
+	threads();
+	failover();
+	printf("ok\n");
+	return 0;
+}

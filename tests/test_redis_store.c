@@ -1,0 +1,316 @@
+/* The Redis store against one real redis-server (started here, killed at
+ * the end): sparse reads, write-back visible to redis-cli, read-back after
+ * reopening, zero blocks deleted, discard, eviction under a budget, four
+ * threads against a shadow model, and the failures: wrong block size,
+ * wrong password, a key of another type, a value of the wrong length, no
+ * server at open, a server killed and restarted under a workload. */
+#include <pthread.h>
+#include <setjmp.h>
+
+#include "common.h"
+#include "redis_servers.h"
+
+#define BS 4096
+static char seed[64];
+
+static uf_store *open_store(const char *prefix, uint64_t size, size_t bs, int *err, char *why)
+{
+	struct uf_redis_opts o;
+	uf_redis_opts_init(&o);
+	o.seeds = seed;
+	o.prefix = prefix;
+	o.size = size;
+	o.block_size = bs;
+	o.retry_timeout_ms = 2000;
+	static char buf[512];
+	o.errbuf = why ? why : buf;
+	o.errbuf_len = 512;
+	uf_store *s = NULL;
+	*err = uf_store_redis(&o, &s);
+	return s;
+}
+
+static uf_store *must_open(const char *prefix, uint64_t size)
+{
+	int e;
+	char why[512] = "";
+	uf_store *s = open_store(prefix, size, 0, &e, why);
+	if (e)
+		FAIL("uf_store_redis(%s) = %d (%s): %s", prefix, e, uf_strerror(e), why);
+	return s;
+}
+
+static uf_region *map(uf_store *s, size_t budget, uf_error_fn on_error)
+{
+	struct uf_map_opts o;
+	uf_map_opts_init(&o);
+	o.engine = test_engine();
+	o.max_resident = budget;
+	o.on_error = on_error;
+	uf_region *r;
+	ASSERT_OK(uf_map(s, 0, (size_t)uf_store_size(s), PROT_READ | PROT_WRITE, &o, &r));
+	return r;
+}
+
+/* redis-cli --raw GET: the value, without the newline redis-cli adds. */
+static size_t cli_get(int port, const char *key, char *out, size_t cap)
+{
+	size_t n = rs_sh(out, cap, "redis-cli -p %d --raw GET '%s'", port, key);
+	if (n && out[n - 1] == '\n')
+		out[--n] = 0;
+	return n;
+}
+
+static long cli_int(int port, const char *cmd)
+{
+	char out[64];
+	rs_sh(out, sizeof(out), "redis-cli -p %d %s", port, cmd);
+	return atol(out);
+}
+
+static void fill_block(unsigned char *p, uint64_t blk)
+{
+	for (size_t j = 0; j < BS; j++)
+		p[j] = pattern_byte(blk * BS + j) | 1;
+}
+
+/* ---- loads that fail: the error callback leaves by siglongjmp ---- */
+static sigjmp_buf jb;
+static _Atomic int load_err;
+static int on_error(uf_region *r, void *addr, int err, void *arg)
+{
+	load_err = err;
+	siglongjmp(jb, 1);
+}
+/* Reads one byte at p; 0 or the load's error. */
+static int touch(volatile unsigned char *p)
+{
+	load_err = 0;
+	if (sigsetjmp(jb, 1) == 0)
+		(void)*p;
+	return load_err;
+}
+
+static void basics(int port)
+{
+	size_t nblk = 256, size = nblk * BS;
+	uf_store *s = must_open("t1", size);
+	ASSERT_EQ(uf_store_size(s), (int64_t)size);
+	uf_region *r = map(s, 16 * BS, NULL);
+	unsigned char *p = uf_region_addr(r);
+	/* a new store is sparse: zeros, and no keys but the metadata */
+	for (size_t i = 0; i < size; i += 512)
+		ASSERT_EQ(p[i], 0);
+	ASSERT_EQ(cli_int(port, "DBSIZE"), 1);
+	/* write everything through a budget of 16 blocks: evictions write back */
+	for (size_t b = 0; b < nblk; b++)
+		fill_block(p + b * BS, b);
+	ASSERT_OK(uf_sync(r, NULL, 0));
+	struct uf_stats st = stats_of(r);
+	ASSERT_GT(st.evictions, 0);
+	ASSERT_LE(st.resident_peak, st.max_resident);
+	ASSERT_EQ(st.dirty, 0);
+	if (cli_int(port, "DBSIZE") != (long)nblk + 1) {
+		char keys[8192];
+		rs_sh(keys, sizeof(keys), "redis-cli -p %d KEYS '*' | sort -t: -k2 -n | tr '\\n' ' '", port);
+		FAIL("DBSIZE %ld, keys %s", cli_int(port, "DBSIZE"), keys);
+	}
+	char got[BS + 16];
+	unsigned char want[BS];
+	fill_block(want, 77);
+	ASSERT_EQ(cli_get(port, "t1:77", got, sizeof(got)), BS);
+	ASSERT_EQ(memcmp(got, want, BS), 0);
+	/* a block written back as zeros loses its key */
+	memset(p + 3 * BS, 0, BS);
+	ASSERT_OK(uf_sync(r, p + 3 * BS, BS));
+	ASSERT_EQ(cli_int(port, "EXISTS t1:3"), 0);
+	/* discard drops local changes; the next read sees the server's bytes */
+	p[7 * BS] ^= 0xff;
+	ASSERT_OK(uf_discard(r, p + 7 * BS, BS));
+	fill_block(want, 7);
+	ASSERT_EQ(memcmp(p + 7 * BS, want, BS), 0);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+
+	/* read back with another store: size and block size from the metadata */
+	s = must_open("t1", 0);
+	ASSERT_EQ(uf_store_size(s), (int64_t)size);
+	r = map(s, 32 * BS, NULL);
+	p = uf_region_addr(r);
+	ASSERT_OK(uf_prefetch(r, p, 32 * BS)); /* one pipeline for 32 blocks */
+	for (size_t b = 0; b < nblk; b++) {
+		if (b == 3) {
+			for (size_t j = 0; j < BS; j++)
+				ASSERT_EQ(p[b * BS + j], 0);
+			continue;
+		}
+		fill_block(want, b);
+		if (memcmp(p + b * BS, want, BS))
+			FAIL("block %zu differs after reopening", b);
+	}
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+
+	/* another block size or size: refused, nothing changed */
+	int e;
+	char why[512] = "";
+	ASSERT(!open_store("t1", 0, 8192, &e, why));
+	ASSERT_EQ(e, -EINVAL);
+	ASSERT(strstr(why, "block size 4096"));
+	ASSERT(!open_store("t1", 2 * size, 0, &e, why));
+	ASSERT_EQ(e, -EINVAL);
+	ASSERT(!open_store("nosuch", 0, 0, &e, why));
+	ASSERT_EQ(e, -ENOENT);
+	ASSERT_EQ(cli_int(port, "DBSIZE"), (long)nblk); /* block 3 has no key */
+	printf("basics ok\n");
+}
+
+/* ---- four threads, random reads and writes, shadow model ---- */
+static void threads(void)
+{
+	size_t size = 128 * BS;
+	uf_store *s = must_open("t2", size);
+	uf_region *r = map(s, 12 * BS, NULL);
+	uint64_t *shadow = rs_shadow_threads(uf_region_addr(r), size, 4, 3000);
+	ASSERT_GT(stats_of(r).evictions, 0);
+	ASSERT_OK(uf_unmap(r, 0)); /* writes back */
+	ASSERT_OK(uf_store_close(s));
+	s = must_open("t2", 0);
+	r = map(s, 0, NULL);
+	ASSERT_EQ(memcmp(uf_region_addr(r), shadow, size), 0);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	free(shadow);
+	printf("threads ok\n");
+}
+
+/* ---- keys the store did not write ---- */
+static void bad_keys(int port)
+{
+	uf_store *s = must_open("t3", 8 * BS);
+	rs_sh(NULL, 0, "redis-cli -p %d RPUSH t3:1 x >/dev/null", port);
+	rs_sh(NULL, 0, "redis-cli -p %d SET t3:2 short >/dev/null", port);
+	uf_region *r = map(s, 0, on_error);
+	unsigned char *p = uf_region_addr(r);
+	ASSERT_EQ(touch(p), 0);
+	ASSERT_EQ(touch(p + BS), -EPROTO);     /* a list: WRONGTYPE */
+	ASSERT_EQ(touch(p + 2 * BS), -EBADMSG); /* 5 bytes, not a block */
+	p[0] = 1;
+	ASSERT_OK(uf_sync(r, NULL, 0));
+	char out[64];
+	rs_sh(out, sizeof(out), "redis-cli -p %d TYPE t3:1", port);
+	ASSERT(!strncmp(out, "list", 4));
+	ASSERT_EQ(cli_get(port, "t3:2", out, sizeof(out)), 5);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	printf("bad keys ok\n");
+}
+
+static void password(void)
+{
+	int k = rs_start("--requirepass s3cret");
+	char sd[64];
+	snprintf(sd, sizeof(sd), "127.0.0.1:%d", rs_srv[k].port);
+	struct uf_redis_opts o;
+	uf_redis_opts_init(&o);
+	o.seeds = sd;
+	o.prefix = "pw";
+	o.size = 4 * BS;
+	o.password = "wrong";
+	char why[512] = "";
+	o.errbuf = why;
+	o.errbuf_len = sizeof(why);
+	uf_store *s = NULL;
+	ASSERT_EQ(uf_store_redis(&o, &s), -EACCES);
+	ASSERT(strstr(why, "WRONGPASS") || strstr(why, "invalid"));
+	o.password = NULL; /* no AUTH at all: NOAUTH */
+	ASSERT_EQ(uf_store_redis(&o, &s), -EACCES);
+	ASSERT(s == NULL);
+	o.password = "s3cret";
+	ASSERT_OK(uf_store_redis(&o, &s));
+	o.user = "default";
+	uf_store *s2;
+	ASSERT_OK(uf_store_redis(&o, &s2)); /* AUTH user password */
+	ASSERT_OK(uf_store_close(s2));
+	uf_region *r = map(s, 0, NULL);
+	((unsigned char *)uf_region_addr(r))[5] = 9;
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	rs_stop(k);
+	printf("password ok\n");
+}
+
+static _Atomic int late_err = 1;
+static void *touch_late(void *arg)
+{
+	late_err = touch(arg);
+	return NULL;
+}
+
+static void server_down(int k)
+{
+	/* no server at open: retried for retry_timeout_ms, then the error */
+	int e;
+	char why[512] = "", sd[64];
+	snprintf(sd, sizeof(sd), "127.0.0.1:%d", rs_free_port());
+	struct uf_redis_opts o;
+	uf_redis_opts_init(&o);
+	o.seeds = sd;
+	o.prefix = "x";
+	o.size = BS;
+	o.retry_timeout_ms = 300;
+	o.errbuf = why;
+	o.errbuf_len = sizeof(why);
+	uf_store *s = NULL;
+	e = uf_store_redis(&o, &s);
+	ASSERT_EQ(e, -ECONNREFUSED);
+	ASSERT(strstr(why, "cannot connect"));
+
+	/* killed under a workload: loads fail after the retry timeout (the
+	 * error callback), dirty blocks stay dirty and a later sync, once
+	 * the server is back (empty: no persistence), writes them */
+	int port = rs_srv[k].port;
+	s = open_store("t4", 64 * BS, 0, &e, NULL);
+	ASSERT_OK(e);
+	uf_region *r = map(s, 0, on_error);
+	unsigned char *p = uf_region_addr(r);
+	for (int b = 0; b < 8; b++)
+		p[b * BS] = (unsigned char)(b + 1);
+	ASSERT_OK(uf_sync(r, NULL, 0));
+	p[0] = 0x42;
+	rs_stop(k);
+	ASSERT_EQ(touch(p + 20 * BS), -ECONNREFUSED);
+	ASSERT_LT(uf_sync(r, NULL, 0), 0);
+	ASSERT_EQ(stats_of(r).dirty, 1);
+	rs_spawn(k);
+	ASSERT_OK(uf_sync(r, NULL, 0));
+	char got[BS + 16];
+	ASSERT_EQ(cli_get(port, "t4:0", got, sizeof(got)), BS);
+	ASSERT_EQ((unsigned char)got[0], 0x42);
+	/* a restart within the retry timeout is not an error */
+	rs_stop(k);
+	pthread_t th;
+	ASSERT_EQ(pthread_create(&th, NULL, touch_late, p + 21 * BS), 0);
+	rs_msleep(400);
+	rs_spawn(k); /* from the main thread: see rs_spawn */
+	pthread_join(th, NULL);
+	ASSERT_EQ(late_err, 0);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	printf("server down ok\n");
+}
+
+int main(void)
+{
+	test_init(100);
+	rs_init();
+	int k = rs_start(NULL);
+	snprintf(seed, sizeof(seed), "127.0.0.1:%d", rs_srv[k].port);
+	basics(rs_srv[k].port);
+	threads();
+	bad_keys(rs_srv[k].port);
+	password();
+	server_down(k);
+	printf("ok\n");
+	return 0;
+}
