@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * redisbench.c - the Redis store against a pipelined hiredis client and
  * redis-benchmark, on the same servers in the same run: a standalone

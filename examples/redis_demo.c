@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * redis_demo.c - map a dataset held by a Redis Cluster, larger than the
  * region's RAM budget.

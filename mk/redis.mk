@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # mk/redis.mk - the Redis / Redis Cluster store (src/store_redis.c,
 # src/redis_cluster.c), an optional component: built with hiredis when
 # `pkg-config hiredis` finds it (Debian: libhiredis-dev). Without it the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * redis_cluster.c - Redis Cluster routing: CRC16 key slots with {hash tags},
  * the slot map from CLUSTER SLOTS, MOVED/ASK redirections. Debian 12 has

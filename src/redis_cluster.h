@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* redis_cluster.h - Redis Cluster routing for the Redis store: key slots,
  * the slot -> node map, redirections. Internal; built with hiredis only. */
 #ifndef UF_REDIS_CLUSTER_H

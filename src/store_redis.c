@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * store_redis.c - a Redis / Redis Cluster server as a store: one key per
  * block, binary values, a metadata key. Runs on store threads

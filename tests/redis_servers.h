@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * redis_servers.h - real redis-server processes for the Redis store tests:
  * loopback only, free ports, a temporary directory, and never left

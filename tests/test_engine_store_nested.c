@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A store callback that touches the region it serves never hangs: reading
  * the very block it is loading (with uf_try_read) fails with -EFAULT at
  * once instead of waiting for itself, on the in-thread engines. The store

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Redis Cluster routing (src/redis_cluster.c, compiled in): CRC16 and key
  * slots against the values of the Redis Cluster specification and the
  * CLUSTER KEYSLOT documentation, hash tags, addresses, MOVED/ASK parsing,

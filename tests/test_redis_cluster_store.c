@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Redis store against a real cluster of 3 masters with 1 replica each
  * (started here with redis-cli --cluster create, killed at the end): keys
  * spread over the masters and each readable with redis-cli GET on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Redis store against one real redis-server (started here, killed at
  * the end): sparse reads, write-back visible to redis-cli, read-back after
  * reopening, zero blocks deleted, discard, eviction under a budget, four
