@@ -6,6 +6,10 @@
 # per engine this kernel offers (tests/prog_engines lists them; uffd-wpsync
 # is the in-thread engine with asynchronous write tracking turned off).
 # Others run once. A skip (exit 77) is reported and never counted as a pass.
+#
+# ENGINE_SPREAD=1 (the sanitizer runs, to fit CI's time): each test_engine_*
+# runs on one engine, taking the engines in turn, so every test and every
+# engine run at least once; those named in ALL_ENGINES still run on all.
 set -u
 BUILD=${BUILD:-build}
 RUNNER=${RUNNER:-}
@@ -40,12 +44,19 @@ run_one() { # name, env...
 	esac
 }
 
+read -r -a engine_list <<< "$engines"
+spread_i=0
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
 	name=$(basename "$t")
 	case $name in
 	test_engine_*)
-		for e in $engines; do
+		these=$engines
+		if [ -n "${ENGINE_SPREAD:-}" ] && [[ " ${ALL_ENGINES:-} " != *" $name "* ]]; then
+			these=${engine_list[spread_i % ${#engine_list[@]}]}
+			spread_i=$((spread_i + 1))
+		fi
+		for e in $these; do
 			case $e in
 			# the in-thread engine with one write-protect fault per first
 			# write instead of asynchronous write tracking
