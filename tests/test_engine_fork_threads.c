@@ -30,6 +30,8 @@ static void *worker(void *arg)
 int main(void)
 {
 	test_init(120);
+	if (under_qemu())
+		SKIP("qemu-user ignores MADV_DONTFORK and dies forking a process whose threads fault; fork is tested natively");
 	size_t ps = page_size();
 	fixture_open(&fx, 512 * ps, 0, 32 * ps, PROT_READ);
 	pthread_t th[2];
