@@ -17,6 +17,20 @@
 extern "C" {
 #endif
 
+/* siginfo_t is POSIX, not ISO C: <signal.h> declares it only with POSIX
+ * features on (the default, -std=gnu*, C++, or _POSIX_C_SOURCE >= 199309L).
+ * Under a strict ISO mode (-std=c99 -pedantic) the calls and the field that
+ * take one take a void pointer instead: the same ABI, and the header still
+ * compiles. (__siginfo_t_defined: glibc's guard for the type; musl declares
+ * it whenever a POSIX or BSD feature macro is on, its default.) */
+#if defined(__siginfo_t_defined) || defined(__cplusplus) || \
+	(!defined(__GLIBC__) && (defined(_POSIX_SOURCE) || defined(_POSIX_C_SOURCE) || \
+				 defined(_XOPEN_SOURCE) || defined(_GNU_SOURCE) || defined(_BSD_SOURCE)))
+#define UF_SIGINFO siginfo_t
+#else
+#define UF_SIGINFO void
+#endif
+
 #if defined(__GNUC__)
 #define UF_API __attribute__((visibility("default")))
 #else
@@ -25,7 +39,7 @@ extern "C" {
 
 /* The version. The Makefile derives the SONAME from the same numbers. */
 #define UF_VERSION_MAJOR 0
-#define UF_VERSION_MINOR 1
+#define UF_VERSION_MINOR 2
 #define UF_VERSION_PATCH 0
 
 /* Returns the runtime version as MAJOR*10000 + MINOR*100 + PATCH. */
@@ -48,13 +62,31 @@ typedef struct uf_region uf_region;
  * default engine serves faults there): use only what is safe at the point
  * the faulting code was interrupted (pread/pwrite are fine, a lock the
  * faulting code may hold is not). They may run in several threads at once.
+ *
+ * A store whose calls are not async-signal-safe (they allocate, take locks,
+ * use a client library: hiredis, zlib, OpenSSL) sets UF_STORE_NOT_SIGSAFE in
+ * flags. Its read, write and flush calls then run on store threads that
+ * uf_store_new starts for it (threads of them, 0 = 4), while the thread
+ * that needs the data waits without spinning (in its fault handler, if it
+ * is a fault). Reads run on any of the threads, several at once; writes and
+ * flush run on one of them, in the order they were issued, so a flush
+ * follows every write that returned before it was called. The threads block
+ * every signal but the synchronous ones and stop when the store is closed
+ * (close runs in the thread that lets go last, after they stopped). A store
+ * thread that faults on a region of its own store gets -EDEADLK for that
+ * load (SIGBUS or the error callback) instead of waiting for itself. In a
+ * fork child the calls run in the calling thread (the threads are not
+ * copied; the child serves no region faults, see uf_map).
  */
+#define UF_STORE_NOT_SIGSAFE 0x1u /* uf_store_ops.flags: run calls on store threads */
 struct uf_store_ops {
 	size_t struct_size; /* sizeof(struct uf_store_ops) */
 	int (*read)(void *ctx, uint64_t off, void *dst, size_t len);
 	int (*write)(void *ctx, uint64_t off, const void *src, size_t len); /* NULL: read-only */
 	int (*flush)(void *ctx);  /* optional: make written data durable */
 	void (*close)(void *ctx); /* optional: called when the last user lets go */
+	unsigned flags;           /* UF_STORE_NOT_SIGSAFE; 0 for older callers */
+	unsigned threads;         /* store threads for a NOT_SIGSAFE store; 0 = 4, at most 64 */
 };
 
 UF_API int uf_store_new(const struct uf_store_ops *ops, void *ctx, uint64_t size,
@@ -89,14 +121,22 @@ enum uf_engine {
 	UF_ENGINE_AUTO = 0,        /* best available; USERFAULT_ENGINE overrides */
 	UF_ENGINE_UFFD = 1,        /* userfaultfd, faults served in the faulting thread (SIGBUS mode) */
 	UF_ENGINE_UFFD_THREAD = 2, /* userfaultfd, faults served by a handler thread */
-	UF_ENGINE_SIGNAL = 3,      /* SIGSEGV + mprotect, no userfaultfd needed */
+	UF_ENGINE_SIGNAL = 3       /* SIGSEGV + mprotect, no userfaultfd needed */
 };
 
 /*
  * Called in the faulting thread (signal context) when a block cannot be
  * loaded. err is the store's negative errno. Return UF_ERR_RETRY to try the
  * load again, or UF_ERR_SIGBUS to deliver SIGBUS (the default without a
- * callback). The callback may also leave with siglongjmp.
+ * callback). The callback may also leave with siglongjmp (to a
+ * sigsetjmp(env, 1), which restores the signal mask: it runs with
+ * asynchronous signals blocked). Nothing is in flight when it runs, on any
+ * engine: the failed load was abandoned first and the library holds no
+ * lock or reference, so leaving costs nothing; the block stays unloaded
+ * and the next access to it faults and loads it again. The same holds for
+ * a SIGBUS handler that leaves by siglongjmp. A failing block fails alone:
+ * when a read-ahead batch cannot be read, the faulting block is loaded by
+ * itself, and only accesses to blocks the store cannot read fail.
  */
 #define UF_ERR_SIGBUS 0
 #define UF_ERR_RETRY 1
@@ -119,6 +159,11 @@ struct uf_map_opts {
 	unsigned flags;       /* UF_MAP_* */
 	uf_error_fn on_error; /* optional */
 	void *error_arg;
+	/* Background write-back: dirty blocks are written back at most this
+	 * many milliseconds after the previous pass (0 = only by uf_sync,
+	 * eviction, uf_unmap and process exit). Bounds what _exit or a crash
+	 * can lose; failed blocks stay dirty for the next pass or uf_sync. */
+	unsigned writeback_ms;
 };
 UF_API void uf_map_opts_init(struct uf_map_opts *opts);
 
@@ -157,13 +202,13 @@ UF_API int uf_prefetch(uf_region *r, void *addr, size_t len);
 UF_API int uf_evict(uf_region *r, void *addr, size_t len);
 
 struct uf_stats {
-	size_t struct_size;    /* set by the caller: sizeof(struct uf_stats) */
+	size_t struct_size;    /* set by uf_stats_init (or to sizeof(struct uf_stats)) */
 	int engine;            /* enum uf_engine */
 	uint64_t faults;       /* faults served (missing + write-protect) */
 	uint64_t loads;        /* store reads */
 	uint64_t evictions;    /* blocks whose frame was released */
 	uint64_t writebacks;   /* store writes */
-	uint64_t write_faults; /* first writes to clean blocks */
+	uint64_t write_faults; /* first writes to clean blocks that faulted (0 when async_writes) */
 	uint64_t reactivations;/* evicted-but-kept frames brought back without a store read */
 	uint64_t resident;     /* blocks holding RAM now (mapped or kept) */
 	uint64_t resident_peak;
@@ -172,20 +217,37 @@ struct uf_stats {
 	size_t block_size;
 	int async_writes;      /* 1: first writes are not faults (WP_ASYNC + PAGEMAP_SCAN) */
 };
+/* Zeroes st and sets its struct_size, as uf_map_opts_init does for options. */
+UF_API void uf_stats_init(struct uf_stats *st);
 UF_API int uf_stats(const uf_region *r, struct uf_stats *st);
 
 /* uf_unmap flags */
 #define UF_UNMAP_DISCARD 0x1u /* drop dirty blocks instead of writing them back */
 /* Writes dirty blocks back (unless UF_UNMAP_DISCARD) and unmaps. If write-back
- * fails, returns the error and leaves the region mapped and intact. */
+ * fails, returns the error and leaves the region mapped and intact.
+ * At normal process exit (exit() or a return from main) every region still
+ * mapped is written back as uf_sync would; a region whose write-back fails
+ * then is reported on stderr with its address and the error. _exit() and
+ * fatal signals write nothing back: see uf_map_opts.writeback_ms. */
 UF_API int uf_unmap(uf_region *r, unsigned flags);
 
 /*
  * For programs that install their own SIGSEGV/SIGBUS handler after userfault:
  * call this first from it. Returns 1 if the fault was ours and is served
- * (return from your handler), 0 if it is not ours.
+ * (return from your handler), 0 if it is not ours, including a write that
+ * breaks a region's protection (a write to a read-only region), on every
+ * engine. A handler that does not call it gets every fault of the regions
+ * unserved, on every engine: a missing page reaches it as SIGBUS
+ * (uffd, uffd-thread) or SIGSEGV (signal) at the faulting address.
+ *
+ * Signals: while the library serves a fault, and during uf_sync,
+ * uf_discard, uf_evict, uf_prefetch, uf_stats and uf_unmap, asynchronous
+ * signals (all but SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) are
+ * blocked in that thread; a handler that touches a region then runs when
+ * the library is done and is served like any other access (it never waits
+ * on its own thread). Store callbacks must not touch the region they serve.
  */
-UF_API int uf_handle_fault(int sig, siginfo_t *info, void *ucontext);
+UF_API int uf_handle_fault(int sig, UF_SIGINFO *info, void *ucontext);
 
 /* ------------------------------------------------------------------------ */
 /* Fault-safe access                                                         */
@@ -228,18 +290,57 @@ UF_API int uf_probe(const void *addr, size_t n, int access);
  * stack, with the faulting address. It may leave with siglongjmp (the guard
  * stays armed: the next overflow is caught the same way); if it returns,
  * the process dies of the fault as it would without the library.
- * An overflow is a SIGSEGV at or just below the interrupted stack pointer,
- * or in the calling thread's pthread guard area or the main thread's growth
- * gap (below [stack], within RLIMIT_STACK) with the stack pointer near it.
- * A NULL or wild pointer is never reported, even into a guard page.
+ * An overflow is a SIGSEGV no more than the overflow distance below the
+ * interrupted stack pointer (nor more than 1 MiB + 64 KiB above it: a large
+ * frame) that lies in the calling thread's pthread guard area or below it
+ * down to the distance, or for the main thread below [stack] past
+ * RLIMIT_STACK down to the distance, or, for a stack the library does not
+ * know, at or up to 64 KiB below the stack pointer.
+ * A NULL or wild pointer is never reported, even into a guard page, while
+ * the stack pointer is further away than the distance.
  */
 typedef void (*uf_overflow_fn)(void *fault_addr, void *arg);
-/* Installs fn (replacing an earlier one) and the fault handler, and calls
- * uf_stack_guard_thread_init() for the calling thread. -EINVAL if fn is NULL. */
+/* Installs fn (replacing an earlier callback of either kind) and the fault
+ * handler, and calls uf_stack_guard_thread_init() for the calling thread.
+ * -EINVAL if fn is NULL. */
 UF_API int uf_stack_guard_install(uf_overflow_fn fn, void *arg);
+/* What the context-taking callback is told. */
+struct uf_overflow {
+	void *addr;      /* faulting address */
+	UF_SIGINFO *info;
+	void *ucontext;  /* the interrupted context (a ucontext_t *) */
+	int on_alt_stack;             /* 1: the callback runs on an alternate signal stack */
+	int interrupted_on_alt_stack; /* 1: the overflowing code itself ran on the alternate
+				       * stack (a signal handler overflowed): save state and exit */
+};
+typedef void (*uf_overflow_ctx_fn)(const struct uf_overflow *ov, void *arg);
+/* The same as uf_stack_guard_install with a callback that gets the context. */
+UF_API int uf_stack_guard_install_ctx(uf_overflow_ctx_fn fn, void *arg);
+/* Removes the callback: overflows then go on as if none were installed
+ * (process-wide handler's last call, previous handler, death). A callback
+ * already running finishes. Alternate stacks stay. Always 0. */
+UF_API int uf_stack_guard_uninstall(void);
+/* Like uf_stack_guard_thread_init, with the caller's memory as the calling
+ * thread's alternate stack (sigaltstack on exactly [stack, stack+size)),
+ * replacing the one the library made. The memory must stay valid until the
+ * thread exits or calls uf_stack_guard_thread_fini. -EINVAL (NULL, size
+ * below MINSIGSTKSZ, wrapping range), -EBUSY (running on the current
+ * alternate stack). */
+UF_API int uf_stack_guard_thread_init_stack(void *stack, size_t size);
+/* The overflow distance: how far below a thread's guard (and below its
+ * stack pointer) a stack probe or a large frame may touch first and still
+ * count as an overflow. Default 2 MiB (frames up to 1 MiB probed from either
+ * end), or USERFAULT_STACK_DISTANCE (bytes, k/m/g suffix) read at the first
+ * stack-guard call. Rounded up to pages; -EINVAL outside [page size, 1 GiB].
+ * Set it before threads call uf_stack_guard_thread_init: their alternate
+ * stacks keep a guard of the distance they were made with. */
+UF_API int uf_stack_guard_set_distance(size_t bytes);
+UF_API size_t uf_stack_guard_distance(void);
 /* Protects the calling thread; every thread to protect calls it once (new
  * threads do not inherit alternate stacks). Gives the thread a 64 KiB
- * alternate signal stack with a guard page, unless it already has one (a
+ * alternate signal stack between PROT_NONE guards (64 KiB below it, the
+ * overflow distance above it, so a probe that skips the thread's own guard
+ * faults instead of landing in it), unless it already has one (a
  * sanitizer's, say: kept and used), and records its stack guard area.
  * Idempotent; the stack is released at thread exit, or by _fini (-EBUSY if
  * called while running on it). */
@@ -255,19 +356,27 @@ UF_API int uf_stack_guard_thread_fini(void);
 #define UF_ACCESS_EXEC 3
 #define UF_PASS 0    /* not mine: try the next handler */
 #define UF_HANDLED 1 /* fixed: re-run the faulting instruction */
+#define UF_PHASE_FIRST 0 /* process-wide handler: before the stack-overflow check */
+#define UF_PHASE_LAST 1  /* ... after it (the overflow callback declined or returned) */
 struct uf_fault {
 	void *addr;      /* faulting address */
 	int access;      /* UF_ACCESS_* */
 	int sig;         /* SIGSEGV or SIGBUS */
-	siginfo_t *info;
+	UF_SIGINFO *info;
 	void *ucontext;
+	int phase;       /* UF_PHASE_*: process-wide handler only; 0 for areas */
 };
 /*
  * Runs in signal context, in the faulting thread, for every SIGSEGV/SIGBUS
  * whose address is in the area. Return UF_HANDLED once the access can
  * succeed (mprotect, map over it, ...): the instruction runs again. Return
- * UF_PASS to let the fault go on (stack guard, the previous handler, death).
- * It must return, not leave by longjmp: unregistering waits for it.
+ * UF_PASS to let the fault go on (process-wide handler, stack guard, the
+ * previous handler, death).
+ * It may leave with siglongjmp instead (the faulting instruction is then
+ * abandoned, nothing retried): call uf_fault_leave() first. Without it the
+ * area stays referenced by this thread until the thread's next fault or its
+ * next uf_area_unregister call (either sees the call is gone and releases
+ * it); uf_area_unregister in another thread waits for that.
  */
 typedef int (*uf_area_fn)(const struct uf_fault *f, void *arg);
 typedef struct uf_area uf_area;
@@ -280,12 +389,46 @@ UF_API int uf_area_register(void *addr, size_t len, uf_area_fn fn, void *arg, uf
 UF_API int uf_area_unregister(uf_area *a);
 
 /* ------------------------------------------------------------------------ */
+/* The process-wide handler and leaving handlers                             */
+
+/* uf_handler_install when */
+#define UF_HANDLER_FIRST 0x1u /* call it before the stack-overflow check */
+#define UF_HANDLER_LAST 0x2u  /* call it after (libsigsegv's "serious" call) */
+/*
+ * One handler for every SIGSEGV/SIGBUS raised by the kernel that userfault
+ * does not serve itself: not a fault-safe access, not served by a region,
+ * not UF_HANDLED by an area. Address 0 and unmapped addresses included, and
+ * regions and areas keep working. It runs in signal context in the faulting
+ * thread with f->phase UF_PHASE_FIRST, then (if it passed) the stack guard
+ * looks at the fault, then it runs again with UF_PHASE_LAST, each call only
+ * if asked for in when. UF_HANDLED: the instruction runs again; UF_PASS: the
+ * fault goes on (stack guard, the handler installed before userfault's,
+ * death). It may leave with siglongjmp (nothing is retried): it holds
+ * nothing, and uf_fault_leave() is harmless there.
+ * Installing replaces the previous handler. -EINVAL: fn NULL, when 0 or
+ * unknown bits.
+ */
+UF_API int uf_handler_install(uf_area_fn fn, void *arg, unsigned when);
+/* No new call starts once it returns; a call already running finishes.
+ * Always 0. */
+UF_API int uf_handler_uninstall(void);
+/*
+ * Call it in a handler (area, process-wide, overflow callback, error
+ * callback) right before leaving it by siglongjmp or longjmp: it releases
+ * what the library holds for the innermost fault call-out of this thread
+ * (for an area, its reference), so uf_area_unregister never waits for it.
+ * Async-signal-safe; harmless when nothing is held. Leave with siglongjmp
+ * to a sigsetjmp(env, 1) point so the signal mask is restored.
+ */
+UF_API void uf_fault_leave(void);
+
+/* ------------------------------------------------------------------------ */
 /* Crash explanation                                                         */
 
 /* Writes one readable paragraph about the fault into buf (always
  * NUL-terminated). Returns the length it wanted (like snprintf) or -errno.
  * Async-signal-safe. */
-UF_API int uf_explain(const siginfo_t *info, const void *ucontext, char *buf, size_t len);
+UF_API int uf_explain(const UF_SIGINFO *info, const void *ucontext, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

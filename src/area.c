@@ -3,9 +3,10 @@
  *
  * An area is an entry in the registry (registry.c) pointing at a small
  * immutable object {fn, arg} with a reference count. The fault dispatcher
- * finds it lock-free and holds a reference while uf__area_fault() runs;
+ * finds it lock-free and holds a reference while the handler runs;
  * unregistering waits for the count to drop to zero, so the object can be
- * freed right after.
+ * freed right after. The reference is noted as in flight (handler.c) so a
+ * handler left by siglongjmp does not keep it forever.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -13,6 +14,7 @@
 
 #include "arch/arch.h"
 #include "fault.h"
+#include "handler.h"
 #include "registry.h"
 
 struct uf_area {
@@ -50,6 +52,9 @@ int uf_area_unregister(uf_area *a)
 {
 	if (!a)
 		return -EINVAL;
+	/* This thread's own handler calls left by a jump are over (it is not
+	 * inside the area's handler): release them before waiting. */
+	uf__inflight_reap((uintptr_t)__builtin_frame_address(0));
 	/* Returns once no handler still runs a->fn (the reference count is 0). */
 	int r = uf__registry_remove(a);
 	if (r)
@@ -58,8 +63,9 @@ int uf_area_unregister(uf_area *a)
 	return 0;
 }
 
-UF_SIGCTX int uf__area_fault(struct uf_area *a, int sig, siginfo_t *si, void *uc)
+UF_SIGCTX int uf__area_fault(const struct uf__range *rg, int sig, siginfo_t *si, void *uc)
 {
+	const struct uf_area *a = rg->obj;
 	struct uf_fault f = {
 		.addr = si->si_addr,
 		.access = uf__arch_access(uc),
@@ -67,5 +73,12 @@ UF_SIGCTX int uf__area_fault(struct uf_area *a, int sig, siginfo_t *si, void *uc
 		.info = si,
 		.ucontext = uc,
 	};
-	return a->fn(&f, a->arg) == UF_HANDLED ? UF__HANDLED : UF__PASS;
+	/* The record owns the reference from here on. */
+	int d = uf__inflight_push(rg->refs, uc);
+	int r = a->fn(&f, a->arg);
+	if (d >= 0)
+		uf__inflight_pop(d);
+	else
+		uf__registry_put(rg); /* the table was full: not leave-safe */
+	return r == UF_HANDLED ? UF__HANDLED : UF__PASS;
 }

@@ -20,7 +20,13 @@
 /* Installs the handlers once (idempotent, thread-safe). */
 int uf__fault_init(void);
 
-/* The dispatcher; also the body of the public uf_handle_fault(). */
+/* Whether the process's handler for sig is still ours (not replaced by a
+ * handler the program installed after the library). A system call. */
+bool uf__fault_handler_current(int sig);
+
+/* The dispatcher; also the body of the public uf_handle_fault(). Returns
+ * UF__HANDLED, UF__PASS, or UF__DENIED (a write breaking a region's
+ * protection: the program's fault, whatever signal the engine saw). */
 UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc);
 
 /* Gives the thread a SIGBUS for addr exactly as a failed file-mapping read
@@ -38,10 +44,12 @@ UF_SIGCTX int uf__safe_access_fixup(int sig, siginfo_t *si, void *uc);
  * running anything that may not return (error callback, SIGBUS handler). */
 struct uf__range;
 UF_SIGCTX int uf__region_fault(const struct uf__range *rg, int sig, siginfo_t *si, void *uc);
-/* 3. area.c: a user's raw per-range handler. */
-struct uf_area;
-UF_SIGCTX int uf__area_fault(struct uf_area *a, int sig, siginfo_t *si, void *uc);
-/* 4. stackguard.c: a stack overflow. */
+/* 3. area.c: a user's raw per-range handler; rg->obj is the area,
+ * referenced: the hook drops the reference (leave-safe, see handler.c). */
+UF_SIGCTX int uf__area_fault(const struct uf__range *rg, int sig, siginfo_t *si, void *uc);
+/* 4. handler.c: the process-wide handler, first call; 5. stackguard.c: a
+ * stack overflow; 6. handler.c: the process-wide handler, last call.
+ * uf__handler_fault runs all three. */
 UF_SIGCTX int uf__stack_guard_fault(int sig, siginfo_t *si, void *uc);
 
 #endif

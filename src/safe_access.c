@@ -59,13 +59,12 @@ UF_SIGCTX int uf__safe_access_fixup(int sig, siginfo_t *si, void *uc)
 	int ret = UF__PASS;
 	struct uf__range rg;
 	if (uf__registry_get((uintptr_t)si->si_addr, &rg)) {
-		if (rg.kind == UF__KIND_REGION) {
+		if (rg.kind == UF__KIND_REGION)
 			ret = uf__region_fault(&rg, sig, si, uc); /* drops the reference */
-		} else {
-			if (rg.kind == UF__KIND_AREA)
-				ret = uf__area_fault(rg.obj, sig, si, uc);
+		else if (rg.kind == UF__KIND_AREA)
+			ret = uf__area_fault(&rg, sig, si, uc); /* drops the reference */
+		else
 			uf__registry_put(&rg);
-		}
 	}
 	if (ret != UF__PASS && ret != UF__DENIED)
 		return ret;

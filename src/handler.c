@@ -1,0 +1,191 @@
+/*
+ * handler.c - the process-wide fault handler (uf_handler_install), the
+ * call-out slots every fault hook reads its user callback from, and the
+ * per-thread record of call-outs in flight with uf_fault_leave.
+ *
+ * Leaving by siglongjmp. User code called from fault context may never
+ * return. Whatever the library holds across such a call (today: the
+ * reference that keeps a raw area alive while its handler runs) is noted in
+ * a small per-thread table first. A record outlives its call only when the
+ * call was left by a jump, and is then released at the first of:
+ * uf_fault_leave() in the handler before it jumps; the thread's next fault
+ * or its next uf_area_unregister, which see that the call's signal frame is
+ * gone (below). Nothing else is held across a call-out: callbacks are copied
+ * out of their slot before they are called.
+ *
+ * When is a call gone? A record keeps the address of the signal frame (the
+ * ucontext) of the fault it serves. Everything that runs inside that call,
+ * nested faults included, runs below that frame on the same stack (the
+ * alternate stack once the handler is on it: the kernel only switches to it
+ * from outside). So a later fault whose interrupted stack pointer is above
+ * the frame, or off the alternate stack the frame is on, comes from code the
+ * call was left for.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+
+#include "arch/arch.h"
+#include "fault.h"
+#include "handler.h"
+
+/* ---- call-out slots ---- */
+
+void uf__slot_set(struct uf__slot *s, void (*fn)(void), void *arg, unsigned flags)
+{
+	unsigned next = atomic_load(&s->cur) ^ 1;
+	/* Readers of the spare buffer are left over from before the last flip
+	 * and only copy three words: wait them out. */
+	while (atomic_load(&s->readers[next]))
+		sched_yield();
+	s->buf[next].fn = fn;
+	s->buf[next].arg = arg;
+	s->buf[next].flags = flags;
+	atomic_store_explicit(&s->cur, next, memory_order_release);
+}
+
+UF_SIGCTX struct uf__slot_val uf__slot_get(struct uf__slot *s)
+{
+	for (;;) {
+		unsigned i = atomic_load_explicit(&s->cur, memory_order_acquire);
+		atomic_fetch_add(&s->readers[i], 1);
+		/* A writer that flipped meanwhile may be rewriting buffer i. */
+		if (atomic_load(&s->cur) == i) {
+			struct uf__slot_val v = {s->buf[i].fn, s->buf[i].arg, s->buf[i].flags};
+			atomic_fetch_sub_explicit(&s->readers[i], 1, memory_order_release);
+			return v;
+		}
+		atomic_fetch_sub(&s->readers[i], 1);
+	}
+}
+
+/* ---- in-flight records ---- */
+
+#define INFLIGHT_MAX 16
+struct inflight {
+	_Atomic long *ref; /* dropped when the record goes; may be NULL */
+	uintptr_t frame;   /* the ucontext of the fault being served */
+};
+static __thread struct {
+	int n;
+	struct inflight e[INFLIGHT_MAX];
+} t_inflight __attribute__((tls_model("initial-exec")));
+
+UF_SIGCTX int uf__inflight_push(_Atomic long *ref, const void *uc)
+{
+	uf__inflight_reap(uf__arch_sp(uc));
+	int d = t_inflight.n;
+	if (d >= INFLIGHT_MAX)
+		return -1;
+	t_inflight.e[d].ref = ref;
+	t_inflight.e[d].frame = (uintptr_t)uc;
+	/* A signal landing here sees n without this entry: it cannot reap it. */
+	atomic_signal_fence(memory_order_seq_cst);
+	t_inflight.n = d + 1;
+	return d;
+}
+
+static UF_SIGCTX void drop_to(int depth)
+{
+	while (t_inflight.n > depth) {
+		int i = t_inflight.n - 1;
+		_Atomic long *ref = t_inflight.e[i].ref;
+		t_inflight.n = i;
+		atomic_signal_fence(memory_order_seq_cst);
+		if (ref)
+			atomic_fetch_sub_explicit(ref, 1, memory_order_release);
+	}
+}
+
+UF_SIGCTX void uf__inflight_pop(int depth)
+{
+	if (depth >= 0)
+		drop_to(depth); /* and any record left by a jump into this call */
+}
+
+static UF_SIGCTX bool on(const stack_t *ss, uintptr_t p)
+{
+	return !(ss->ss_flags & SS_DISABLE) && p >= (uintptr_t)ss->ss_sp &&
+	       p < (uintptr_t)ss->ss_sp + ss->ss_size;
+}
+
+UF_SIGCTX void uf__inflight_reap(uintptr_t sp)
+{
+	if (uf__likely(t_inflight.n == 0))
+		return;
+	stack_t ss;
+	if (sigaltstack(NULL, &ss))
+		ss.ss_flags = SS_DISABLE;
+	bool sp_alt = on(&ss, sp);
+	/* Innermost first: a live record has only live ones under it. */
+	while (t_inflight.n > 0) {
+		uintptr_t f = t_inflight.e[t_inflight.n - 1].frame;
+		bool live = on(&ss, f) ? sp_alt && sp < f : sp_alt || sp < f;
+		if (live)
+			break;
+		drop_to(t_inflight.n - 1);
+	}
+}
+
+void uf_fault_leave(void)
+{
+	if (t_inflight.n > 0)
+		drop_to(t_inflight.n - 1);
+}
+
+/* ---- the process-wide handler ---- */
+
+static struct uf__slot g_handler;
+static pthread_mutex_t g_handler_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int uf_handler_install(uf_area_fn fn, void *arg, unsigned when)
+{
+	if (!fn || !when || (when & ~(UF_HANDLER_FIRST | UF_HANDLER_LAST)))
+		return -EINVAL;
+	int r = uf__fault_init();
+	if (r)
+		return r;
+	pthread_mutex_lock(&g_handler_lock);
+	uf__slot_set(&g_handler, (void (*)(void))fn, arg, when);
+	pthread_mutex_unlock(&g_handler_lock);
+	return 0;
+}
+
+int uf_handler_uninstall(void)
+{
+	pthread_mutex_lock(&g_handler_lock);
+	uf__slot_set(&g_handler, NULL, NULL, 0);
+	pthread_mutex_unlock(&g_handler_lock);
+	return 0;
+}
+
+static UF_SIGCTX int call_handler(int phase, int sig, siginfo_t *si, void *uc)
+{
+	struct uf__slot_val h = uf__slot_get(&g_handler);
+	unsigned want = phase == UF_PHASE_FIRST ? UF_HANDLER_FIRST : UF_HANDLER_LAST;
+	if (!h.fn || !(h.flags & want))
+		return UF__PASS;
+	struct uf_fault f = {
+		.addr = si->si_addr,
+		.access = uf__arch_access(uc),
+		.sig = sig,
+		.info = si,
+		.ucontext = uc,
+		.phase = phase,
+	};
+	int d = uf__inflight_push(NULL, uc);
+	int r = ((uf_area_fn)h.fn)(&f, h.arg);
+	uf__inflight_pop(d);
+	return r == UF_HANDLED ? UF__HANDLED : UF__PASS;
+}
+
+UF_SIGCTX int uf__handler_fault(int sig, siginfo_t *si, void *uc)
+{
+	if (call_handler(UF_PHASE_FIRST, sig, si, uc) == UF__HANDLED)
+		return UF__HANDLED;
+	if (uf__stack_guard_fault(sig, si, uc) == UF__HANDLED)
+		return UF__HANDLED;
+	return call_handler(UF_PHASE_LAST, sig, si, uc);
+}
