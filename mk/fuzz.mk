@@ -13,6 +13,8 @@ FUZZ_CFLAGS := -g -O1 $(WARN) -std=gnu11 -Iinclude -Isrc -pthread $(FUZZ_SAN)
 FUZZ_LIB_OBJS := $(patsubst %,$(FUZZ_BUILD)/obj/%.o,$(LIB_SRCS))
 FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_NAMES))
+# Objects only a pattern rule names are intermediate to make: keep them.
+.SECONDARY: $(FUZZ_LIB_OBJS)
 
 $(FUZZ_BUILD)/obj/%.c.o: %.c $(wildcard src/*.h src/arch/*.h include/*.h)
 	@mkdir -p $(dir $@)

@@ -131,11 +131,16 @@ fail:
 
 void uf__uffd_detach(struct uf_region *r)
 {
+	/* The region goes first: closing the userfaultfd first would leave it
+	 * mapped but unregistered for a moment, and a thread still touching
+	 * it would read zero-filled pages (test_engine_unmap_race). Unmapped,
+	 * a touch is SIGSEGV; threads waiting in a fault are woken by the
+	 * close and then see the same. */
+	if (r->base)
+		munmap((void *)r->base, r->len);
 	if (r->uffd >= 0)
 		close(r->uffd); /* unregisters everything it covered */
 	r->uffd = -1;
-	if (r->base)
-		munmap((void *)r->base, r->len);
 	if (r->pool)
 		munmap(r->pool, pool_len(r));
 	r->base = 0;

@@ -67,6 +67,7 @@
 #include "registry.h"
 #include "safe_access.h"
 #include "safe_access.h"
+#include "sanitizer.h"
 #include "uffd.h"
 
 #define MAX_THREADS 32
@@ -454,10 +455,16 @@ static void *handler_main(void *arg)
 				continue;
 			if (got != (ssize_t)sizeof(m))
 				break; /* EAGAIN: empty */
+			/* The message comes from a thread that touched the region,
+			 * so after uf_map set r up (uf__tsan_release there). */
+			uf__tsan_acquire(r);
 			if (m.event == UFFD_EVENT_PAGEFAULT) {
 				grow(r, p);
 				serve_msg(r, h, &m);
 			}
+			/* The faulting thread resumes after this (the kernel wakes
+			 * it) and may go on to call uf_sync & co.: they acquire r. */
+			uf__tsan_release(r);
 		}
 	}
 	t_self = NULL;

@@ -30,6 +30,7 @@
 #include "region.h"
 #include "registry.h"
 #include "safe_access.h"
+#include "sanitizer.h"
 
 /* M_UNKNOWN: the hardware did not say (qemu-user gives no ESR): load as a
  * read; a second fault on the mapped block then can only be a write. */
@@ -819,7 +820,7 @@ static int writeback_one(struct uf_region *r, uint64_t blk, bool seen, void *bou
 			stat_add(&r->st_dirty, 1);
 		st |= F_DIRTY;
 		src = uf__blk_addr(r, blk);
-		if (!e && r->async_wp) {
+		if (!e && (r->async_wp || UF__TSAN)) {
 			/* Writers may be writing it as we copy (by design; a write
 			 * after the re-protect is marked): the uninstrumented copy
 			 * routine keeps ThreadSanitizer from reporting that. */
@@ -862,8 +863,13 @@ static int sync_locked(struct uf_region *r, uint64_t b0, uint64_t b1)
 	size_t cap = r->nframes ? r->nframes : 1;
 	uint64_t *v = malloc(cap * sizeof(*v));
 	uint64_t *w = r->async_wp ? malloc(cap * sizeof(*w)) : NULL;
-	void *bounce = r->async_wp ? malloc(r->bs) : NULL;
-	if (!v || (r->async_wp && (!w || !bounce))) {
+	/* Under ThreadSanitizer every write-back goes through the snapshot:
+	 * writers filled the block before protect() stopped them, an ordering
+	 * the kernel gives and TSan cannot see; the snapshot's uninstrumented
+	 * copy is the one access that would otherwise be reported. */
+	bool snap = r->async_wp || UF__TSAN;
+	void *bounce = snap ? malloc(r->bs) : NULL;
+	if (!v || (r->async_wp && !w) || (snap && !bounce)) {
 		free(v);
 		free(w);
 		free(bounce);

@@ -12,6 +12,7 @@
 #include "fault.h"
 #include "region.h"
 #include "registry.h"
+#include "sanitizer.h"
 
 #define UF_MAX_BLOCK_SIZE ((size_t)64 << 20)
 /* No Linux address space is larger (5-level x86_64: 2^56). Anything longer
@@ -296,6 +297,9 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 	}
 	uf__store_ref(store);
 	uf__diag_mapped(r, &o, asked);
+	/* A handler thread serves faults on r once a message says a thread
+	 * touched it: the kernel orders that after this (see handler_main). */
+	uf__tsan_release(r);
 	*out = r;
 	return 0;
 }
@@ -319,6 +323,9 @@ static int block_range(const uf_region *r, void *addr, size_t len, uint64_t *b0,
 	int e = usable(r);
 	if (e)
 		return e;
+	/* What handler threads did serving this thread's faults happened
+	 * before: the kernel woke it after (uf__tsan_release there). */
+	uf__tsan_acquire(r);
 	uintptr_t a = addr ? (uintptr_t)addr : r->base;
 	if (!addr && !len)
 		len = r->len;
@@ -392,6 +399,7 @@ int uf_unmap(uf_region *r, unsigned flags)
 		return -EINVAL;
 	if (usable(r))
 		return -EPERM;
+	uf__tsan_acquire(r); /* as in block_range */
 	sigset_t old;
 	uf__async_block(&old);
 	int e = 0;

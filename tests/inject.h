@@ -33,8 +33,10 @@
 struct inject {
 	_Atomic int on;           /* 0: pass everything through */
 	uint64_t seed;
-	unsigned read_fail_ppm;   /* probability of failing a read, per million */
-	unsigned write_fail_ppm;
+	/* Fields that may change while the store is in use are atomic (handler
+	 * threads read them); the rest are set before uf_map. */
+	_Atomic unsigned read_fail_ppm; /* probability of failing a read, per million */
+	_Atomic unsigned write_fail_ppm;
 	_Atomic uint64_t read_fail_at;  /* fail the read with this call number (1-based; 0: none) */
 	_Atomic uint64_t write_fail_at;
 	_Atomic int fail_next_writes;   /* > 0: fail that many next writes */

@@ -21,6 +21,10 @@
 # "general protection" line that appeared while the test ran fails it (with
 # -j, every test running at that time is blamed). Where dmesg cannot be
 # read (kernel.dmesg_restrict), the runner says so once and goes on.
+#
+# ENGINE_SPREAD=1 (the sanitizer runs, to fit CI's time): each test_engine_*
+# runs on one engine, taking the engines in turn, so every test and every
+# engine run at least once; those named in ALL_ENGINES still run on all.
 set -u
 BUILD=${BUILD:-build}
 RUNNER=${RUNNER:-}
@@ -115,12 +119,19 @@ launch() {
 	fi
 }
 
+read -r -a engine_list <<< "$engines"
+spread_i=0
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
 	name=$(basename "$t")
 	case $name in
 	test_engine_*)
-		for e in $engines; do
+		these=$engines
+		if [ -n "${ENGINE_SPREAD:-}" ] && [[ " ${ALL_ENGINES:-} " != *" $name "* ]]; then
+			these=${engine_list[spread_i % ${#engine_list[@]}]}
+			spread_i=$((spread_i + 1))
+		fi
+		for e in $these; do
 			case $e in
 			# the in-thread engine with one write-protect fault per first
 			# write instead of asynchronous write tracking

@@ -397,8 +397,12 @@ int main(void)
 	struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = st_read, .write = st_write};
 	uf_store *inner;
 	ASSERT_OK(uf_store_new(&ops, NULL, size, &inner));
+	/* The whole configuration before uf_map; only the atomics change
+	 * while handler threads may read it. */
 	inj.seed = seed;
 	inj.partial = 1;
+	inj.read_fail_ppm = 20000;  /* 2 % */
+	inj.write_fail_ppm = 50000; /* 5 % */
 	uf_store *s = inject_wrap(&inj, inner);
 	struct uf_map_opts o;
 	uf_map_opts_init(&o);
@@ -416,8 +420,6 @@ int main(void)
 
 	failed_writeback();
 
-	inj.read_fail_ppm = 20000;  /* 2 % */
-	inj.write_fail_ppm = 50000; /* 5 % */
 	atomic_store(&inj.on, 1);
 	struct worker wk[NTHREADS];
 	pthread_t th[NTHREADS], mt;

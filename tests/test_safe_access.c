@@ -249,6 +249,16 @@ static volatile int g_usr1_bad, g_usr1_good;
 static void on_usr1(int sig)
 {
 	(void)sig;
+	/* uf_try_read's precondition in a handler: SIGSEGV and SIGBUS not
+	 * blocked. ThreadSanitizer installs the kernel handler with every
+	 * signal blocked (sa_mask ~[]) and calls this one from it, so without
+	 * this the fault on g_bad killed the process under make check-tsan
+	 * (whatever USERFAULT_COPY_ISA said: the ISA re-runs just came first). */
+	sigset_t faults;
+	sigemptyset(&faults);
+	sigaddset(&faults, SIGSEGV);
+	sigaddset(&faults, SIGBUS);
+	pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
 	uint64_t v = 0;
 	g_usr1_bad = uf_try_read(&v, g_bad, sizeof(v));
 	g_usr1_good = uf_try_read(&v, g_good, sizeof(v)) == 0 && v == 0x0123456789abcdefull;
@@ -341,7 +351,7 @@ static void rerun_with_narrower_copy_loops(char **argv)
 		}
 		int st;
 		ASSERT_EQ(waitpid(pid, &st, 0), pid);
-		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		if (!WIFEXITED(st) || (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != SKIP_EXIT))
 			FAIL("with USERFAULT_COPY_ISA=%s: status 0x%x", isas[i], st);
 	}
 #else
@@ -364,6 +374,12 @@ int main(int argc, char **argv)
 	test_write_probe_keeps_concurrent_writes();
 	test_threads_fault_concurrently();
 	test_inside_signal_handler();
+#ifdef __SANITIZE_THREAD__
+	/* Reported as a skip, not a pass. */
+	SKIP("under TSan a fault inside the fault handler (test_inside_area's nested uf_try_read) "
+	     "kills the process: TSan runs signal handlers from its own wrapper with every signal "
+	     "blocked, ignoring SA_NODEFER; the cases before it passed, and it runs natively");
+#endif
 	test_inside_area();
 	printf("ok%s%s\n", getenv("USERFAULT_COPY_ISA") ? " with " : "",
 	       getenv("USERFAULT_COPY_ISA") ? getenv("USERFAULT_COPY_ISA") : "");
