@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sanitizer.h - annotations for orderings the sanitizers cannot see.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fork() in one thread while two others fault: the children (30 of them)
  * see uf_* calls on the inherited handle fail with -EPERM and exit; none
  * hangs (a fault handler or pager lock held by a faulting thread at fork

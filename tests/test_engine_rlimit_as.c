@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* RLIMIT_AS while filling, in a child whose address space is capped: each
  * outcome is an error or success, never a hang or silent zeros: uf_map
  * says -ENOMEM, or faults that cannot get a frame reach the error callback

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A store read that blocks for seconds must not stop other threads
  * faulting on other blocks: thread A touches block 0, whose read takes
  * 2 s; meanwhile thread B faults 200 other blocks (each a quick read) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A 10 kHz signal storm while faulting: two threads read and write random
  * bytes of a region four times its budget while a third sends them SIGUSR1
  * every 100 us (SA_RESTART off, so system calls inside fault handling see

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* uf_unmap while another thread still touches the region. What the caller
  * may expect (docs/ENGINES.md, "Unmapping a region in use"): each access
  * racing with the unmap either completes with the region's right bytes or

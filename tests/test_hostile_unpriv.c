@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* An unprivileged user with vm.unprivileged_userfaultfd=0 and no access to
  * /dev/userfaultfd: uf_engine_features() says user-mode-only (or no
  * userfaultfd at all), uf_map with AUTO works and picks an engine the
