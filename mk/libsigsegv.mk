@@ -1,0 +1,50 @@
+# mk/libsigsegv.mk - the libsigsegv drop-in (compat/libsigsegv/): a
+# libsigsegv.so.2 built on userfault's public API, its sigsegv.h, and the
+# tests that run it against libsigsegv's own suite and real programs.
+#   $(BUILD)/compat/libsigsegv.so.2   (+ sigsegv.h next to it)
+#   make check-sigsegv                libsigsegv's test suite on every engine
+# Installed into $(LIBDIR)/userfault/, never over the system's copy.
+
+SIGSEGV_COMPAT_DIR := $(BUILD)/compat
+SIGSEGV_COMPAT := $(SIGSEGV_COMPAT_DIR)/libsigsegv.so.2
+SIGSEGV_COMPAT_HDR := $(SIGSEGV_COMPAT_DIR)/sigsegv.h
+
+all: $(SIGSEGV_COMPAT) $(SIGSEGV_COMPAT_HDR)
+
+# Links libuserfault.so.0 dynamically, found one directory up ($ORIGIN/..)
+# both in the build tree and once installed.
+$(SIGSEGV_COMPAT): compat/libsigsegv/sigsegv.c compat/libsigsegv/sigsegv.h include/userfault.h $(SHLIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LIB_CFLAGS) -Icompat/libsigsegv -shared -Wl,-soname,libsigsegv.so.2 -Wl,-z,defs \
+		-Wl,-rpath,'$$ORIGIN/..' \
+		-o $@ $< -L$(BUILD) -luserfault $(SAN_LDFLAGS) $(LDLIBS)
+	ln -sf libsigsegv.so.2 $(SIGSEGV_COMPAT_DIR)/libsigsegv.so
+$(SIGSEGV_COMPAT_HDR): compat/libsigsegv/sigsegv.h
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+# libsigsegv's own test suite (fetched with apt-get source into
+# $(BUILD)/sigsegv-cache, built against our header and library, run on every
+# engine), then Debian's clisp and gawk on the drop-in. tests/run.sh runs the
+# same scripts as part of make check.
+SIGSEGV_TESTS := $(BUILD)/tests/test_sigsegv_suite
+all: $(SIGSEGV_TESTS)
+$(BUILD)/tests/test_sigsegv_%: tests/sigsegv_%.sh
+	@mkdir -p $(dir $@)
+	cp $< $@ && chmod +x $@
+
+.PHONY: check-sigsegv
+check-sigsegv: all
+	$(SIGSEGV_TESTS)
+
+# make install: the drop-in goes to $(LIBDIR)/userfault/ (its rpath finds
+# libuserfault one directory up), the header to $(INCDIR)/userfault/; the
+# system's libsigsegv is never replaced. Use it per program with
+# LD_LIBRARY_PATH=$(LIBDIR)/userfault.
+.PHONY: install-sigsegv
+install: install-sigsegv
+install-sigsegv: $(SIGSEGV_COMPAT) $(SIGSEGV_COMPAT_HDR)
+	install -d $(DESTDIR)$(LIBDIR)/userfault $(DESTDIR)$(INCDIR)/userfault
+	install -m 755 $(SIGSEGV_COMPAT) $(DESTDIR)$(LIBDIR)/userfault/
+	ln -sf libsigsegv.so.2 $(DESTDIR)$(LIBDIR)/userfault/libsigsegv.so
+	install -m 644 $(SIGSEGV_COMPAT_HDR) $(DESTDIR)$(INCDIR)/userfault/
