@@ -35,7 +35,7 @@ $(BUILD)/tests/test_sigsegv_%: tests/sigsegv_%.sh
 
 .PHONY: check-sigsegv
 check-sigsegv: all
-	$(SIGSEGV_TESTS)
+	for t in $(SIGSEGV_TESTS); do $$t || exit 1; done
 
 # make install: the drop-in goes to $(LIBDIR)/userfault/ (its rpath finds
 # libuserfault one directory up), the header to $(INCDIR)/userfault/; the
@@ -48,3 +48,5 @@ install-sigsegv: $(SIGSEGV_COMPAT) $(SIGSEGV_COMPAT_HDR)
 	install -m 755 $(SIGSEGV_COMPAT) $(DESTDIR)$(LIBDIR)/userfault/
 	ln -sf libsigsegv.so.2 $(DESTDIR)$(LIBDIR)/userfault/libsigsegv.so
 	install -m 644 $(SIGSEGV_COMPAT_HDR) $(DESTDIR)$(INCDIR)/userfault/
+SIGSEGV_TESTS += $(BUILD)/tests/test_sigsegv_programs
+all: $(BUILD)/tests/test_sigsegv_programs
