@@ -50,3 +50,11 @@ install-sigsegv: $(SIGSEGV_COMPAT) $(SIGSEGV_COMPAT_HDR)
 	install -m 644 $(SIGSEGV_COMPAT_HDR) $(DESTDIR)$(INCDIR)/userfault/
 SIGSEGV_TESTS += $(BUILD)/tests/test_sigsegv_programs
 all: $(BUILD)/tests/test_sigsegv_programs
+
+# Thread safety beyond libsigsegv, against the drop-in's own header.
+SIGSEGV_TESTS += $(BUILD)/tests/test_sigsegv_threads
+all: $(BUILD)/tests/test_sigsegv_threads
+$(BUILD)/tests/test_sigsegv_threads: tests/sigsegv_threads.c $(SIGSEGV_COMPAT)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icompat/libsigsegv $< -o $@ -L$(SIGSEGV_COMPAT_DIR) \
+		-Wl,-rpath,$(abspath $(SIGSEGV_COMPAT_DIR)) -lsigsegv $(SAN_LDFLAGS) $(LDLIBS)
