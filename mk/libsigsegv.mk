@@ -58,3 +58,18 @@ $(BUILD)/tests/test_sigsegv_threads: tests/sigsegv_threads.c $(SIGSEGV_COMPAT)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icompat/libsigsegv $< -o $@ -L$(SIGSEGV_COMPAT_DIR) \
 		-Wl,-rpath,$(abspath $(SIGSEGV_COMPAT_DIR)) -lsigsegv $(SAN_LDFLAGS) $(LDLIBS)
+
+# The benchmark: one program built against each library; `make
+# bench-sigsegv` runs them alternately (bench/sigsegv.sh).
+SIGSEGV_BENCH := $(BUILD)/bench/sigsegv_bench_uf $(if $(HAVE_LIBSIGSEGV),$(BUILD)/bench/sigsegv_bench_real)
+all: $(SIGSEGV_BENCH)
+$(BUILD)/bench/sigsegv_bench_uf: bench/sigsegv_bench.c $(SIGSEGV_COMPAT)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icompat/libsigsegv $< -o $@ -L$(SIGSEGV_COMPAT_DIR) \
+		-Wl,-rpath,$(abspath $(SIGSEGV_COMPAT_DIR)) -lsigsegv $(SAN_LDFLAGS) $(LDLIBS)
+$(BUILD)/bench/sigsegv_bench_real: bench/sigsegv_bench.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $< -o $@ -lsigsegv $(SAN_LDFLAGS) $(LDLIBS)
+.PHONY: bench-sigsegv
+bench-sigsegv: $(SIGSEGV_BENCH)
+	bench/sigsegv.sh $(BUILD)
