@@ -20,6 +20,11 @@ compat=$build/compat
 skip() { echo "SKIP: $*" >&2; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ -f "$compat/libsigsegv.so.2" ] || fail "drop-in not built in $compat"
+# A sanitizer build's drop-in needs its runtime loaded first, which the
+# uninstrumented programs here do not do.
+if ldd "$compat/libsigsegv.so.2" | grep -Eq 'lib(a|t|ub)san'; then
+	skip "sanitizer build: uninstrumented programs cannot load the instrumented drop-in (run without SAN=)"
+fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/uf-sigsegv.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 ran=0

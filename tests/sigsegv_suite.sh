@@ -16,6 +16,11 @@ skip() { echo "SKIP: $*" >&2; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 [ -f "$compat/libsigsegv.so.2" ] && [ -f "$compat/sigsegv.h" ] || fail "drop-in not built in $compat"
+# A sanitizer build's drop-in needs its runtime loaded first, which the
+# uninstrumented programs here do not do.
+if ldd "$compat/libsigsegv.so.2" | grep -Eq 'lib(a|t|ub)san'; then
+	skip "sanitizer build: uninstrumented programs cannot load the instrumented drop-in (run without SAN=)"
+fi
 command -v apt-get >/dev/null || skip "apt-get not available: cannot fetch libsigsegv's source"
 CC=${CC:-cc}
 
