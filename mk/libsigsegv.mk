@@ -58,7 +58,7 @@ install-sigsegv: $(SIGSEGV_COMPAT) $(SIGSEGV_COMPAT_HDR)
 # Thread safety beyond libsigsegv, against the drop-in's own header.
 SIGSEGV_TESTS += $(BUILD)/tests/test_sigsegv_threads
 all: $(BUILD)/tests/test_sigsegv_threads
-$(BUILD)/tests/test_sigsegv_threads: tests/sigsegv_threads.c $(SIGSEGV_COMPAT)
+$(BUILD)/tests/test_sigsegv_threads: tests/sigsegv_threads.c tests/overflow.h $(SIGSEGV_COMPAT)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icompat/libsigsegv $< -o $@ -L$(SIGSEGV_COMPAT_DIR) \
 		-Wl,-rpath,$(abspath $(SIGSEGV_COMPAT_DIR)) -lsigsegv $(SAN_LDFLAGS) $(LDLIBS)
@@ -77,3 +77,6 @@ $(BUILD)/bench/sigsegv_bench_real: bench/sigsegv_bench.c
 .PHONY: bench-sigsegv
 bench-sigsegv: $(SIGSEGV_BENCH)
 	bench/sigsegv.sh $(BUILD)
+
+# Tests built by the generic rule that share tests/overflow.h.
+$(patsubst tests/%.c,$(BUILD)/tests/%,$(shell grep -l '"overflow.h"' tests/test_*.c)): tests/overflow.h

@@ -23,7 +23,8 @@
 
 #include "sigsegv.h"
 
-#define FAIL(...) (fprintf(stderr, "FAIL: " __VA_ARGS__), fprintf(stderr, "\n"), exit(1))
+#include "overflow.h"
+
 #define WORKERS 4
 #define PAGES 16
 #define ROUNDS 2000
@@ -132,15 +133,6 @@ static void on_overflow(int emergency, stackoverflow_context_t scp)
 	atomic_fetch_add(&g_overflows, 1);
 	sigsegv_leave_handler(continuation, NULL, NULL, NULL);
 }
-static volatile unsigned long g_never = ~0ul;
-__attribute__((noinline)) static unsigned long recurse(unsigned long n)
-{
-	volatile char buf[256];
-	buf[0] = (char)n;
-	if (n >= g_never)
-		return n;
-	return recurse(n + 1) + (unsigned long)buf[0];
-}
 static pthread_barrier_t g_bar;
 static void *overflower(void *arg)
 {
@@ -151,7 +143,7 @@ static void *overflower(void *arg)
 	pthread_barrier_wait(&g_bar); /* overflow together */
 	for (volatile int i = 0; i < 2; i++)
 		if (sigsetjmp(t_jmp, 1) == 0)
-			recurse(0);
+			overflow_recurse(0);
 	if (t_caught != 2)
 		FAIL("thread caught %d overflows", t_caught);
 	/* Deinstalling is process-wide, as in libsigsegv: after everyone. */

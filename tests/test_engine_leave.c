@@ -1,5 +1,5 @@
 /*
- * test_leave.c - call-outs from fault context left by siglongjmp leak
+ * test_engine_leave.c - call-outs from fault context left by siglongjmp leak
  * nothing (issue 9 §1 for raw areas, the process-wide handler and the
  * overflow callback): 10,000 faults each left by a jump, then
  * uf_area_unregister returns at once, from the same thread and from
@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "harness.h"
+#include "overflow.h"
 
 #define N 10000
 static size_t ps;
@@ -181,22 +182,13 @@ static void on_overflow(void *addr, void *arg)
 	atomic_fetch_add(&g_calls, 1);
 	siglongjmp(g_jmp, 1);
 }
-static volatile unsigned long g_never = ~0ul;
-__attribute__((noinline)) static unsigned long recurse(unsigned long n)
-{
-	volatile char buf[256];
-	buf[0] = (char)n;
-	if (n >= g_never)
-		return n;
-	return recurse(n + 1) + (unsigned long)buf[0];
-}
 static void *overflower(void *arg)
 {
 	(void)arg;
 	ASSERT_OK(uf_stack_guard_thread_init());
 	for (volatile int i = 0; i < 1000; i++)
 		if (sigsetjmp(g_jmp, 1) == 0)
-			recurse(0);
+			overflow_recurse(0);
 	return NULL;
 }
 static void test_overflow_jumps(void)

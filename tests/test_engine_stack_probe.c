@@ -1,5 +1,5 @@
 /*
- * test_stack_probe.c - stack overflows the way JITs meet them (issue 9 §6).
+ * test_engine_stack_probe.c - stack overflows the way JITs meet them (issue 9 §6).
  *
  * A JIT probes its stack in strides larger than a page, bangs it far below
  * the stack pointer, and allocates frames of up to a megabyte. Each case
@@ -10,7 +10,8 @@
  * accessible memory under the guard (the library's own alternate stack used
  * to sit right there), on the main thread and on pthreads, twice in a row
  * each. A wild access far from any stack must still not be reported, and
- * the overflow distance is a setting.
+ * the overflow distance is a setting. Runs once per engine: nothing here
+ * may depend on which engine serves regions.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -22,6 +23,7 @@
 #include <sys/wait.h>
 
 #include "harness.h"
+#include "overflow.h"
 
 static size_t ps;
 static __thread sigjmp_buf t_jmp;
@@ -81,14 +83,8 @@ struct limits {
 
 static uintptr_t main_floor(void)
 {
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	unsigned long lo = 0, hi = 0;
-	while (f && fgets(line, sizeof(line), f))
-		if (strstr(line, "[stack]"))
-			sscanf(line, "%lx-%lx", &lo, &hi);
-	if (f)
-		fclose(f);
+	unsigned long hi = main_stack_top();
+	ASSERT(hi);
 	struct rlimit rl;
 	ASSERT_EQ(getrlimit(RLIMIT_STACK, &rl), 0);
 	return hi - rl.rlim_cur;
@@ -225,38 +221,23 @@ static void run_thread(size_t stack_size)
 	pthread_attr_destroy(&at);
 }
 
-/* In a child: a wild write far from any stack into PROT_NONE memory, with
- * the callback installed, dies of SIGSEGV (exit 42 would be a report). */
-static void on_overflow_exit(void *addr, void *arg)
-{
-	(void)addr, (void)arg;
-	_exit(42);
-}
+/* A wild read or write far from any stack into PROT_NONE memory, with the
+ * callback installed, dies of SIGSEGV (exit 42 would be a report). */
+static char *g_none;
+static void wild_read(void *arg) { (void)arg, (void)*(volatile char *)(g_none + 5 * ps); }
+static void wild_write(void *arg) { (void)arg, *(volatile char *)(g_none + 5 * ps) = 1; }
 static void test_wild_access_not_reported(void)
 {
-	char *none = mmap(NULL, 16 * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT(none != MAP_FAILED);
+	g_none = mmap(NULL, 16 * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT(g_none != MAP_FAILED);
 	for (int w = 0; w < 2; w++) {
-		pid_t pid = fork();
-		ASSERT(pid >= 0);
-		if (pid == 0) {
-			alarm(20);
-			if (uf_stack_guard_install(on_overflow_exit, NULL))
-				_exit(3);
-			if (w)
-				*(volatile char *)(none + 5 * ps) = 1;
-			else
-				(void)*(volatile char *)(none + 5 * ps);
-			_exit(0);
-		}
-		int st;
-		ASSERT_EQ(waitpid(pid, &st, 0), pid);
+		int st = in_child(w ? wild_write : wild_read, NULL);
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 42)
 			FAIL("a wild %s far from any stack was reported as an overflow", w ? "write" : "read");
 		ASSERT(WIFSIGNALED(st));
 		ASSERT_EQ(WTERMSIG(st), SIGSEGV);
 	}
-	munmap(none, 16 * ps);
+	munmap(g_none, 16 * ps);
 }
 
 static void test_distance_setting(void)
