@@ -3,7 +3,7 @@
 #   make demo       build and run the demo
 #   make check      build and run the whole test suite (every engine)
 #   make bench      run the standard benchmark set
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR=  (and make uninstall; mk/install.mk)
 # Variables: BUILD (output dir), CC, SAN=address|thread (sanitizer build), CROSS=aarch64
 
 # The version lives in include/userfault.h; everything else derives from it.
@@ -50,7 +50,7 @@ TOOLS := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH := $(if $(BENCH_SRCS),$(BUILD)/bench/ufbench)
 
-.PHONY: all lib demo check bench install clean check-asan check-tsan check-aarch64
+.PHONY: all lib demo check bench clean check-asan check-tsan check-aarch64
 all: lib $(CATCHLIB) $(TESTS) $(TEST_HELPERS) $(EXAMPLES) $(TOOLS) $(BENCH)
 lib: $(SHLIB) $(STLIB)
 
@@ -84,7 +84,7 @@ $(BUILD)/examples/%: examples/%.c $(SHLIB)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(LINK_UF) -lm
 $(BUILD)/tools/%: tools/%.c $(SHLIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -DUF_LIBDIR=\"$(LIBDIR)\" $< -o $@ $(LINK_UF)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(LINK_UF)
 
 include $(wildcard bench/bench.mk)
 # Optional components and extra test suites add themselves here (one
@@ -129,23 +129,7 @@ check-aarch64:
 	$(MAKE) CROSS=aarch64 BUILD=$(AARCH64_BUILD) HAVE_LIBSIGSEGV= all
 	BUILD=$(AARCH64_BUILD) RUNNER="$(AARCH64_RUNNER)" tests/run.sh
 
-$(BUILD)/userfault.pc: userfault.pc.in include/userfault.h
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' $< > $@
-
-install: lib $(CATCHLIB) $(TOOLS) $(BUILD)/userfault.pc
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
-	install -m 644 include/userfault.h $(DESTDIR)$(INCDIR)/
-	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
-	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/$(SONAME)
-	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libuserfault.so
-	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
-	install -m 644 $(BUILD)/userfault.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
-	$(if $(wildcard $(CATCHLIB)),install -m 755 $(CATCHLIB) $(DESTDIR)$(LIBDIR)/)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
-	$(if $(TOOLS),install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/)
-	install -m 644 $(wildcard man/*.1) $(DESTDIR)$(PREFIX)/share/man/man1/
-	install -m 644 $(wildcard man/*.3) $(DESTDIR)$(PREFIX)/share/man/man3/
+# install, uninstall and userfault.pc: mk/install.mk.
 
 clean:
 	rm -rf build build-asan build-tsan build-aarch64

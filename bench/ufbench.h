@@ -5,6 +5,7 @@
  * ufbench.c            options, the driver (one forked child per measurement),
  *                      aggregation, ratios, targets, output
  * ufbench_systems.c    the systems under test behind one small region API
+ * ufbench_copy.c       the copy design (hand-written uffd SIGBUS + UFFDIO_COPY pager)
  * ufbench_scenarios.c  the scenarios (run in the measuring child)
  * ufbench_util.c       clock, data pattern, traces, cache simulators, /proc
  */
@@ -22,6 +23,7 @@ enum ufb_system {
 	UFB_KERNEL_TMPFS, /* the same bytes in a memfd (tmpfs), mmap'ed, page cache hot */
 	UFB_KERNEL_ANON,  /* anonymous memory: the kernel's own first-touch cost */
 	UFB_LIBSIGSEGV,   /* classic pager: libsigsegv + mprotect + memcpy */
+	UFB_COPY,         /* the copy design: uffd SIGBUS mode + store read + UFFDIO_COPY */
 	UFB_USERFAULT,    /* uf_map over a memory (or function) store */
 	UFB_NSYSTEMS
 };
@@ -127,6 +129,8 @@ struct ufb_region {
 	int fd;        /* child-owned memfd to close, or -1 */
 	/* libsigsegv */
 	struct ufb_classic *cp;
+	/* the copy design */
+	struct ufb_copy *cc;
 	/* userfault */
 	uf_store *st;
 	uf_region *ur;
@@ -157,6 +161,11 @@ int ufb_region_sync(struct ufb_region *r);
 /* Fills loads/faults/evictions/... of res from the system's counters. */
 void ufb_region_stats(struct ufb_region *r, struct ufb_result *res);
 void ufb_region_close(struct ufb_region *r);
+/* The copy design (ufbench_copy.c), behind the same calls. */
+int ufb_copy_open(struct ufb_region *r, const struct ufb_src *src, const struct ufb_region_opts *o,
+		  struct ufb_result *res);
+void ufb_copy_stats(struct ufb_region *r, struct ufb_result *res);
+void ufb_copy_close(struct ufb_region *r);
 /* Installs the libsigsegv handler once in this process (child). */
 int ufb_classic_init(void);
 

@@ -9,6 +9,7 @@
  *                 mprotects the faulting page read-write and memcpys it from
  *                 the store; under a budget it evicts first-in first-out with
  *                 mprotect(PROT_NONE) + madvise(MADV_DONTNEED)
+ *   copy-design   the hand-written userfaultfd pager (ufbench_copy.c)
  *   userfault     uf_map over uf_store_mem of the same bytes (uf_store_fn of
  *                 the same pattern for regions larger than RAM)
  */
@@ -49,9 +50,10 @@ const char *ufb_system_name(int system)
 		[UFB_KERNEL_TMPFS] = "kernel-tmpfs",
 		[UFB_KERNEL_ANON] = "kernel-anon",
 		[UFB_LIBSIGSEGV] = "libsigsegv",
+		[UFB_COPY] = "copy-design",
 		[UFB_USERFAULT] = "userfault",
 	};
-	_Static_assert(UFB_NSYSTEMS == 4, "name every system");
+	_Static_assert(UFB_NSYSTEMS == 5, "name every system");
 	return system >= 0 && system < UFB_NSYSTEMS ? n[system] : "?";
 }
 
@@ -414,6 +416,8 @@ int ufb_region_open(struct ufb_region *r, const struct ufb_sys *s, const struct 
 		return UFB_OK;
 	case UFB_LIBSIGSEGV:
 		return classic_open(r, src, o, res);
+	case UFB_COPY:
+		return ufb_copy_open(r, src, o, res);
 	case UFB_USERFAULT:
 		return uf_open(r, src, o, res);
 	}
@@ -429,6 +433,8 @@ int ufb_region_sync(struct ufb_region *r)
 		return 0;
 	case UFB_LIBSIGSEGV:
 		return classic_sync(r->cp);
+	case UFB_COPY:
+		return 0;
 	case UFB_USERFAULT:
 		return uf_sync(r->ur, r->addr, r->len);
 	}
@@ -442,6 +448,8 @@ void ufb_region_stats(struct ufb_region *r, struct ufb_result *res)
 		res->loads = atomic_load(&r->cp->faults);
 		res->evictions = atomic_load(&r->cp->evictions);
 		res->write_faults = atomic_load(&r->cp->wfaults);
+	} else if (r->sys.system == UFB_COPY && r->cc) {
+		ufb_copy_stats(r, res);
 	} else if (r->sys.system == UFB_USERFAULT && r->ur) {
 		struct uf_stats st;
 		memset(&st, 0, sizeof(st));
@@ -468,6 +476,10 @@ void ufb_region_close(struct ufb_region *r)
 	case UFB_LIBSIGSEGV:
 		if (r->cp)
 			classic_close(r->cp);
+		break;
+	case UFB_COPY:
+		if (r->cc)
+			ufb_copy_close(r);
 		break;
 	case UFB_USERFAULT:
 		/* The measurements synced what they wanted written. */

@@ -17,6 +17,20 @@
 extern "C" {
 #endif
 
+/* siginfo_t is POSIX, not ISO C: <signal.h> declares it only with POSIX
+ * features on (the default, -std=gnu*, C++, or _POSIX_C_SOURCE >= 199309L).
+ * Under a strict ISO mode (-std=c99 -pedantic) the calls and the field that
+ * take one take a void pointer instead: the same ABI, and the header still
+ * compiles. (__siginfo_t_defined: glibc's guard for the type; musl declares
+ * it whenever a POSIX or BSD feature macro is on, its default.) */
+#if defined(__siginfo_t_defined) || defined(__cplusplus) || \
+	(!defined(__GLIBC__) && (defined(_POSIX_SOURCE) || defined(_POSIX_C_SOURCE) || \
+				 defined(_XOPEN_SOURCE) || defined(_GNU_SOURCE) || defined(_BSD_SOURCE)))
+#define UF_SIGINFO siginfo_t
+#else
+#define UF_SIGINFO void
+#endif
+
 #if defined(__GNUC__)
 #define UF_API __attribute__((visibility("default")))
 #else
@@ -25,7 +39,7 @@ extern "C" {
 
 /* The version. The Makefile derives the SONAME from the same numbers. */
 #define UF_VERSION_MAJOR 0
-#define UF_VERSION_MINOR 1
+#define UF_VERSION_MINOR 2
 #define UF_VERSION_PATCH 0
 
 /* Returns the runtime version as MAJOR*10000 + MINOR*100 + PATCH. */
@@ -41,18 +55,38 @@ typedef struct uf_region uf_region;
 
 /*
  * A user-implemented backing store. read/write return 0 or a negative errno.
- * read must fill exactly len bytes (the pager never asks past the store size).
+ * read must fill exactly len bytes (the pager never asks past the store size);
+ * a read that returns 0 without filling them leaves zeros in the rest, never
+ * bytes of another block or region.
  * Store calls may run in the faulting thread inside a signal handler (the
  * default engine serves faults there): use only what is safe at the point
  * the faulting code was interrupted (pread/pwrite are fine, a lock the
  * faulting code may hold is not). They may run in several threads at once.
+ *
+ * A store whose calls are not async-signal-safe (they allocate, take locks,
+ * use a client library: hiredis, zlib, OpenSSL) sets UF_STORE_NOT_SIGSAFE in
+ * flags. Its read, write and flush calls then run on store threads that
+ * uf_store_new starts for it (threads of them, 0 = 4), while the thread
+ * that needs the data waits without spinning (in its fault handler, if it
+ * is a fault). Reads run on any of the threads, several at once; writes and
+ * flush run on one of them, in the order they were issued, so a flush
+ * follows every write that returned before it was called. The threads block
+ * every signal but the synchronous ones and stop when the store is closed
+ * (close runs in the thread that lets go last, after they stopped). A store
+ * thread that faults on a region of its own store gets -EDEADLK for that
+ * load (SIGBUS or the error callback) instead of waiting for itself. In a
+ * fork child the calls run in the calling thread (the threads are not
+ * copied; the child serves no region faults, see uf_map).
  */
+#define UF_STORE_NOT_SIGSAFE 0x1u /* uf_store_ops.flags: run calls on store threads */
 struct uf_store_ops {
 	size_t struct_size; /* sizeof(struct uf_store_ops) */
 	int (*read)(void *ctx, uint64_t off, void *dst, size_t len);
 	int (*write)(void *ctx, uint64_t off, const void *src, size_t len); /* NULL: read-only */
 	int (*flush)(void *ctx);  /* optional: make written data durable */
 	void (*close)(void *ctx); /* optional: called when the last user lets go */
+	unsigned flags;           /* UF_STORE_NOT_SIGSAFE; 0 for older callers */
+	unsigned threads;         /* store threads for a NOT_SIGSAFE store; 0 = 4, at most 64 */
 };
 
 UF_API int uf_store_new(const struct uf_store_ops *ops, void *ctx, uint64_t size,
@@ -87,14 +121,22 @@ enum uf_engine {
 	UF_ENGINE_AUTO = 0,        /* best available; USERFAULT_ENGINE overrides */
 	UF_ENGINE_UFFD = 1,        /* userfaultfd, faults served in the faulting thread (SIGBUS mode) */
 	UF_ENGINE_UFFD_THREAD = 2, /* userfaultfd, faults served by a handler thread */
-	UF_ENGINE_SIGNAL = 3,      /* SIGSEGV + mprotect, no userfaultfd needed */
+	UF_ENGINE_SIGNAL = 3       /* SIGSEGV + mprotect, no userfaultfd needed */
 };
 
 /*
  * Called in the faulting thread (signal context) when a block cannot be
  * loaded. err is the store's negative errno. Return UF_ERR_RETRY to try the
  * load again, or UF_ERR_SIGBUS to deliver SIGBUS (the default without a
- * callback). The callback may also leave with siglongjmp.
+ * callback). The callback may also leave with siglongjmp (to a
+ * sigsetjmp(env, 1), which restores the signal mask: it runs with
+ * asynchronous signals blocked). Nothing is in flight when it runs, on any
+ * engine: the failed load was abandoned first and the library holds no
+ * lock or reference, so leaving costs nothing; the block stays unloaded
+ * and the next access to it faults and loads it again. The same holds for
+ * a SIGBUS handler that leaves by siglongjmp. A failing block fails alone:
+ * when a read-ahead batch cannot be read, the faulting block is loaded by
+ * itself, and only accesses to blocks the store cannot read fail.
  */
 #define UF_ERR_SIGBUS 0
 #define UF_ERR_RETRY 1
@@ -117,6 +159,11 @@ struct uf_map_opts {
 	unsigned flags;       /* UF_MAP_* */
 	uf_error_fn on_error; /* optional */
 	void *error_arg;
+	/* Background write-back: dirty blocks are written back at most this
+	 * many milliseconds after the previous pass (0 = only by uf_sync,
+	 * eviction, uf_unmap and process exit). Bounds what _exit or a crash
+	 * can lose; failed blocks stay dirty for the next pass or uf_sync. */
+	unsigned writeback_ms;
 };
 UF_API void uf_map_opts_init(struct uf_map_opts *opts);
 
@@ -155,13 +202,13 @@ UF_API int uf_prefetch(uf_region *r, void *addr, size_t len);
 UF_API int uf_evict(uf_region *r, void *addr, size_t len);
 
 struct uf_stats {
-	size_t struct_size;    /* set by the caller: sizeof(struct uf_stats) */
+	size_t struct_size;    /* set by uf_stats_init (or to sizeof(struct uf_stats)) */
 	int engine;            /* enum uf_engine */
 	uint64_t faults;       /* faults served (missing + write-protect) */
 	uint64_t loads;        /* store reads */
 	uint64_t evictions;    /* blocks whose frame was released */
 	uint64_t writebacks;   /* store writes */
-	uint64_t write_faults; /* first writes to clean blocks */
+	uint64_t write_faults; /* first writes to clean blocks that faulted (0 when async_writes) */
 	uint64_t reactivations;/* evicted-but-kept frames brought back without a store read */
 	uint64_t resident;     /* blocks holding RAM now (mapped or kept) */
 	uint64_t resident_peak;
@@ -170,20 +217,37 @@ struct uf_stats {
 	size_t block_size;
 	int async_writes;      /* 1: first writes are not faults (WP_ASYNC + PAGEMAP_SCAN) */
 };
+/* Zeroes st and sets its struct_size, as uf_map_opts_init does for options. */
+UF_API void uf_stats_init(struct uf_stats *st);
 UF_API int uf_stats(const uf_region *r, struct uf_stats *st);
 
 /* uf_unmap flags */
 #define UF_UNMAP_DISCARD 0x1u /* drop dirty blocks instead of writing them back */
 /* Writes dirty blocks back (unless UF_UNMAP_DISCARD) and unmaps. If write-back
- * fails, returns the error and leaves the region mapped and intact. */
+ * fails, returns the error and leaves the region mapped and intact.
+ * At normal process exit (exit() or a return from main) every region still
+ * mapped is written back as uf_sync would; a region whose write-back fails
+ * then is reported on stderr with its address and the error. _exit() and
+ * fatal signals write nothing back: see uf_map_opts.writeback_ms. */
 UF_API int uf_unmap(uf_region *r, unsigned flags);
 
 /*
  * For programs that install their own SIGSEGV/SIGBUS handler after userfault:
  * call this first from it. Returns 1 if the fault was ours and is served
- * (return from your handler), 0 if it is not ours.
+ * (return from your handler), 0 if it is not ours, including a write that
+ * breaks a region's protection (a write to a read-only region), on every
+ * engine. A handler that does not call it gets every fault of the regions
+ * unserved, on every engine: a missing page reaches it as SIGBUS
+ * (uffd, uffd-thread) or SIGSEGV (signal) at the faulting address.
+ *
+ * Signals: while the library serves a fault, and during uf_sync,
+ * uf_discard, uf_evict, uf_prefetch, uf_stats and uf_unmap, asynchronous
+ * signals (all but SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) are
+ * blocked in that thread; a handler that touches a region then runs when
+ * the library is done and is served like any other access (it never waits
+ * on its own thread). Store callbacks must not touch the region they serve.
  */
-UF_API int uf_handle_fault(int sig, siginfo_t *info, void *ucontext);
+UF_API int uf_handle_fault(int sig, UF_SIGINFO *info, void *ucontext);
 
 /* ------------------------------------------------------------------------ */
 /* Fault-safe access                                                         */
@@ -243,7 +307,7 @@ UF_API int uf_stack_guard_install(uf_overflow_fn fn, void *arg);
 /* What the context-taking callback is told. */
 struct uf_overflow {
 	void *addr;      /* faulting address */
-	siginfo_t *info;
+	UF_SIGINFO *info;
 	void *ucontext;  /* the interrupted context (a ucontext_t *) */
 	int on_alt_stack;             /* 1: the callback runs on an alternate signal stack */
 	int interrupted_on_alt_stack; /* 1: the overflowing code itself ran on the alternate
@@ -298,7 +362,7 @@ struct uf_fault {
 	void *addr;      /* faulting address */
 	int access;      /* UF_ACCESS_* */
 	int sig;         /* SIGSEGV or SIGBUS */
-	siginfo_t *info;
+	UF_SIGINFO *info;
 	void *ucontext;
 	int phase;       /* UF_PHASE_*: process-wide handler only; 0 for areas */
 };
@@ -364,7 +428,7 @@ UF_API void uf_fault_leave(void);
 /* Writes one readable paragraph about the fault into buf (always
  * NUL-terminated). Returns the length it wanted (like snprintf) or -errno.
  * Async-signal-safe. */
-UF_API int uf_explain(const siginfo_t *info, const void *ucontext, char *buf, size_t len);
+UF_API int uf_explain(const UF_SIGINFO *info, const void *ucontext, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

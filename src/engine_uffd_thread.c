@@ -13,13 +13,22 @@
  * the shared userfaultfd operations of engine_uffd.c, without their
  * wake-ups: the handler wakes the sleeper after the pager returns.
  *
- * Threads: a small pool per region (one per CPU, at most 4), each waiting
- * in its own epoll set on the region's uffd with EPOLLEXCLUSIVE, so one
- * message wakes one thread. Per region rather than one process-wide thread:
- * a slow or failing store in one region never stalls faults in another, a
- * store that reads another uffd-thread region cannot deadlock, several
- * slow loads of one region proceed at once, and the threads live and die
- * with the region (no global state to fork or tear down).
+ * Threads: a pool per region, each waiting in its own epoll set on the
+ * region's uffd with EPOLLEXCLUSIVE, so one message wakes one thread. Per
+ * region rather than one process-wide thread: a slow or failing store in
+ * one region never stalls faults in another, a store that reads another
+ * uffd-thread region cannot deadlock, several slow loads of one region
+ * proceed at once, and the threads live and die with the region (no global
+ * state to fork or tear down). The pool starts at one thread per CPU (at
+ * most 4) and grows by one whenever a handler takes a message while no
+ * other is idle (up to MAX_THREADS): a handler serving a slow block, or
+ * waiting in the pager for a block another handler loads, then never
+ * holds up a fault on any other block. A pool only grows as far as faults
+ * are ever in service at once.
+ *
+ * Reads of missing pages take the pager's batched path: read-ahead, one
+ * store read into a staging slot that stays populated (no fresh page per
+ * fault), one UFFDIO_COPY for the run.
  *
  * Errors. A failed load must reach the faulting thread as SIGBUS with
  * si_addr (or its error callback). The handler poisons the page with
@@ -59,7 +68,8 @@
 #include "safe_access.h"
 #include "uffd.h"
 
-#define MAX_THREADS 4
+#define MAX_THREADS 32
+#define START_THREADS 4
 #define NO_BLOCK UINT64_MAX
 
 /* Poison records: one word per poisoned page, page address | state | -err.
@@ -114,7 +124,9 @@ struct thr_priv {
 	_Atomic uint32_t nlive;    /* live (uncleared) records */
 	_Atomic uint64_t rec[NREC];
 	_Atomic uint64_t aux[NREC]; /* AUX() of a FRESH record, set before it */
-	unsigned nthreads;
+	pthread_mutex_t grow_lock; /* nthreads, starting threads, stopping */
+	_Atomic unsigned nthreads;
+	_Atomic unsigned idle;     /* handlers waiting in epoll_wait */
 	struct handler h[MAX_THREADS];
 };
 
@@ -208,24 +220,40 @@ static inline uint64_t err_bits(int err)
 /* ------------------------------------------------------------------ */
 /* engine operations                                                    */
 
-/* The pager owns blk (LOADING or PARKED): no one else installs it now.
- * Zap the poison markers on its pages first, or the install would fail
- * with EEXIST. */
+/* The pager owns the blocks of [a, a + len) (LOADING or PARKED): no one
+ * else installs them now. Zap the poison markers on their pages first, or
+ * the install would fail with EEXIST. */
+UF_SIGCTX static void clear_poison(struct uf_region *r, uintptr_t a, size_t len)
+{
+	struct thr_priv *p = r->eng_priv;
+	if (uf__likely(atomic_load_explicit(&p->nlive, memory_order_acquire) == 0))
+		return;
+	for (int i = 0; i < NREC; i++) {
+		uint64_t w = atomic_load(&p->rec[i]);
+		if (R_LIVE(w) && R_ADDR(w) >= a && R_ADDR(w) < a + len) {
+			madvise((void *)R_ADDR(w), uf__page_size(), MADV_DONTNEED);
+			rec_clear(p, i, w);
+		}
+	}
+}
+
 UF_SIGCTX static int thr_install(struct uf_region *r, uint32_t f, uint64_t blk, size_t len,
 				 bool writable)
 {
-	struct thr_priv *p = r->eng_priv;
-	if (uf__unlikely(atomic_load_explicit(&p->nlive, memory_order_acquire) != 0)) {
-		uintptr_t a = (uintptr_t)uf__blk_addr(r, blk);
-		for (int i = 0; i < NREC; i++) {
-			uint64_t w = atomic_load(&p->rec[i]);
-			if (R_LIVE(w) && R_ADDR(w) >= a && R_ADDR(w) < a + len) {
-				madvise((void *)R_ADDR(w), uf__page_size(), MADV_DONTNEED);
-				rec_clear(p, i, w);
-			}
-		}
-	}
+	clear_poison(r, (uintptr_t)uf__blk_addr(r, blk), len);
 	return uf__uffd_install(r, f, blk, len, writable);
+}
+
+/* A run of clean blocks from a staging slot, in one UFFDIO_COPY. It does
+ * not wake the sleepers either: serve_msg wakes the faulting page once the
+ * pager has published the run and balanced its lists, so the program never
+ * runs ahead of the pager's bookkeeping (a thread woken early touches
+ * blocks that are about to be parked, and the reactivation order decides
+ * which block the next load evicts: test_engine_fn_store's hot block). */
+UF_SIGCTX static int thr_install_clean(struct uf_region *r, uint64_t blk, size_t len, const void *src)
+{
+	clear_poison(r, (uintptr_t)uf__blk_addr(r, blk), len);
+	return uf__uffd_install_clean(r, blk, len, src);
 }
 
 /* Called by the pager when a frame stops holding blk. On the failure path
@@ -235,10 +263,11 @@ UF_SIGCTX static int thr_install(struct uf_region *r, uint32_t f, uint64_t blk, 
  * sleeper stays asleep until the error is recorded (serve_msg). */
 UF_SIGCTX static void thr_release(struct uf_region *r, uint32_t f, uint64_t blk, size_t len)
 {
-	(void)f;
-	(void)len;
 	struct handler *h = t_self;
 	struct thr_priv *p = r->eng_priv;
+	/* The frame's slot may hold the block's bytes (parked, or a load that
+	 * failed): the frame owns no RAM while it holds no block. */
+	uf__uffd_release(r, f, blk, len);
 	if (!h || h->r != r || h->cur_blk != blk || !p->poison)
 		return;
 	bool was;
@@ -334,8 +363,22 @@ static void serve_msg(struct uf_region *r, struct handler *h, const struct uffd_
 	h->cur_aux = AUX(p->tid ? m->arg.pagefault.feat.ptid : 0,
 			 p->exact ? m->arg.pagefault.address : 0);
 	h->cur_rec = -1;
+	if (!wp && p->poison && !uf__fault_handler_current(SIGBUS)) {
+		/* The program replaced our handler without calling
+		 * uf_handle_fault: as under the in-thread engines, the fault
+		 * is not served but reaches its handler as SIGBUS. The record
+		 * carries no error, so an access that does go through
+		 * uf_handle_fault loads the block (thr_sigbus). */
+		bool was;
+		int i = rec_insert(p, page, 0, h->cur_aux, &was);
+		if (i >= 0 && upoison(r->uffd, page, ps, true) == 0)
+			return;
+		if (i >= 0 && !was)
+			rec_clear(p, i, atomic_load(&p->rec[i]));
+	}
 	int e = uf__pager_fault(r, page, access);
 	h->cur_blk = NO_BLOCK;
+	h->cur_addr = 0;
 	if (e == 0) {
 		/* Also when the pager installed nothing (someone else loaded the
 		 * block first, or a racing fault already opened it). */
@@ -361,6 +404,29 @@ static void serve_requests(struct uf_region *r, struct thr_priv *p)
 	}
 }
 
+static int start_thread(struct uf_region *r, struct thr_priv *p, struct handler *h);
+
+/* Called by a handler that took a message: if no other handler is idle,
+ * start one, so that this handler being slow (a slow store read, or a wait
+ * for a block another handler loads) never leaves a message unserved. */
+static void grow(struct uf_region *r, struct thr_priv *p)
+{
+	if (atomic_load_explicit(&p->idle, memory_order_relaxed) != 0 ||
+	    atomic_load_explicit(&p->nthreads, memory_order_relaxed) >= MAX_THREADS)
+		return;
+	pthread_mutex_lock(&p->grow_lock);
+	unsigned n = atomic_load(&p->nthreads);
+	if (n < MAX_THREADS && !atomic_load(&p->stopping) && atomic_load(&p->idle) == 0) {
+		if (start_thread(r, p, &p->h[n]) == 0) {
+			atomic_store(&p->nthreads, n + 1);
+		} else if (p->h[n].ep >= 0) { /* no thread: the pool stays as it is */
+			close(p->h[n].ep);
+			p->h[n].ep = -1;
+		}
+	}
+	pthread_mutex_unlock(&p->grow_lock);
+}
+
 static void *handler_main(void *arg)
 {
 	struct handler *h = arg;
@@ -369,7 +435,9 @@ static void *handler_main(void *arg)
 	t_self = h;
 	for (;;) {
 		struct epoll_event ev[2];
+		atomic_fetch_add_explicit(&p->idle, 1, memory_order_relaxed);
 		int n = epoll_wait(h->ep, ev, 2, -1);
+		atomic_fetch_sub_explicit(&p->idle, 1, memory_order_relaxed);
 		if (n < 0 && errno != EINTR)
 			break;
 		if (atomic_load(&p->stopping))
@@ -385,8 +453,10 @@ static void *handler_main(void *arg)
 				continue;
 			if (got != (ssize_t)sizeof(m))
 				break; /* EAGAIN: empty */
-			if (m.event == UFFD_EVENT_PAGEFAULT)
+			if (m.event == UFFD_EVENT_PAGEFAULT) {
+				grow(r, p);
 				serve_msg(r, h, &m);
+			}
 		}
 	}
 	t_self = NULL;
@@ -466,12 +536,28 @@ UF_SIGCTX static int thr_sigbus(const struct uf__range *rg, siginfo_t *si, void 
 		uf__registry_put(rg);
 		return UF__HANDLED;
 	}
-	while (err != 0 && err != -EFAULT && r->on_error &&
-	       r->on_error(r, (void *)addr, err, r->error_arg) == UF_ERR_RETRY)
+	/* The callback and the SIGBUS handler may leave by siglongjmp: no
+	 * reference is held while they run. A retry takes one again (the
+	 * region may have been unmapped meanwhile: then just access again). */
+	uf_error_fn cb = r->on_error;
+	void *cb_arg = r->error_arg;
+	struct uf__range cur = *rg;
+	while (err != 0 && err != -EFAULT && cb) {
+		uf__registry_put(&cur);
+		if (cb(r, (void *)addr, err, cb_arg) != UF_ERR_RETRY) {
+			uf__fault_deliver_sigbus((void *)addr, uc);
+			return UF__HANDLED;
+		}
+		if (!uf__registry_get(addr, &cur))
+			return UF__HANDLED;
+		if (cur.obj != r) {
+			uf__registry_put(&cur);
+			return UF__HANDLED;
+		}
 		err = request(r, page, access);
-	uf__registry_put(rg);
-	/* Inside uf_try_read/uf_try_write the copy fails instead. */
-	if (err && !uf__safe_access_fail(uc))
+	}
+	uf__registry_put(&cur);
+	if (err)
 		uf__fault_deliver_sigbus((void *)addr, uc);
 	return UF__HANDLED;
 }
@@ -488,11 +574,14 @@ static void thr_detach(struct uf_region *r)
 {
 	struct thr_priv *p = r->eng_priv;
 	if (p) {
+		/* Under the lock: no handler starts another after this. */
+		pthread_mutex_lock(&p->grow_lock);
 		atomic_store(&p->stopping, true);
+		pthread_mutex_unlock(&p->grow_lock);
 		uint64_t one = 1;
 		if (p->evfd >= 0 && write(p->evfd, &one, sizeof(one)) < 0) {
 		}
-		for (unsigned i = 0; i < p->nthreads; i++) {
+		for (unsigned i = 0; i < MAX_THREADS; i++) {
 			if (p->h[i].started)
 				pthread_join(p->h[i].th, NULL);
 			if (p->h[i].ep >= 0)
@@ -500,6 +589,7 @@ static void thr_detach(struct uf_region *r)
 		}
 		if (p->evfd >= 0)
 			close(p->evfd);
+		pthread_mutex_destroy(&p->grow_lock);
 		free(p);
 		r->eng_priv = NULL;
 	}
@@ -576,6 +666,7 @@ static int thr_attach(struct uf_region *r)
 		return -ENOMEM;
 	}
 	r->eng_priv = p;
+	pthread_mutex_init(&p->grow_lock, NULL);
 	p->evfd = -1;
 	for (unsigned i = 0; i < MAX_THREADS; i++)
 		p->h[i].ep = -1;
@@ -589,12 +680,16 @@ static int thr_attach(struct uf_region *r)
 		goto fail;
 	}
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	p->nthreads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (unsigned)cpus;
-	for (unsigned i = 0; i < p->nthreads; i++) {
+	unsigned n = cpus < 1 ? 1 : cpus > START_THREADS ? START_THREADS : (unsigned)cpus;
+	pthread_mutex_lock(&p->grow_lock);
+	for (unsigned i = 0; i < n && !e; i++) {
 		e = start_thread(r, p, &p->h[i]);
-		if (e)
-			goto fail;
+		if (!e)
+			atomic_store(&p->nthreads, i + 1);
 	}
+	pthread_mutex_unlock(&p->grow_lock);
+	if (e)
+		goto fail;
 	return 0;
 fail:
 	thr_detach(r);
@@ -611,6 +706,10 @@ const struct uf__engine_ops uf__engine_uffd_thread = {
 	.install = thr_install,
 	.park = uf__uffd_park,
 	.release = thr_release,
+	.zap = uf__uffd_zap,
 	.protect = uf__uffd_protect,
+	.stage_get = uf__uffd_stage_get,
+	.stage_put = uf__uffd_stage_put,
+	.install_clean = thr_install_clean,
 	.sigbus = thr_sigbus,
 };

@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -68,62 +69,16 @@ _Static_assert(sizeof(void *) == 8, "the ELF reader handles ELFCLASS64 only");
 #define MAIN_GAP (1u << 20)  /* the kernel's default stack_guard_gap (256 pages) */
 #define USER_TOP (1ull << 47)
 
-/* ---- output: snprintf-like accumulation, counts what it could not store ---- */
-
-struct out {
-	char *buf;
-	size_t len, n;
-};
-
-UF_SIGCTX static void putch(struct out *o, char c)
-{
-	if (o->n + 1 < o->len)
-		o->buf[o->n] = c;
-	o->n++;
-}
-
-UF_SIGCTX static void put(struct out *o, const char *s)
-{
-	while (*s)
-		putch(o, *s++);
-}
-
-UF_SIGCTX static void put_hex(struct out *o, uint64_t v)
-{
-	char t[16];
-	int i = 0;
-	do {
-		t[i++] = "0123456789abcdef"[v & 15];
-		v >>= 4;
-	} while (v);
-	put(o, "0x");
-	while (i)
-		putch(o, t[--i]);
-}
-
-UF_SIGCTX static void put_dec(struct out *o, long long v)
-{
-	char t[24];
-	int i = 0;
-	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
-	do {
-		t[i++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		putch(o, '-');
-	while (i)
-		putch(o, t[--i]);
-}
+/* ---- output: struct uf__out (fmt.h), counts what it could not store ---- */
 
 /* A byte count the way people read it: exact below 64 KiB or when it is a
  * whole number of units, else "~N unit" rounded down. */
-UF_SIGCTX static void put_size(struct out *o, uint64_t v)
+UF_SIGCTX static void put_size(struct uf__out *o, uint64_t v)
 {
 	static const char *const unit[] = {" KiB", " MiB", " GiB", " TiB"};
 	if (v < 65536) {
-		put_dec(o, (long long)v);
-		put(o, v == 1 ? " byte" : " bytes");
+		uf__out_dec(o, (long long)v);
+		uf__out_str(o, v == 1 ? " byte" : " bytes");
 		return;
 	}
 	int u = 0;
@@ -133,16 +88,9 @@ UF_SIGCTX static void put_size(struct out *o, uint64_t v)
 		scale <<= 10;
 	}
 	if (v % scale)
-		putch(o, '~');
-	put_dec(o, (long long)(v / scale));
-	put(o, unit[u]);
-}
-
-UF_SIGCTX static int finish(struct out *o)
-{
-	if (o->len)
-		o->buf[o->n < o->len ? o->n : o->len - 1] = 0;
-	return o->n > 0x7fffffff ? 0x7fffffff : (int)o->n;
+		uf__out_ch(o, '~');
+	uf__out_dec(o, (long long)(v / scale));
+	uf__out_str(o, unit[u]);
 }
 
 /* ---- /proc/self/maps ---- */
@@ -319,25 +267,25 @@ UF_SIGCTX static const char *base_name(const char *path)
 }
 
 /* "0x1000-0x2000 r--p /usr/lib/libc.so.6 (file offset 0x0)" */
-UF_SIGCTX static void put_mapping(struct out *o, const struct mapping *m)
+UF_SIGCTX static void put_mapping(struct uf__out *o, const struct mapping *m)
 {
-	put_hex(o, m->start);
-	putch(o, '-');
-	put_hex(o, m->end);
-	putch(o, ' ');
-	put(o, m->perms);
-	putch(o, ' ');
+	uf__out_hex(o, m->start);
+	uf__out_ch(o, '-');
+	uf__out_hex(o, m->end);
+	uf__out_ch(o, ' ');
+	uf__out_str(o, m->perms);
+	uf__out_ch(o, ' ');
 	if (is_anon(m)) {
-		put(o, "[anonymous]");
+		uf__out_str(o, "[anonymous]");
 		return;
 	}
-	put(o, m->path);
+	uf__out_str(o, m->path);
 	if (m->truncated)
-		put(o, "...");
+		uf__out_str(o, "...");
 	if (m->path[0] == '/' || m->off) {
-		put(o, " (file offset ");
-		put_hex(o, m->off);
-		putch(o, ')');
+		uf__out_str(o, " (file offset ");
+		uf__out_hex(o, m->off);
+		uf__out_ch(o, ')');
 	}
 }
 
@@ -419,12 +367,25 @@ UF_SIGCTX static void elf_symbolize(const struct mapping *m, uintptr_t addr, str
 	s->name[0] = 0;
 	if (m->path[0] != '/' || m->truncated)
 		return;
+	/* Only a regular file: the name in /proc/self/maps may now be a FIFO
+	 * or a device (a library unlinked and replaced, a crafted
+	 * "lib.so (deleted)"), whose open or read could block a dying
+	 * process forever or have side effects. stat first (opens nothing),
+	 * then O_NONBLOCK in case the name changed in between, then check
+	 * what was opened. */
+	struct stat st;
+	if (stat(m->path, &st) || !S_ISREG(st.st_mode))
+		return;
 	int fd;
 	do
-		fd = open(m->path, O_RDONLY | O_CLOEXEC);
+		fd = open(m->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0)
 		return;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return;
+	}
 
 	Elf64_Ehdr eh;
 	if (!pread_all(fd, &eh, sizeof(eh), 0) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
@@ -468,12 +429,12 @@ out:
 }
 
 /* "0x55d0c3a0 in crash+0x10 (prog+0x11a9)" */
-UF_SIGCTX static void put_code_addr(struct out *o, uintptr_t pc, bool return_addr)
+UF_SIGCTX static void put_code_addr(struct uf__out *o, uintptr_t pc, bool return_addr)
 {
-	put_hex(o, pc);
+	uf__out_hex(o, pc);
 	struct mapping m;
 	if (!maps_find(pc, &m)) {
-		put(o, " (not mapped)");
+		uf__out_str(o, " (not mapped)");
 		return;
 	}
 	struct elfsym s;
@@ -482,25 +443,25 @@ UF_SIGCTX static void put_code_addr(struct out *o, uintptr_t pc, bool return_add
 	elf_symbolize(&m, look, &s);
 	uint64_t vaddr = s.vaddr + (pc - look);
 	if (s.have_sym) {
-		put(o, " in ");
-		put(o, s.name);
-		putch(o, '+');
-		put_hex(o, vaddr - s.sym_value);
+		uf__out_str(o, " in ");
+		uf__out_str(o, s.name);
+		uf__out_ch(o, '+');
+		uf__out_hex(o, vaddr - s.sym_value);
 	}
-	put(o, " (");
+	uf__out_str(o, " (");
 	if (is_anon(&m)) {
-		put(o, "anonymous mapping ");
-		put_hex(o, m.start);
-		putch(o, '+');
-		put_hex(o, pc - m.start);
+		uf__out_str(o, "anonymous mapping ");
+		uf__out_hex(o, m.start);
+		uf__out_ch(o, '+');
+		uf__out_hex(o, pc - m.start);
 	} else {
-		put(o, base_name(m.path));
-		putch(o, '+');
-		put_hex(o, s.have_vaddr || m.path[0] == '/' ? vaddr : pc - m.start);
+		uf__out_str(o, base_name(m.path));
+		uf__out_ch(o, '+');
+		uf__out_hex(o, s.have_vaddr || m.path[0] == '/' ? vaddr : pc - m.start);
 	}
 	if (!strchr(m.perms, 'x'))
-		put(o, ", not executable");
-	putch(o, ')');
+		uf__out_str(o, ", not executable");
+	uf__out_ch(o, ')');
 }
 
 UF_SIGCTX int uf__explain_perms(uintptr_t addr, char perms[5])
@@ -514,9 +475,9 @@ UF_SIGCTX int uf__explain_perms(uintptr_t addr, char perms[5])
 
 UF_SIGCTX int uf__explain_code_addr(uintptr_t pc, int return_addr, char *buf, size_t len)
 {
-	struct out o = {buf, buf ? len : 0, 0};
+	struct uf__out o = {buf, buf ? len : 0, 0};
 	put_code_addr(&o, pc, return_addr);
-	return finish(&o);
+	return uf__out_end(&o);
 }
 
 /* ---- signal and si_code in words ---- */
@@ -651,7 +612,7 @@ UF_SIGCTX static bool is_hw_fault(const siginfo_t *si)
 	return false;
 }
 
-UF_SIGCTX static void put_signal(struct out *o, const siginfo_t *si)
+UF_SIGCTX static void put_signal(struct uf__out *o, const siginfo_t *si)
 {
 	int sig = si->si_signo;
 	const char *name = NULL, *text = NULL;
@@ -661,53 +622,53 @@ UF_SIGCTX static void put_signal(struct out *o, const siginfo_t *si)
 			text = sig_names[i].text;
 		}
 	if (name) {
-		put(o, name);
-		put(o, " (");
-		put(o, text);
-		putch(o, ')');
+		uf__out_str(o, name);
+		uf__out_str(o, " (");
+		uf__out_str(o, text);
+		uf__out_ch(o, ')');
 	} else {
-		put(o, "signal ");
-		put_dec(o, sig);
+		uf__out_str(o, "signal ");
+		uf__out_dec(o, sig);
 	}
 	const struct code_text *c = find_code(sig, si->si_code);
-	put(o, ", ");
+	uf__out_str(o, ", ");
 	if (c) {
-		put(o, c->name);
-		put(o, ": ");
-		put(o, c->text);
+		uf__out_str(o, c->name);
+		uf__out_str(o, ": ");
+		uf__out_str(o, c->text);
 	} else {
-		put(o, "si_code ");
-		put_dec(o, si->si_code);
+		uf__out_str(o, "si_code ");
+		uf__out_dec(o, si->si_code);
 	}
-	putch(o, '.');
+	uf__out_ch(o, '.');
 }
 
 /* For signals somebody sent: who, and what it usually means. */
-UF_SIGCTX static void put_sender(struct out *o, const siginfo_t *si)
+UF_SIGCTX static void put_sender(struct uf__out *o, const siginfo_t *si)
 {
 	int code = si->si_code;
 	if (code == SI_USER || code == SI_TKILL || code == SI_QUEUE) {
 		if (si->si_pid == getpid()) {
-			put(o, " The process raised it itself");
+			uf__out_str(o, " The process raised it itself");
 			if (si->si_signo == SIGABRT)
-				put(o, ": abort() was called - a failed assert(), an uncaught C++ "
+				uf__out_str(o, ": abort() was called - a failed assert(), an uncaught C++ "
 				       "exception, or a fatal error the C library detected (heap "
 				       "corruption, a stack-protector failure); its message, if any, "
 				       "is just above in the error output");
 			else if (si->si_signo == SIGSEGV || si->si_signo == SIGBUS ||
 				 si->si_signo == SIGILL || si->si_signo == SIGFPE)
-				put(o, " (raise() or kill()): not a hardware fault, so there is no "
+				uf__out_str(o, " (raise() or kill()): not a hardware fault, so there is no "
 				       "faulting address");
-			putch(o, '.');
+			uf__out_ch(o, '.');
 		} else {
-			put(o, " It was sent by process ");
-			put_dec(o, si->si_pid);
-			put(o, " (uid ");
-			put_dec(o, si->si_uid);
-			put(o, "); it is not a hardware fault, so there is no faulting address.");
+			uf__out_str(o, " It was sent by process ");
+			uf__out_dec(o, si->si_pid);
+			uf__out_str(o, " (uid ");
+			uf__out_dec(o, si->si_uid);
+			uf__out_str(o, "); it is not a hardware fault, so there is no faulting address.");
 		}
 	} else if (code == SI_KERNEL && si->si_signo == SIGSEGV) {
-		put(o, " A general protection fault: the kernel reports no address. Typical causes "
+		uf__out_str(o, " A general protection fault: the kernel reports no address. Typical causes "
 		       "are a non-canonical pointer (the upper bits are not copies of bit 47, e.g. "
 		       "a corrupted or uninitialised pointer), a misaligned SSE operand, or a "
 		       "privileged instruction.");
@@ -736,7 +697,12 @@ UF_SIGCTX uintptr_t uf__explain_caller(const void *uc)
 	struct mapping m;
 	if (!sp || !maps_find(sp, &m) || m.perms[0] != 'r' || m.end - sp < sizeof(uintptr_t))
 		return 0;
-	return *(const uintptr_t *)sp;
+	/* Fault-safe even so: maps may be stale by now (another thread
+	 * unmapped the stack), and a readable page may still fail to load (a
+	 * userfault region whose store fails). The fuzzer (fuzz_explain)
+	 * found the plain load crashing the explainer. */
+	uintptr_t ret;
+	return uf_try_read(&ret, (const void *)sp, sizeof(ret)) ? 0 : ret;
 #elif defined(__aarch64__)
 	return (uintptr_t)((const ucontext_t *)uc)->uc_mcontext.regs[30];
 #else
@@ -745,15 +711,15 @@ UF_SIGCTX uintptr_t uf__explain_caller(const void *uc)
 #endif
 }
 
-UF_SIGCTX static void put_distance(struct out *o, uint64_t d, const char *dir)
+UF_SIGCTX static void put_distance(struct uf__out *o, uint64_t d, const char *dir)
 {
 	put_size(o, d);
-	putch(o, ' ');
-	put(o, dir);
+	uf__out_ch(o, ' ');
+	uf__out_str(o, dir);
 }
 
 /* What the address is: the verdict, then the mapping around it. */
-UF_SIGCTX static void put_address_verdict(struct out *o, const siginfo_t *si, const void *uc,
+UF_SIGCTX static void put_address_verdict(struct uf__out *o, const siginfo_t *si, const void *uc,
 					  int access)
 {
 	uintptr_t addr = (uintptr_t)si->si_addr;
@@ -763,11 +729,11 @@ UF_SIGCTX static void put_address_verdict(struct out *o, const siginfo_t *si, co
 
 	/* Hardware memory errors and alignment do not depend on the mapping. */
 	if (sig == SIGBUS && code == BUS_ADRALN) {
-		put(o, " The address is not aligned the way the instruction requires.");
+		uf__out_str(o, " The address is not aligned the way the instruction requires.");
 		return;
 	}
 	if (sig == SIGBUS && (code == BUS_MCEERR_AR || code == BUS_MCEERR_AO)) {
-		put(o, " The memory holding this page failed (machine check); the kernel "
+		uf__out_str(o, " The memory holding this page failed (machine check); the kernel "
 		       "poisoned the page. This is a hardware problem, not a program bug.");
 		return;
 	}
@@ -782,39 +748,39 @@ UF_SIGCTX static void put_address_verdict(struct out *o, const siginfo_t *si, co
 	struct around a;
 	bool have_maps = maps_around(addr, &a);
 
-	putch(o, ' ');
+	uf__out_ch(o, ' ');
 	if (ours && rg.kind == UF__KIND_REGION) {
-		put(o, "The address is inside a userfault region (");
-		put_hex(o, rg.start);
-		putch(o, '-');
-		put_hex(o, rg.end);
-		put(o, ", ");
-		put_hex(o, addr - rg.start);
-		put(o, " into it)");
+		uf__out_str(o, "The address is inside a userfault region (");
+		uf__out_hex(o, rg.start);
+		uf__out_ch(o, '-');
+		uf__out_hex(o, rg.end);
+		uf__out_str(o, ", ");
+		uf__out_hex(o, addr - rg.start);
+		uf__out_str(o, " into it)");
 		if (sig == SIGBUS)
-			put(o, ": its store could not provide this block (the store's read "
+			uf__out_str(o, ": its store could not provide this block (the store's read "
 			       "failed, or the page lies past the end of the store)");
 		else if (access == UF_ACCESS_WRITE && a.has_cur && a.cur.perms[1] != 'w')
-			put(o, ": a write to a region mapped read-only");
+			uf__out_str(o, ": a write to a region mapped read-only");
 		else
-			put(o, ": userfault did not serve the fault (was the region being "
+			uf__out_str(o, ": userfault did not serve the fault (was the region being "
 			       "unmapped?)");
-		putch(o, '.');
+		uf__out_ch(o, '.');
 	} else if (ours && rg.kind == UF__KIND_AREA) {
-		put(o, "The address is inside a raw fault area registered with "
+		uf__out_str(o, "The address is inside a raw fault area registered with "
 		       "uf_area_register() (");
-		put_hex(o, rg.start);
-		putch(o, '-');
-		put_hex(o, rg.end);
-		put(o, "), whose handler did not resolve the fault.");
+		uf__out_hex(o, rg.start);
+		uf__out_ch(o, '-');
+		uf__out_hex(o, rg.end);
+		uf__out_str(o, "), whose handler did not resolve the fault.");
 	} else if (addr < NULL_LIMIT && !(have_maps && a.has_cur)) {
-		put(o, "NULL pointer dereference (offset ");
-		put_dec(o, (long long)addr);
-		put(o, "): the program used a null pointer, or a member or element of a "
+		uf__out_str(o, "NULL pointer dereference (offset ");
+		uf__out_dec(o, (long long)addr);
+		uf__out_str(o, "): the program used a null pointer, or a member or element of a "
 		       "structure or array it points to.");
 		return;
 	} else if (!have_maps) {
-		put(o, "(/proc/self/maps could not be read: no mapping information.)");
+		uf__out_str(o, "(/proc/self/maps could not be read: no mapping information.)");
 		return;
 	} else if (a.has_cur) {
 		const struct mapping *m = &a.cur;
@@ -826,150 +792,148 @@ UF_SIGCTX static void put_address_verdict(struct out *o, const siginfo_t *si, co
 		 * read-write mapping; other threads' stack pointers are unknown. */
 		bool this_stack = stack_above && ((sp >= m->start && sp < up->end) || near_sp);
 		if (!strncmp(m->perms, "---", 3) && this_stack) {
-			put(o, uf__gettid() == getpid()
+			uf__out_str(o, uf__gettid() == getpid()
 				       ? "Stack overflow: the address is in the guard page below "
 					 "the main thread's stack (stack "
 				       : "Stack overflow: the address is in the guard page below "
 					 "this thread's stack (stack ");
-			put_hex(o, up->start);
-			putch(o, '-');
-			put_hex(o, up->end);
-			put(o, ", ");
+			uf__out_hex(o, up->start);
+			uf__out_ch(o, '-');
+			uf__out_hex(o, up->end);
+			uf__out_str(o, ", ");
 			put_size(o, up->end - up->start);
-			put(o, "; the guard is ");
+			uf__out_str(o, "; the guard is ");
 			put_size(o, m->end - m->start);
-			put(o, ").");
+			uf__out_str(o, ").");
 		} else if (!strncmp(m->perms, "---", 3)) {
-			put(o, "The address is in a PROT_NONE mapping: no access is allowed "
+			uf__out_str(o, "The address is in a PROT_NONE mapping: no access is allowed "
 			       "(a guard region, reserved address space, or memory made "
 			       "inaccessible with mprotect).");
 			if (stack_above)
-				put(o, " It lies directly below a read-write mapping, as the guard "
+				uf__out_str(o, " It lies directly below a read-write mapping, as the guard "
 				       "page of a thread stack does.");
 		} else if (sig == SIGSEGV && code == SEGV_PKUERR) {
-			put(o, "Memory protection key ");
+			uf__out_str(o, "Memory protection key ");
 #ifdef si_pkey
-			put_dec(o, si->si_pkey);
+			uf__out_dec(o, si->si_pkey);
 #endif
-			put(o, " forbids this access although the mapping allows it.");
+			uf__out_str(o, " forbids this access although the mapping allows it.");
 		} else if (access == UF_ACCESS_WRITE && m->perms[1] != 'w') {
-			put(o, "A write to a read-only mapping");
+			uf__out_str(o, "A write to a read-only mapping");
 			if (strchr(m->perms, 'x'))
-				put(o, " (program code)");
+				uf__out_str(o, " (program code)");
 			else if (!is_anon(m) && m->path[0] == '/')
-				put(o, " (constants of a program or library, or a read-only file "
+				uf__out_str(o, " (constants of a program or library, or a read-only file "
 				       "mapping; string literals live here)");
-			putch(o, '.');
+			uf__out_ch(o, '.');
 		} else if (access == UF_ACCESS_EXEC && m->perms[2] != 'x') {
-			put(o, "An instruction fetch from a mapping that is not executable: the "
+			uf__out_str(o, "An instruction fetch from a mapping that is not executable: the "
 			       "program jumped into data (a corrupted function pointer or return "
 			       "address).");
 		} else if (access == UF_ACCESS_READ && m->perms[0] != 'r') {
-			put(o, "A read from a mapping that is not readable.");
+			uf__out_str(o, "A read from a mapping that is not readable.");
 		} else if (sig == SIGBUS && code == BUS_ADRERR && !is_anon(m) &&
 			   m->path[0] == '/') {
-			put(o, "The page lies beyond the end of the file backing this mapping "
+			uf__out_str(o, "The page lies beyond the end of the file backing this mapping "
 			       "(the file is shorter than the mapping, or was truncated), or "
 			       "reading it failed with an I/O error.");
 		} else if (sig == SIGBUS) {
-			put(o, "The mapping has no backing data for this page (a memfd or "
+			uf__out_str(o, "The mapping has no backing data for this page (a memfd or "
 			       "shared memory object that is too small, a missing page of a "
 			       "userfaultfd range in SIGBUS mode, or an I/O error).");
 		} else if (code == SEGV_ACCERR && access == UF_ACCESS_UNKNOWN) {
-			put(o, "The mapping's permissions (");
-			put(o, m->perms);
-			put(o, ") do not allow this access.");
+			uf__out_str(o, "The mapping's permissions (");
+			uf__out_str(o, m->perms);
+			uf__out_str(o, ") do not allow this access.");
 		} else {
-			put(o, "The mapping's permissions (");
-			put(o, m->perms);
-			put(o, ") allow this access, so the page itself was protected by other "
+			uf__out_str(o, "The mapping's permissions (");
+			uf__out_str(o, m->perms);
+			uf__out_str(o, ") allow this access, so the page itself was protected by other "
 			       "means (userfaultfd write-protection, a protection key) or the "
 			       "mapping changed since the fault.");
 		}
-		put(o, " It is at offset ");
-		put_hex(o, addr - m->start);
-		put(o, " of ");
+		uf__out_str(o, " It is at offset ");
+		uf__out_hex(o, addr - m->start);
+		uf__out_str(o, " of ");
 		put_mapping(o, m);
-		putch(o, '.');
+		uf__out_ch(o, '.');
 		return;
 	} else if (a.has_stack && addr < a.stack.start && a.has_next &&
 		   a.next.start == a.stack.start &&
 		   (a.stack.start - addr <= MAIN_GAP || near_sp)) {
-		put(o, "Stack overflow of the main thread: the address is in the gap below "
+		uf__out_str(o, "Stack overflow of the main thread: the address is in the gap below "
 		       "the main stack, ");
 		put_distance(o, a.stack.start - addr, "below its lowest page (stack ");
-		put_hex(o, a.stack.start);
-		putch(o, '-');
-		put_hex(o, a.stack.end);
-		put(o, ", now ");
+		uf__out_hex(o, a.stack.start);
+		uf__out_ch(o, '-');
+		uf__out_hex(o, a.stack.end);
+		uf__out_str(o, ", now ");
 		put_size(o, a.stack.end - a.stack.start);
 		struct rlimit rl;
 		if (!getrlimit(RLIMIT_STACK, &rl)) {
-			put(o, "; RLIMIT_STACK ");
+			uf__out_str(o, "; RLIMIT_STACK ");
 			if (rl.rlim_cur == RLIM_INFINITY)
-				put(o, "unlimited");
+				uf__out_str(o, "unlimited");
 			else
 				put_size(o, rl.rlim_cur);
 		}
-		put(o, ").");
+		uf__out_str(o, ").");
 		return;
 	} else if (near_sp && (!a.has_next || sp < a.next.end)) {
-		put(o, "Probably a stack overflow: the address is not mapped and lies close "
+		uf__out_str(o, "Probably a stack overflow: the address is not mapped and lies close "
 		       "to the stack pointer ");
-		put_hex(o, sp);
-		put(o, ".");
+		uf__out_hex(o, sp);
+		uf__out_str(o, ".");
 	} else if ((uint64_t)addr >= USER_TOP) {
-		put(o, "The address is above the user address space: a corrupted, "
+		uf__out_str(o, "The address is above the user address space: a corrupted, "
 		       "uninitialised or freed-and-overwritten pointer.");
 	} else {
-		put(o, "The address is not mapped: a dangling, corrupted or uninitialised "
+		uf__out_str(o, "The address is not mapped: a dangling, corrupted or uninitialised "
 		       "pointer, or an index past the end of an object.");
 	}
 
 	/* Unmapped: the neighbours help tell "just past a buffer" from "wild". */
 	if (have_maps && !a.has_cur) {
-		put(o, " Nearest mappings: ");
+		uf__out_str(o, " Nearest mappings: ");
 		if (a.has_prev) {
-			put(o, "below, ");
+			uf__out_str(o, "below, ");
 			put_mapping(o, &a.prev);
 			if (addr == a.prev.end) {
-				put(o, " ending right at the address");
+				uf__out_str(o, " ending right at the address");
 			} else {
-				put(o, " ending ");
+				uf__out_str(o, " ending ");
 				put_distance(o, addr - a.prev.end, "below the address");
 			}
 		} else {
-			put(o, "nothing below");
+			uf__out_str(o, "nothing below");
 		}
-		put(o, "; ");
+		uf__out_str(o, "; ");
 		if (a.has_next) {
-			put(o, "above, ");
+			uf__out_str(o, "above, ");
 			put_mapping(o, &a.next);
-			put(o, " starting ");
+			uf__out_str(o, " starting ");
 			put_distance(o, a.next.start - addr, "above it");
 		} else {
-			put(o, "nothing above");
+			uf__out_str(o, "nothing above");
 		}
-		putch(o, '.');
+		uf__out_ch(o, '.');
 	}
 }
 
-UF_SIGCTX static void put_fault_record(struct out *o, const void *uc)
+UF_SIGCTX static void put_fault_record(struct uf__out *o, const void *uc)
 {
 	int valid = 0;
 	uint64_t code = uf__arch_fault_code(uc, &valid);
-	put(o, " Fault record: ");
+	uf__out_str(o, " Fault record: ");
 	if (valid) {
-		char tmp[320];
-		uf__arch_decode(code, tmp, sizeof(tmp));
-		put(o, tmp);
+		uf__arch_decode(code, o);
 	} else {
-		put(o, "none (the ");
-		put(o, uf__arch_name);
-		put(o, " context carries no fault record for this signal, or an emulator "
+		uf__out_str(o, "none (the ");
+		uf__out_str(o, uf__arch_name);
+		uf__out_str(o, " context carries no fault record for this signal, or an emulator "
 		       "left it out)");
 	}
-	putch(o, '.');
+	uf__out_ch(o, '.');
 }
 
 UF_SIGCTX int uf_explain(const siginfo_t *si, const void *uc, char *buf, size_t len)
@@ -977,7 +941,7 @@ UF_SIGCTX int uf_explain(const siginfo_t *si, const void *uc, char *buf, size_t 
 	if (!si || (!buf && len))
 		return -EINVAL;
 	int saved = errno;
-	struct out o = {buf, len, 0};
+	struct uf__out o = {buf, len, 0};
 	int sig = si->si_signo;
 
 	put_signal(&o, si);
@@ -985,9 +949,9 @@ UF_SIGCTX int uf_explain(const siginfo_t *si, const void *uc, char *buf, size_t 
 		put_sender(&o, si);
 		if (uc) {
 			bool gp = si->si_code == SI_KERNEL && (sig == SIGSEGV || sig == SIGBUS);
-			put(&o, gp ? " The faulting instruction is at " : " The thread was at ");
+			uf__out_str(&o, gp ? " The faulting instruction is at " : " The thread was at ");
 			put_code_addr(&o, uf__arch_pc(uc), false);
-			putch(&o, '.');
+			uf__out_ch(&o, '.');
 		}
 	} else if (sig == SIGSEGV || sig == SIGBUS) {
 		int access = uc ? uf__arch_access(uc) : UF_ACCESS_UNKNOWN;
@@ -998,62 +962,62 @@ UF_SIGCTX int uf_explain(const siginfo_t *si, const void *uc, char *buf, size_t 
 		if (uc && (access == UF_ACCESS_EXEC || pc == addr) && code_page) {
 			/* Real code whose page could not be provided (a truncated
 			 * executable, a failed read of a userfault region). */
-			put(&o, " An instruction fetch of the code at ");
+			uf__out_str(&o, " An instruction fetch of the code at ");
 			put_code_addr(&o, addr, false);
-			putch(&o, '.');
+			uf__out_ch(&o, '.');
 			access = UF_ACCESS_EXEC;
 		} else if (uc && (access == UF_ACCESS_EXEC || pc == addr)) {
 			/* pc is the bad address itself: say where the jump came from. */
-			put(&o, " An instruction fetch from ");
-			put_hex(&o, addr);
-			put(&o, ": the program jumped or returned there");
+			uf__out_str(&o, " An instruction fetch from ");
+			uf__out_hex(&o, addr);
+			uf__out_str(&o, ": the program jumped or returned there");
 			uintptr_t from = uf__explain_caller(uc);
 			if (from) {
-				put(&o, " (the return address in the call frame is ");
+				uf__out_str(&o, " (the return address in the call frame is ");
 				put_code_addr(&o, from, true);
-				putch(&o, ')');
+				uf__out_ch(&o, ')');
 			}
-			putch(&o, '.');
+			uf__out_ch(&o, '.');
 			if (access == UF_ACCESS_UNKNOWN)
 				access = UF_ACCESS_EXEC;
 		} else {
-			put(&o, access == UF_ACCESS_UNKNOWN ? " An " : " A ");
-			put(&o, access_word(access));
-			put(&o, access == UF_ACCESS_WRITE ? " to address " : " of address ");
-			put_hex(&o, addr);
+			uf__out_str(&o, access == UF_ACCESS_UNKNOWN ? " An " : " A ");
+			uf__out_str(&o, access_word(access));
+			uf__out_str(&o, access == UF_ACCESS_WRITE ? " to address " : " of address ");
+			uf__out_hex(&o, addr);
 			if (uc) {
-				put(&o, " by the instruction at ");
+				uf__out_str(&o, " by the instruction at ");
 				put_code_addr(&o, pc, false);
 			}
-			putch(&o, '.');
+			uf__out_ch(&o, '.');
 		}
 		put_address_verdict(&o, si, uc, access);
 		if (uc)
 			put_fault_record(&o, uc);
 	} else {
 		/* SIGILL/SIGFPE/SIGTRAP: si_addr is the instruction. */
-		put(&o, " The instruction at ");
+		uf__out_str(&o, " The instruction at ");
 		put_code_addr(&o, uc ? uf__arch_pc(uc) : (uintptr_t)si->si_addr, false);
-		putch(&o, '.');
+		uf__out_ch(&o, '.');
 		if (sig == SIGFPE && si->si_code == FPE_INTDIV)
-			put(&o, " An integer division by zero (on x86 also the overflowing "
+			uf__out_str(&o, " An integer division by zero (on x86 also the overflowing "
 				"INT_MIN / -1).");
 		else if (sig == SIGTRAP && si->si_code == TRAP_BRKPT)
-			put(&o, " A breakpoint instruction (int3, brk): __builtin_trap() on "
+			uf__out_str(&o, " A breakpoint instruction (int3, brk): __builtin_trap() on "
 				"aarch64, or a breakpoint left in the code with no debugger "
 				"attached.");
 		else if (sig == SIGILL)
-			put(&o, " Compilers emit a trapping instruction (ud2, udf, brk) for "
+			uf__out_str(&o, " Compilers emit a trapping instruction (ud2, udf, brk) for "
 				"__builtin_trap(), unreachable code and some sanitizer checks; "
 				"otherwise the program ran into data or needs a CPU feature this "
 				"machine lacks.");
 	}
 
-	put(&o, " Thread ");
-	put_dec(&o, uf__gettid());
-	put(&o, " of process ");
-	put_dec(&o, getpid());
-	putch(&o, '.');
+	uf__out_str(&o, " Thread ");
+	uf__out_dec(&o, uf__gettid());
+	uf__out_str(&o, " of process ");
+	uf__out_dec(&o, getpid());
+	uf__out_ch(&o, '.');
 	errno = saved;
-	return finish(&o);
+	return uf__out_end(&o);
 }

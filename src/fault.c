@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <ucontext.h>
 
 #include "fault.h"
 #include "handler.h"
@@ -43,14 +44,8 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 			uf__registry_put(&rg);
 		}
 	}
-	if (ret == UF__DENIED) {
-		/* Engines that write-protect read-only regions see such a write as
-		 * SIGBUS; the program must get what the kernel would have given it. */
-		if (sig != SIGBUS)
-			return UF__PASS;
-		uf__fault_deliver(SIGSEGV, SEGV_ACCERR, si->si_addr, uc);
-		return UF__HANDLED;
-	}
+	if (ret == UF__DENIED)
+		return ret; /* the program's own fault: not the stack guard's either */
 	if (ret != UF__PASS)
 		return ret;
 	return uf__handler_fault(sig, si, uc); /* process handler, stack guard */
@@ -60,6 +55,19 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 UF_SIGCTX static void chain(int sig, siginfo_t *si, void *uc, bool repeats)
 {
 	const struct sigaction *p = &g_prev[slot(sig)];
+	bool has_fn = (p->sa_flags & SA_SIGINFO) ? p->sa_sigaction != NULL
+						 : p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN;
+	if (has_fn && uc) {
+		/* We run with asynchronous signals blocked (our sa_mask); the
+		 * previous handler expects the mask the kernel would have given
+		 * it: the interrupted one, its own sa_mask, and the signal itself
+		 * unless SA_NODEFER. */
+		sigset_t m;
+		sigorset(&m, &((ucontext_t *)uc)->uc_sigmask, &p->sa_mask);
+		if (!(p->sa_flags & SA_NODEFER))
+			sigaddset(&m, sig);
+		pthread_sigmask(SIG_SETMASK, &m, NULL);
+	}
 	if (p->sa_flags & SA_SIGINFO) {
 		if (p->sa_sigaction) {
 			p->sa_sigaction(sig, si, uc);
@@ -90,7 +98,12 @@ UF_SIGCTX static void chain(int sig, siginfo_t *si, void *uc, bool repeats)
 UF_SIGCTX static void on_fault(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
-	if (uf__fault_dispatch(sig, si, uc) == UF__PASS)
+	int r = uf__fault_dispatch(sig, si, uc);
+	if (r == UF__DENIED && sig == SIGBUS)
+		/* Engines that write-protect read-only regions see such a write
+		 * as SIGBUS; the program gets what the kernel would have given it. */
+		uf__fault_deliver(SIGSEGV, SEGV_ACCERR, si->si_addr, uc);
+	else if (r != UF__HANDLED)
 		chain(sig, si, uc, true);
 	errno = saved;
 }
@@ -110,6 +123,14 @@ UF_SIGCTX void uf__fault_deliver_sigbus(void *addr, void *uc)
 	uf__fault_deliver(SIGBUS, BUS_ADRERR, addr, uc);
 }
 
+bool uf__fault_handler_current(int sig)
+{
+	struct sigaction cur;
+	if (sigaction(sig, NULL, &cur))
+		return true; /* cannot tell: assume nothing changed */
+	return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_fault;
+}
+
 pid_t uf__pid;
 static void after_fork_child(void) { uf__pid = getpid(); }
 
@@ -123,7 +144,9 @@ static void install(void)
 	/* NODEFER: a store callback or fault-safe access may fault again while we
 	 * serve a fault. ONSTACK: stack overflows need the alternate stack. */
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
-	sigemptyset(&sa.sa_mask);
+	/* Asynchronous signals wait until a fault is served (internal.h): at
+	 * no cost, the kernel sets and restores the mask. */
+	uf__async_sigset(&sa.sa_mask);
 	if (sigaction(SIGSEGV, &sa, &g_prev[0]) || sigaction(SIGBUS, &sa, &g_prev[1]))
 		g_init_err = -errno;
 }

@@ -20,7 +20,13 @@
 /* Installs the handlers once (idempotent, thread-safe). */
 int uf__fault_init(void);
 
-/* The dispatcher; also the body of the public uf_handle_fault(). */
+/* Whether the process's handler for sig is still ours (not replaced by a
+ * handler the program installed after the library). A system call. */
+bool uf__fault_handler_current(int sig);
+
+/* The dispatcher; also the body of the public uf_handle_fault(). Returns
+ * UF__HANDLED, UF__PASS, or UF__DENIED (a write breaking a region's
+ * protection: the program's fault, whatever signal the engine saw). */
 UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc);
 
 /* Gives the thread a SIGBUS for addr exactly as a failed file-mapping read

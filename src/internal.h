@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "userfault.h"
@@ -81,10 +82,25 @@ UF_SIGCTX int uf__raise_info(int sig, const siginfo_t *info);
 extern pid_t uf__pid;
 UF_SIGCTX static inline pid_t uf__self_pid(void) { return uf__pid; }
 
+/* ---- signals that may arrive asynchronously ----
+ * Every signal but the synchronous ones a faulting instruction raises
+ * (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS). The fault handler runs
+ * with these blocked (its sa_mask), and so do the region calls that own
+ * frames or locks: a signal handler that touches a region can then never
+ * interrupt the library half-way and wait for what its own thread holds. It
+ * runs when the call returns, and is served like any other access. */
+void uf__async_sigset(sigset_t *set);
+/* Blocks them in the calling thread (old mask in *old) / restores *old. */
+void uf__async_block(sigset_t *old);
+void uf__async_restore(const sigset_t *old);
+
 /* Anonymous private mapping, MAP_NORESERVE; NULL on failure (errno set). */
 void *uf__map_anon(size_t len, int prot);
 
-/* Environment lookup done once, before any fault can happen. */
+/* Environment lookup through the options table (options.c): every variable
+ * the library reads is listed there and in userfault(7). Never in signal
+ * context. _on: set, non-empty and not "0". */
 const char *uf__getenv(const char *name);
+bool uf__getenv_on(const char *name);
 
 #endif

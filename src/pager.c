@@ -269,9 +269,16 @@ UF_SIGCTX static void balance(struct uf_region *r, unsigned n)
 UF_SIGCTX static bool balance1(struct uf_region *r)
 {
 	uf__spin_lock(&r->lock);
-	/* Only under pressure: with free frames left, parking costs for nothing. */
+	/* Only under pressure: a budget that holds every block touched so far
+	 * is not exceeded even when every frame is in use, and parking then
+	 * costs a fault for nothing (every park would be undone by a
+	 * reactivation, which parks the next block: a budget the size of the
+	 * region faulted each block twice). Pressure starts with the first
+	 * eviction: from then on a load needs a victim, and the inactive list
+	 * gives it a second chance. */
 	bool full = r->free_head == UF__NIL && r->fresh >= r->nframes;
-	if (!full || r->inactive.count >= r->inactive_target || r->active.count <= 1) {
+	bool pressure = full && atomic_load_explicit(&r->st_evictions, memory_order_relaxed) != 0;
+	if (!pressure || r->inactive.count >= r->inactive_target || r->active.count <= 1) {
 		uf__spin_unlock(&r->lock);
 		return false;
 	}
@@ -358,7 +365,10 @@ UF_SIGCTX static int load(struct uf_region *r, uint32_t f, uint64_t blk, int mod
 		if (!e) {
 			if (dirty) {
 				stat_add(&r->st_dirty, 1);
-				stat_add(&r->st_write_faults, 1);
+				/* Under asynchronous tracking no write ever faults: a
+				 * first write to a block not yet loaded is a load. */
+				if (!r->async_wp)
+					stat_add(&r->st_write_faults, 1);
 			}
 			uf__spin_lock(&r->lock);
 			list_push_head(r, L_ACTIVE, f);
@@ -523,9 +533,13 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 	if (e) {
 		for (unsigned i = 0; i < got; i++)
 			unreserve(r, frames[i], blk + i);
-		if (buf)
+		/* A failing block fails alone: a batch whose store read failed
+		 * may fail only for a read-ahead block, so the faulting block is
+		 * loaded again by itself (as a file mapping does not fail a good
+		 * page because read-ahead failed). Without a staging buffer, the
+		 * one-block path through the frame too. */
+		if (buf && got == 1)
 			return e;
-		/* No staging buffer free: the one-block path through the frame. */
 		int e2;
 		uint32_t f = reserve(r, blk, true, &e2);
 		return f == UF__NIL ? e2 : load(r, f, blk, M_READ);
@@ -597,7 +611,8 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 			stat_add(&r->st_reactivations, 1);
 			if (wr && !dirty) {
 				stat_add(&r->st_dirty, 1);
-				stat_add(&r->st_write_faults, 1);
+				if (!r->async_wp)
+					stat_add(&r->st_write_faults, 1);
 			}
 			publish(fr, F_ACTIVE | ((dirty || wr) ? F_DIRTY : 0));
 			balance(r, 1);

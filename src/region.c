@@ -1,15 +1,21 @@
 /* region.c - the public region calls: argument checks, engine choice,
  * registration, and the range calls handed to the pager. */
 #define _GNU_SOURCE
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "fault.h"
 #include "region.h"
 #include "registry.h"
 
 #define UF_MAX_BLOCK_SIZE ((size_t)64 << 20)
+/* No Linux address space is larger (5-level x86_64: 2^56). Anything longer
+ * cannot be mapped: -ENOMEM like any other shortage of address space, the
+ * same for every engine and length (mmap(2) says the same). */
+#define UF_MAX_MAP_LEN ((size_t)1 << 57)
 
 void uf_map_opts_init(struct uf_map_opts *o)
 {
@@ -19,11 +25,162 @@ void uf_map_opts_init(struct uf_map_opts *o)
 	o->struct_size = sizeof(*o);
 }
 
-static size_t default_budget(size_t len)
+static size_t phys_ram(void)
 {
 	long pages = sysconf(_SC_PHYS_PAGES);
-	size_t half = pages > 0 ? (size_t)pages * uf__page_size() / 2 : ((size_t)1 << 30);
+	return pages > 0 ? (size_t)pages * uf__page_size() : ((size_t)2 << 30);
+}
+
+static size_t default_budget(size_t len)
+{
+	size_t half = phys_ram() / 2;
 	return len < half ? len : half;
+}
+
+/* ------------------------------------------------------------------ */
+/* live regions: written back at exit, and by the background writer     */
+
+static pthread_mutex_t g_list_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_list_cond; /* CLOCK_MONOTONIC; wb_busy drops, due times change */
+static struct uf_region *g_list;
+static pid_t g_writer_pid; /* the process whose background writer runs */
+static pthread_once_t g_list_once = PTHREAD_ONCE_INIT;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* At exit(): what uf_sync would do for every region this process mapped.
+ * Regions of a read-only store (uf_store_fn) have nothing to write to. A
+ * failure cannot be returned to anyone: it is said on stderr. */
+static void exit_writeback(void)
+{
+	pthread_mutex_lock(&g_list_lock);
+	for (struct uf_region *r = g_list; r; r = r->lnext) {
+		if (r->pid != uf__self_pid() || !r->writable || !r->store->ops.write)
+			continue;
+		sigset_t old;
+		uf__async_block(&old);
+		int e = uf__pager_sync(r, 0, r->nblocks);
+		uf__async_restore(&old);
+		if (e)
+			fprintf(stderr,
+				"userfault: at exit, region %p (%zu bytes) could not be written back: %s; "
+				"%llu dirty blocks lost\n",
+				(void *)r->base, r->len, uf_strerror(e),
+				(unsigned long long)uf__pager_dirty(r));
+	}
+	pthread_mutex_unlock(&g_list_lock);
+}
+
+static void list_lock(void) { pthread_mutex_lock(&g_list_lock); }
+static void list_unlock(void) { pthread_mutex_unlock(&g_list_lock); }
+
+static void list_init(void)
+{
+	/* A fork while the writer holds the lock must not leave the child
+	 * with a lock nobody will release. */
+	pthread_atfork(list_lock, list_unlock, list_unlock);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g_list_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	atexit(exit_writeback);
+}
+
+/* The background writer: one thread per process, started by the first
+ * region that asks for it. Each pass over a region is uf_sync of the whole
+ * region, run without the list lock (wb_busy keeps uf_unmap waiting). */
+static void *writer_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&g_list_lock);
+	for (;;) {
+		uint64_t now = mono_ns(), next = now + 1000000000ull;
+		struct uf_region *due = NULL;
+		for (struct uf_region *r = g_list; r; r = r->lnext) {
+			if (!r->writeback_ms || r->pid != uf__self_pid() || r->wb_busy)
+				continue;
+			if (r->wb_due <= now) {
+				due = r;
+				break;
+			}
+			if (r->wb_due < next)
+				next = r->wb_due;
+		}
+		if (!due) {
+			struct timespec ts = {(time_t)(next / 1000000000u), (long)(next % 1000000000u)};
+			pthread_cond_timedwait(&g_list_cond, &g_list_lock, &ts);
+			continue;
+		}
+		due->wb_busy = 1;
+		pthread_mutex_unlock(&g_list_lock);
+		if (due->writable && due->store->ops.write)
+			(void)uf__pager_sync(due, 0, due->nblocks); /* failed blocks stay dirty */
+		pthread_mutex_lock(&g_list_lock);
+		due->wb_busy = 0;
+		due->wb_due = mono_ns() + (uint64_t)due->writeback_ms * 1000000u;
+		pthread_cond_broadcast(&g_list_cond);
+	}
+	return NULL;
+}
+
+/* Called with the list lock held. */
+static int start_writer(void)
+{
+	if (g_writer_pid == uf__self_pid())
+		return 0; /* running (a fork child has none: it starts its own) */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old); /* it never takes a signal */
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	pthread_t th;
+	int e = pthread_create(&th, &at, writer_main, NULL);
+	pthread_attr_destroy(&at);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e)
+		return -e;
+	g_writer_pid = uf__self_pid();
+	return 0;
+}
+
+static int list_add(struct uf_region *r)
+{
+	pthread_once(&g_list_once, list_init);
+	pthread_mutex_lock(&g_list_lock);
+	int e = r->writeback_ms ? start_writer() : 0;
+	if (!e) {
+		r->wb_due = mono_ns() + (uint64_t)r->writeback_ms * 1000000u;
+		r->lprev = NULL;
+		r->lnext = g_list;
+		if (g_list)
+			g_list->lprev = r;
+		g_list = r;
+		pthread_cond_broadcast(&g_list_cond);
+	}
+	pthread_mutex_unlock(&g_list_lock);
+	return e;
+}
+
+/* Waits for a background pass over r to end. */
+static void list_remove(struct uf_region *r)
+{
+	pthread_mutex_lock(&g_list_lock);
+	while (r->wb_busy)
+		pthread_cond_wait(&g_list_cond, &g_list_lock);
+	if (r->lprev)
+		r->lprev->lnext = r->lnext;
+	else
+		g_list = r->lnext;
+	if (r->lnext)
+		r->lnext->lprev = r->lprev;
+	pthread_mutex_unlock(&g_list_lock);
 }
 
 static void region_free(struct uf_region *r)
@@ -56,18 +213,25 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 	size_t bs = o.block_size ? o.block_size : ps;
 	if (!uf__is_pow2(bs) || bs < ps || bs > UF_MAX_BLOCK_SIZE)
 		return -EINVAL;
-	if (len > SIZE_MAX - bs)
-		return -EINVAL;
+	if (len > UF_MAX_MAP_LEN)
+		return -ENOMEM;
 	size_t maplen = uf__align_up(len, ps);
 	uint64_t nblocks = (maplen + bs - 1) / bs;
 	size_t budget = o.max_resident ? o.max_resident : default_budget(nblocks * bs);
 	if (budget < bs)
 		return -EINVAL;
+	/* The budget is capped at what can be resident: the blocks of the
+	 * region and the machine's RAM (the frame and lookup tables are sized
+	 * from it, so a budget far above RAM must not size them), and at the
+	 * frame index range. */
+	size_t ram = phys_ram();
+	if (budget > ram)
+		budget = ram > bs ? ram : bs;
 	uint64_t nframes = budget / bs;
 	if (nframes > nblocks)
 		nframes = nblocks;
 	if (nframes >= UF__NIL)
-		return -EINVAL;
+		nframes = UF__NIL - 1;
 
 	int e = uf__fault_init();
 	if (e)
@@ -91,6 +255,7 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 	r->store = store;
 	r->on_error = o.on_error;
 	r->error_arg = o.error_arg;
+	r->writeback_ms = o.writeback_ms;
 	r->nframes = (uint32_t)nframes;
 	r->uffd = -1;
 	r->pid = uf__self_pid();
@@ -114,6 +279,11 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 	e = uf__pager_init(r);
 	if (!e)
 		e = uf__registry_add_ref(r->base, r->base + r->len, UF__KIND_REGION, r, &r->refs);
+	if (!e) {
+		e = list_add(r);
+		if (e)
+			uf__registry_remove(r);
+	}
 	if (e) {
 		r->eng->detach(r);
 		region_free(r);
@@ -155,33 +325,33 @@ static int block_range(const uf_region *r, void *addr, size_t len, uint64_t *b0,
 	return 0;
 }
 
-int uf_sync(uf_region *r, void *addr, size_t len)
+/* The range calls own frames and take the region lock: they run with
+ * asynchronous signals blocked (internal.h), so a signal handler touching
+ * the region waits until the call is done instead of deadlocking on it. */
+enum range_op { OP_SYNC, OP_DISCARD, OP_EVICT, OP_PREFETCH };
+
+static int range_call(uf_region *r, void *addr, size_t len, enum range_op op)
 {
 	uint64_t b0, b1;
 	int e = block_range(r, addr, len, &b0, &b1);
-	return e ? e : uf__pager_sync(r, b0, b1);
+	if (e)
+		return e;
+	sigset_t old;
+	uf__async_block(&old);
+	switch (op) {
+	case OP_SYNC: e = uf__pager_sync(r, b0, b1); break;
+	case OP_DISCARD: e = uf__pager_drop(r, b0, b1, false); break;
+	case OP_EVICT: e = uf__pager_drop(r, b0, b1, true); break;
+	case OP_PREFETCH: e = uf__pager_prefetch(r, b0, b1); break;
+	}
+	uf__async_restore(&old);
+	return e;
 }
 
-int uf_discard(uf_region *r, void *addr, size_t len)
-{
-	uint64_t b0, b1;
-	int e = block_range(r, addr, len, &b0, &b1);
-	return e ? e : uf__pager_drop(r, b0, b1, false);
-}
-
-int uf_evict(uf_region *r, void *addr, size_t len)
-{
-	uint64_t b0, b1;
-	int e = block_range(r, addr, len, &b0, &b1);
-	return e ? e : uf__pager_drop(r, b0, b1, true);
-}
-
-int uf_prefetch(uf_region *r, void *addr, size_t len)
-{
-	uint64_t b0, b1;
-	int e = block_range(r, addr, len, &b0, &b1);
-	return e ? e : uf__pager_prefetch(r, b0, b1);
-}
+int uf_sync(uf_region *r, void *addr, size_t len) { return range_call(r, addr, len, OP_SYNC); }
+int uf_discard(uf_region *r, void *addr, size_t len) { return range_call(r, addr, len, OP_DISCARD); }
+int uf_evict(uf_region *r, void *addr, size_t len) { return range_call(r, addr, len, OP_EVICT); }
+int uf_prefetch(uf_region *r, void *addr, size_t len) { return range_call(r, addr, len, OP_PREFETCH); }
 
 int uf_stats(const uf_region *r, struct uf_stats *st)
 {
@@ -199,7 +369,10 @@ int uf_stats(const uf_region *r, struct uf_stats *st)
 	s.reactivations = atomic_load(&r->st_reactivations);
 	s.resident = atomic_load(&r->st_resident);
 	s.resident_peak = atomic_load(&r->st_resident_peak);
+	sigset_t old;
+	uf__async_block(&old); /* it takes the region lock */
 	s.dirty = uf__pager_dirty((struct uf_region *)r);
+	uf__async_restore(&old);
 	s.max_resident = r->nframes;
 	s.block_size = r->bs;
 	s.async_writes = r->async_wp;
@@ -213,16 +386,19 @@ int uf_unmap(uf_region *r, unsigned flags)
 		return -EINVAL;
 	if (usable(r))
 		return -EPERM;
-	if (!(flags & UF_UNMAP_DISCARD)) {
-		int e = uf__pager_sync(r, 0, r->nblocks);
-		if (e)
-			return e; /* nothing lost, nothing changed: the region stays */
+	sigset_t old;
+	uf__async_block(&old);
+	int e = 0;
+	if (!(flags & UF_UNMAP_DISCARD))
+		e = uf__pager_sync(r, 0, r->nblocks); /* on failure nothing changed: the region stays */
+	if (!e)
+		e = uf__registry_remove(r);
+	if (!e) {
+		list_remove(r);
+		r->eng->detach(r);
+		uf__store_unref(r->store);
+		region_free(r);
 	}
-	int e = uf__registry_remove(r);
-	if (e)
-		return e;
-	r->eng->detach(r);
-	uf__store_unref(r->store);
-	region_free(r);
-	return 0;
+	uf__async_restore(&old);
+	return e;
 }

@@ -133,6 +133,12 @@ struct uf_region {
 	uf_store *store;
 	uf_error_fn on_error;
 	void *error_arg;
+	unsigned writeback_ms; /* background write-back period, 0 = none */
+
+	/* the list of live regions (region.c: exit and background write-back) */
+	struct uf_region *lnext, *lprev;
+	uint64_t wb_due;   /* CLOCK_MONOTONIC ns of the next background pass */
+	int wb_busy;       /* a background pass is running (list lock) */
 	pid_t pid;         /* the process that mapped it (fork children may not use it) */
 
 	/* engine */

@@ -115,24 +115,34 @@ int uf__registry_add_ref(uintptr_t start, uintptr_t end, int kind, void *obj, _A
 		return -EINVAL;
 	pthread_mutex_lock(&g_write_lock);
 	struct table *cur = atomic_load(&g_table);
-	size_t n = cur ? cur->n : 0, pos = 0;
-	while (pos < n && cur->e[pos].start < start)
-		pos++;
-	if ((pos > 0 && cur->e[pos - 1].end > start) || (pos < n && cur->e[pos].start < end)) {
-		pthread_mutex_unlock(&g_write_lock);
-		return -EEXIST;
-	}
+	size_t n = cur ? cur->n : 0;
 	struct table *t = malloc(sizeof(*t) + (n + 1) * sizeof(t->e[0]));
 	if (!t) {
 		pthread_mutex_unlock(&g_write_lock);
 		return -ENOMEM;
 	}
-	t->n = n + 1;
-	if (pos)
-		memcpy(t->e, cur->e, pos * sizeof(t->e[0]));
-	t->e[pos] = (struct uf__range){start, end, kind, obj, refs};
-	if (n > pos)
-		memcpy(t->e + pos + 1, cur->e + pos, (n - pos) * sizeof(t->e[0]));
+	/* Copy in order, leaving out a parent's regions and placing the new
+	 * entry; any overlap left is a real one. */
+	pid_t self = uf__self_pid();
+	size_t k = 0;
+	bool placed = false;
+	for (size_t i = 0; i <= n; i++) {
+		const struct uf__range *e = i < n ? &cur->e[i] : NULL;
+		if (e && e->kind == UF__KIND_REGION && e->pid != self)
+			continue;
+		if (!placed && (!e || e->start >= start)) {
+			if ((k > 0 && t->e[k - 1].end > start) || (e && e->start < end)) {
+				free(t);
+				pthread_mutex_unlock(&g_write_lock);
+				return -EEXIST;
+			}
+			t->e[k++] = (struct uf__range){start, end, kind, obj, refs, self};
+			placed = true;
+		}
+		if (e)
+			t->e[k++] = *e;
+	}
+	t->n = k;
 	publish(t);
 	pthread_mutex_unlock(&g_write_lock);
 	return 0;

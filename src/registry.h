@@ -17,9 +17,12 @@ struct uf__range {
 	int kind;
 	void *obj;
 	_Atomic long *refs; /* optional: users outside a read section */
+	pid_t pid;          /* the process that added it */
 };
 
-/* Adds [start, end). -EEXIST if it overlaps an entry, -ENOMEM. */
+/* Adds [start, end). -EEXIST if it overlaps an entry, -ENOMEM. Region
+ * entries a parent process added are dropped first: a fork child does not
+ * inherit regions (MADV_DONTFORK), so their addresses are free for its own. */
 int uf__registry_add(uintptr_t start, uintptr_t end, int kind, void *obj);
 /* The same, with a reference count owned by obj: uf__registry_get takes a
  * reference that outlives the read section (so the caller may run code that

@@ -1,8 +1,240 @@
-/* store.c - the generic store object: user vtable, reference counting. */
+/*
+ * store.c - the generic store object: user vtable, reference counting, and
+ * the store threads of stores whose calls are not async-signal-safe.
+ *
+ * Store threads. The pager calls uf__store_read/write in whatever context
+ * it runs, often inside the faulting thread's signal handler. For a store
+ * flagged UF_STORE_NOT_SIGSAFE the call becomes a request record on the
+ * caller's stack, pushed on a lock-free stack (one CAS, no allocation, no
+ * lock: fine in signal context), and the caller sleeps on the record's
+ * futex word until a store thread has run the call. Store threads take the
+ * whole stack at once (an exchange, so no ABA), put it in issue order under
+ * a mutex only they use, and serve it. Writes and flush go on a second
+ * stack served only by thread 0, in order, so a flush (a Redis WAIT on the
+ * connections that wrote) sees every write issued before it.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store.h"
+
+enum { OP_READ, OP_WRITE, OP_FLUSH };
+
+struct req {
+	struct req *next;
+	int op;
+	uint64_t off;
+	void *buf;
+	size_t len;
+	int result;
+	_Atomic uint32_t done; /* futex word: 0 while pending */
+};
+
+/* A FIFO of requests taken from a push stack; only store threads touch it,
+ * under the pool mutex. */
+struct fifo {
+	struct req *head, *tail;
+};
+
+struct uf__store_pool {
+	uf_store *store;
+	_Atomic(struct req *) reads;  /* pushed by anyone, LIFO */
+	_Atomic(struct req *) writes; /* writes and flush, thread 0 only */
+	_Atomic uint32_t seq;         /* bumped on every push: workers sleep on it */
+	_Atomic uint32_t sleepers;
+	_Atomic bool stop;
+	pthread_mutex_t mu; /* among store threads only: never taken by a caller */
+	struct fifo rq, wq;
+	pid_t pid; /* the process whose threads these are */
+	unsigned n, started;
+	pthread_t th[];
+};
+
+static __thread struct uf__store_pool *t_pool __attribute__((tls_model("initial-exec")));
+static __thread int t_slot __attribute__((tls_model("initial-exec"))) = -1;
+
+int uf__store_thread_slot(void) { return t_pool ? t_slot : -1; }
+
+/* Moves a push stack into f in push order. Under p->mu. */
+static void drain(_Atomic(struct req *) *stack, struct fifo *f)
+{
+	struct req *lifo = atomic_exchange_explicit(stack, NULL, memory_order_acquire), *rev = NULL;
+	while (lifo) {
+		struct req *n = lifo->next;
+		lifo->next = rev;
+		rev = lifo;
+		lifo = n;
+	}
+	if (!rev)
+		return;
+	if (f->tail)
+		f->tail->next = rev;
+	else
+		f->head = rev;
+	while (rev->next)
+		rev = rev->next;
+	f->tail = rev;
+}
+
+static struct req *fifo_pop(struct fifo *f)
+{
+	struct req *q = f->head;
+	if (q) {
+		f->head = q->next;
+		if (!f->head)
+			f->tail = NULL;
+	}
+	return q;
+}
+
+static int call(uf_store *s, struct req *q)
+{
+	int r;
+	switch (q->op) {
+	case OP_READ:
+		r = s->ops.read(s->ctx, q->off, q->buf, q->len);
+		break;
+	case OP_WRITE:
+		r = s->ops.write(s->ctx, q->off, q->buf, q->len);
+		break;
+	default:
+		r = s->ops.flush ? s->ops.flush(s->ctx) : 0;
+		break;
+	}
+	return r > 0 ? 0 : r; /* positive counts from sloppy stores mean success */
+}
+
+static void *worker(void *arg)
+{
+	struct uf__store_pool *p = arg;
+	pthread_mutex_lock(&p->mu);
+	int slot = (int)p->started++;
+	pthread_mutex_unlock(&p->mu);
+	t_pool = p;
+	t_slot = slot;
+	for (;;) {
+		uint32_t seq = atomic_load(&p->seq);
+		pthread_mutex_lock(&p->mu);
+		struct req *q = NULL;
+		if (slot == 0) {
+			drain(&p->writes, &p->wq);
+			q = fifo_pop(&p->wq);
+		}
+		if (!q) {
+			drain(&p->reads, &p->rq);
+			q = fifo_pop(&p->rq);
+		}
+		pthread_mutex_unlock(&p->mu);
+		if (q) {
+			q->result = call(p->store, q);
+			/* The record may be gone once done is seen: wake by address
+			 * only (a stale wake is a spurious wake-up, which every futex
+			 * waiter tolerates). */
+			atomic_store_explicit(&q->done, 1, memory_order_release);
+			uf__futex_wake_all(&q->done);
+			continue;
+		}
+		/* Stop only with both queues empty: nothing is ever left waiting
+		 * (a closing store has no users left anyway). */
+		if (atomic_load(&p->stop))
+			break;
+		atomic_fetch_add(&p->sleepers, 1);
+		uf__futex_wait(&p->seq, seq); /* returns at once if a push came */
+		atomic_fetch_sub(&p->sleepers, 1);
+	}
+	return NULL;
+}
+
+/* Every signal but the synchronous ones, which cannot be blocked. */
+UF_SIGCTX static void async_signals(sigset_t *set)
+{
+	sigfillset(set);
+	sigdelset(set, SIGSEGV);
+	sigdelset(set, SIGBUS);
+	sigdelset(set, SIGFPE);
+	sigdelset(set, SIGILL);
+	sigdelset(set, SIGTRAP);
+}
+
+UF_SIGCTX static void pool_kick(struct uf__store_pool *p)
+{
+	atomic_fetch_add(&p->seq, 1);
+	if (atomic_load(&p->sleepers))
+		uf__futex_wake_all(&p->seq);
+}
+
+static void pool_stop(struct uf__store_pool *p)
+{
+	atomic_store(&p->stop, true);
+	pool_kick(p);
+	if (p->pid == getpid())
+		for (unsigned i = 0; i < p->n; i++)
+			pthread_join(p->th[i], NULL);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+static int pool_start(uf_store *s, unsigned n)
+{
+	struct uf__store_pool *p = calloc(1, sizeof(*p) + n * sizeof(pthread_t));
+	if (!p)
+		return -ENOMEM;
+	p->store = s;
+	p->pid = getpid();
+	pthread_mutex_init(&p->mu, NULL);
+	/* Store threads take no asynchronous signals (the program's handlers
+	 * expect its own threads); the synchronous ones cannot be blocked. */
+	sigset_t all, old;
+	async_signals(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int e = 0;
+	for (; p->n < n; p->n++) {
+		e = -pthread_create(&p->th[p->n], NULL, worker, p);
+		if (e)
+			break;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e) {
+		pool_stop(p);
+		return e;
+	}
+	s->pool = p;
+	return 0;
+}
+
+/* Runs q on a store thread and waits for it. */
+UF_SIGCTX static int pool_call(uf_store *s, struct req *q)
+{
+	struct uf__store_pool *p = s->pool;
+	/* getpid, not the fault handler's cached pid: that one is set only
+	 * once a region is mapped. A system call costs nothing next to the
+	 * hand-off. */
+	if (p->pid != getpid())
+		return call(s, q); /* a fork child: the threads stayed behind */
+	if (t_pool == p)
+		return -EDEADLK; /* a store thread faulted on its own store's region */
+	_Atomic(struct req *) *stack = q->op == OP_READ ? &p->reads : &p->writes;
+	struct req *head = atomic_load_explicit(stack, memory_order_relaxed);
+	do
+		q->next = head;
+	while (!atomic_compare_exchange_weak_explicit(stack, &head, q, memory_order_release,
+						      memory_order_relaxed));
+	/* The record lives on this stack until a store thread is done with
+	 * it: no handler of an asynchronous signal may leave this frame by
+	 * siglongjmp meanwhile, so they wait (the synchronous ones cannot
+	 * be blocked, and a fault here would be ours to serve anyway). */
+	sigset_t all, old;
+	async_signals(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pool_kick(p);
+	while (!atomic_load_explicit(&q->done, memory_order_acquire))
+		uf__futex_wait(&q->done, 0);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return q->result;
+}
 
 int uf_store_new(const struct uf_store_ops *ops, void *ctx, uint64_t size, uf_store **out)
 {
@@ -14,13 +246,25 @@ int uf_store_new(const struct uf_store_ops *ops, void *ctx, uint64_t size, uf_st
 	uf_store *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	/* Copy what the caller's struct has; fields it predates stay NULL. */
+	/* Copy what the caller's struct has; fields it predates stay 0/NULL. */
 	size_t n = ops->struct_size < sizeof(s->ops) ? ops->struct_size : sizeof(s->ops);
 	memcpy(&s->ops, ops, n);
 	s->ops.struct_size = sizeof(s->ops);
+	if ((s->ops.flags & ~UF_STORE_NOT_SIGSAFE) || s->ops.threads > 64) {
+		free(s);
+		return -EINVAL;
+	}
 	s->ctx = ctx;
 	s->size = size;
 	atomic_init(&s->refs, 1);
+	/* Started here, in normal context, never lazily from a fault. */
+	if (s->ops.flags & UF_STORE_NOT_SIGSAFE) {
+		int e = pool_start(s, s->ops.threads ? s->ops.threads : 4);
+		if (e) {
+			free(s);
+			return e;
+		}
+	}
 	*out = s;
 	return 0;
 }
@@ -31,6 +275,8 @@ void uf__store_unref(uf_store *s)
 {
 	if (atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
+	if (s->pool)
+		pool_stop(s->pool);
 	if (s->ops.close)
 		s->ops.close(s->ctx);
 	free(s);
@@ -48,6 +294,12 @@ int64_t uf_store_size(const uf_store *s) { return s ? (int64_t)s->size : -EINVAL
 
 UF_SIGCTX int uf__store_read(uf_store *s, uint64_t off, void *dst, size_t len)
 {
+	if (!s->fills)
+		memset(dst, 0, len);
+	if (uf__unlikely(s->pool)) {
+		struct req q = {.op = OP_READ, .off = off, .buf = dst, .len = len};
+		return pool_call(s, &q);
+	}
 	int r = s->ops.read(s->ctx, off, dst, len);
 	return r > 0 ? 0 : r; /* positive counts from sloppy stores mean success */
 }
@@ -56,8 +308,21 @@ UF_SIGCTX int uf__store_write(uf_store *s, uint64_t off, const void *src, size_t
 {
 	if (!s->ops.write)
 		return -EROFS;
+	if (uf__unlikely(s->pool)) {
+		struct req q = {.op = OP_WRITE, .off = off, .buf = (void *)src, .len = len};
+		return pool_call(s, &q);
+	}
 	int r = s->ops.write(s->ctx, off, src, len);
 	return r > 0 ? 0 : r;
 }
 
-int uf__store_flush(uf_store *s) { return s->ops.flush ? s->ops.flush(s->ctx) : 0; }
+int uf__store_flush(uf_store *s)
+{
+	if (s->pool) {
+		if (!s->ops.flush)
+			return 0;
+		struct req q = {.op = OP_FLUSH};
+		return pool_call(s, &q);
+	}
+	return s->ops.flush ? s->ops.flush(s->ctx) : 0;
+}

@@ -4,18 +4,32 @@
 
 #include "internal.h"
 
+struct uf__store_pool; /* store threads of a UF_STORE_NOT_SIGSAFE store (store.c) */
+
 struct uf_store {
 	struct uf_store_ops ops; /* copied, so the caller's struct may go away */
 	void *ctx;
 	uint64_t size;
 	_Atomic int refs; /* the caller's reference + one per region */
+	/* Set by built-in stores whose read fills every byte or fails. Reads
+	 * of other stores get a zeroed buffer first: a store that breaks its
+	 * contract (success, buffer half filled) must show zeros, never the
+	 * bytes a reused frame or staging buffer held for another block. */
+	bool fills;
+	struct uf__store_pool *pool; /* NULL: calls run in the calling thread */
 };
 
 void uf__store_ref(uf_store *s);
 void uf__store_unref(uf_store *s);
-/* Signal-safe wrappers: never called under a pager lock. */
+/* Signal-safe wrappers: never called under a pager lock. For a store with
+ * a pool they hand the call to a store thread and sleep until it is done. */
 UF_SIGCTX int uf__store_read(uf_store *s, uint64_t off, void *dst, size_t len);
 UF_SIGCTX int uf__store_write(uf_store *s, uint64_t off, const void *src, size_t len);
 int uf__store_flush(uf_store *s);
+
+/* On a store thread: its index (0 .. threads-1; 0 serves writes and
+ * flush), for stores that keep per-thread state such as connections.
+ * -1 on any other thread. */
+int uf__store_thread_slot(void);
 
 #endif

@@ -94,5 +94,7 @@ int uf_store_file(int fd, unsigned flags, uf_store **out)
 	int r = uf_store_new(&ops, f, (uint64_t)st.st_size, out);
 	if (r)
 		file_close(f);
+	else
+		(*out)->fills = true; /* file_read loops until full or fails */
 	return r;
 }

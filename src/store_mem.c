@@ -40,5 +40,7 @@ int uf_store_mem(void *buf, size_t size, unsigned flags, uf_store **out)
 	int r = uf_store_new(&ops, m, size, out);
 	if (r)
 		free(m);
+	else
+		(*out)->fills = true; /* mem_read copies every byte */
 	return r;
 }

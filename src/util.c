@@ -1,6 +1,7 @@
 /* util.c - futex, spinlock, signal-safe output and small system wrappers. */
 #define _GNU_SOURCE
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -9,7 +10,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
-#include "internal.h"
+#include "fmt.h"
 
 UF_SIGCTX int uf__futex_wait(_Atomic uint32_t *addr, uint32_t expect)
 {
@@ -60,19 +61,13 @@ UF_SIGCTX void uf__write_str(int fd, const char *s)
 
 void uf__assert_fail(const char *expr, const char *file, int line)
 {
-	char num[16];
-	int i = (int)sizeof(num) - 1;
-	num[i] = 0;
-	do {
-		num[--i] = (char)('0' + line % 10);
-		line /= 10;
-	} while (line && i > 0);
+	char num[24];
 	uf__write_str(2, "userfault: assertion failed: ");
 	uf__write_str(2, expr);
 	uf__write_str(2, " at ");
 	uf__write_str(2, file);
 	uf__write_str(2, ":");
-	uf__write_str(2, num + i);
+	uf__write_str(2, uf__fmt_udec(num, sizeof(num), line < 0 ? 0u : (unsigned)line));
 	uf__write_str(2, "\n");
 	abort();
 }
@@ -86,10 +81,26 @@ UF_SIGCTX int uf__raise_info(int sig, const siginfo_t *info)
 	return uf__neg_errno(syscall(SYS_rt_tgsigqueueinfo, getpid(), uf__gettid(), sig, &si));
 }
 
+void uf__async_sigset(sigset_t *set)
+{
+	static const int sync_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
+	sigfillset(set);
+	for (size_t i = 0; i < UF__ARRAY_SIZE(sync_sigs); i++)
+		sigdelset(set, sync_sigs[i]);
+}
+
+void uf__async_block(sigset_t *old)
+{
+	sigset_t set;
+	uf__async_sigset(&set);
+	pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+void uf__async_restore(const sigset_t *old) { pthread_sigmask(SIG_SETMASK, old, NULL); }
+
 void *uf__map_anon(size_t len, int prot)
 {
 	void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	return p == MAP_FAILED ? NULL : p;
 }
 
-const char *uf__getenv(const char *name) { return getenv(name); }

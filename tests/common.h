@@ -2,6 +2,7 @@
 #ifndef UF_TEST_COMMON_H
 #define UF_TEST_COMMON_H
 
+#include <stdbool.h>
 #include <sys/mman.h>
 
 #include "harness.h"

@@ -52,7 +52,7 @@ int main(void)
 	ASSERT_EQ(uf_map(s, sizeof(buf), ps, rw, &o, &r), -EINVAL); /* offset past the end */
 	ASSERT_EQ(uf_map(s, 0, ps, PROT_WRITE, &o, &r), -EINVAL);   /* write without read */
 	ASSERT_EQ(uf_map(s, 0, ps, 0x100 | PROT_READ, &o, &r), -EINVAL);
-	ASSERT_EQ(uf_map(s, 0, SIZE_MAX, rw, &o, &r), -EINVAL);
+	ASSERT_EQ(uf_map(s, 0, SIZE_MAX, rw, &o, &r), -ENOMEM); /* no address space that large */
 	o.block_size = 3 * ps;
 	ASSERT_EQ(uf_map(s, 0, ps, rw, &o, &r), -EINVAL); /* not a power of two */
 	o.block_size = ps / 2;

@@ -17,7 +17,24 @@ static int run_child(struct fixture *fx, int what)
 			printf("child read %u\n", ((volatile unsigned char *)fx->p)[0]);
 		else if (what == 1) /* a block never loaded */
 			printf("child read %u\n", ((volatile unsigned char *)fx->p)[9 * page_size()]);
-		else if (what == 2) {
+		else if (what == 3) {
+			/* The parent's region is not ours: a region of our own may
+			 * land at its address (the kernel reuses the free range). */
+			uf_store *s;
+			unsigned char *b = pattern_store(16 * page_size(), &s);
+			uf_region *r;
+			int e = uf_map(s, 0, 16 * page_size(), PROT_READ | PROT_WRITE, NULL, &r);
+			if (e) {
+				fprintf(stderr, "child uf_map: %s\n", uf_strerror(e));
+				_exit(6);
+			}
+			unsigned char *p = uf_region_addr(r);
+			printf("child region %s the parent's address\n", (void *)p == (void *)fx->p ? "at" : "not at");
+			p[3] = 0x44;
+			if (p[3] != 0x44 || p[page_size()] != b[page_size()] || uf_unmap(r, 0) || b[3] != 0x44)
+				_exit(7);
+			_exit(0);
+		} else if (what == 2) {
 			if (uf_sync(fx->r, NULL, 0) != -EPERM || uf_unmap(fx->r, 0) != -EPERM ||
 			    uf_evict(fx->r, NULL, 0) != -EPERM)
 				_exit(5);
@@ -48,6 +65,9 @@ int main(void)
 	ASSERT(WIFSIGNALED(st));
 	ASSERT_EQ(WTERMSIG(st), SIGSEGV);
 	st = run_child(&fx, 2);
+	ASSERT(WIFEXITED(st));
+	ASSERT_EQ(WEXITSTATUS(st), 0);
+	st = run_child(&fx, 3);
 	ASSERT(WIFEXITED(st));
 	ASSERT_EQ(WEXITSTATUS(st), 0);
 

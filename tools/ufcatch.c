@@ -10,9 +10,9 @@
  *
  * The library is found through USERFAULT_CATCH_LIB, next to the binary in
  * the build tree (BUILD/tools/ufcatch -> BUILD/libuserfault-catch.so), in
- * ../lib, ../lib64 relative to the binary (an installed PREFIX/bin/ufcatch),
- * in UF_LIBDIR if built with -DUF_LIBDIR=..., and finally by name through the
- * dynamic linker's search path.
+ * UF_LIBDIR_REL relative to the binary and then UF_LIBDIR (both set by
+ * mk/install.mk for the installed copy: BINDIR to LIBDIR, and LIBDIR), and
+ * finally by name through the dynamic linker's search path.
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,6 +56,16 @@ static int find_lib(char *out, size_t len)
 			snprintf(out, len, "%s", env);
 		return 0;
 	}
+	/* Next to the binary (the build tree: BUILD/tools/ufcatch uses
+	 * BUILD/libuserfault-catch.so), then the install's own library
+	 * directory seen from its binary directory, so a moved or staged
+	 * (DESTDIR) install still finds its own copy. */
+	static const char *const rel[] = {
+		"/../",
+#ifdef UF_LIBDIR_REL
+		"/" UF_LIBDIR_REL "/",
+#endif
+	};
 	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {
@@ -62,7 +73,6 @@ static int find_lib(char *out, size_t len)
 		char *slash = strrchr(exe, '/');
 		if (slash) {
 			*slash = 0;
-			static const char *const rel[] = {"/../", "/../lib/", "/../lib64/"};
 			for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
 				char cand[PATH_MAX + 64];
 				snprintf(cand, sizeof(cand), "%s%s" CATCH_LIB, exe, rel[i]);
@@ -71,12 +81,6 @@ static int find_lib(char *out, size_t len)
 			}
 		}
 	}
-#ifdef UF_LIBDIR
-	if (readable(UF_LIBDIR "/" CATCH_LIB)) {
-		snprintf(out, len, "%s", UF_LIBDIR "/" CATCH_LIB);
-		return 0;
-	}
-#endif
 	/* No slash: the dynamic linker searches its usual directories. */
 	snprintf(out, len, "%s", CATCH_LIB);
 	return 0;
@@ -192,8 +196,19 @@ int main(int argc, char **argv)
 		} else {
 			snprintf(abs, sizeof(abs), "%s", outfile);
 		}
-		int fd = open(abs, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
+		/* Private (a report shows addresses and memory), not through a
+		 * symlink, and only a regular file: O_NONBLOCK so a FIFO under
+		 * that name cannot hold us here. */
+		int fd = open(abs, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+		struct stat st;
+		if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
+			close(fd);
+			fd = -1;
+			errno = EINVAL;
+			fprintf(stderr, "ufcatch: %s: not a regular file\n", abs);
+			return 127;
+		}
+		if (fd < 0 || ftruncate(fd, 0)) {
 			fprintf(stderr, "ufcatch: %s: %s\n", abs, strerror(errno));
 			return 127;
 		}

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "../internal.h"
+#include "../fmt.h"
 
 /* UF_ACCESS_READ/WRITE/EXEC from the hardware's fault record, or
  * UF_ACCESS_UNKNOWN if the context carries none. */
@@ -24,8 +24,8 @@ UF_SIGCTX uintptr_t uf__arch_sp(const void *ucontext);
 UF_SIGCTX void uf__arch_set_ret(void *ucontext, uintptr_t v);
 /* Name of the architecture, for messages. */
 extern const char uf__arch_name[];
-/* Writes a decoded description of the fault record into buf ("W: write,
- * P: protection ..."); returns chars wanted, like snprintf. Signal-safe. */
-UF_SIGCTX int uf__arch_decode(uint64_t code, char *buf, size_t len);
+/* Appends a decoded description of the fault record to o ("W: write,
+ * P: protection ..."). Signal-safe: fmt.h, no stdio. */
+UF_SIGCTX void uf__arch_decode(uint64_t code, struct uf__out *o);
 
 #endif

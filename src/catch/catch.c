@@ -29,12 +29,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include "../arch/arch.h"
 #include "../explain.h"
+#include "../fmt.h"
 
 /*
  * We link libuserfault.a; keep its public symbols out of our dynamic symbol
@@ -142,19 +144,10 @@ UF_SIGCTX static void put_line(int fd, const char *a, const char *b)
 
 UF_SIGCTX static void put_frame(int fd, int i, uintptr_t pc, int return_addr, const char *note)
 {
-	char num[16], desc[512];
-	int k = (int)sizeof(num) - 1;
-	num[k] = 0;
-	do {
-		num[--k] = (char)('0' + i % 10);
-		i /= 10;
-	} while (i && k > 2);
-	num[--k] = '#';
-	num[--k] = ' ';
-	num[--k] = ' ';
+	char num[24], desc[512];
 	uf__explain_code_addr(pc, return_addr, desc, sizeof(desc));
-	uf__write_str(fd, CATCH_PREFIX);
-	uf__write_str(fd, num + k);
+	uf__write_str(fd, CATCH_PREFIX "  #");
+	uf__write_str(fd, uf__fmt_udec(num, sizeof(num), i < 0 ? 0u : (unsigned)i));
 	uf__write_str(fd, " ");
 	uf__write_str(fd, desc);
 	if (note)
@@ -166,15 +159,9 @@ UF_SIGCTX static void put_repeat(int fd, int n)
 {
 	if (!n)
 		return;
-	char num[16];
-	int k = (int)sizeof(num) - 1;
-	num[k] = 0;
-	do {
-		num[--k] = (char)('0' + n % 10);
-		n /= 10;
-	} while (n && k > 0);
+	char num[24];
 	uf__write_str(fd, CATCH_PREFIX "  ... the frame above repeats ");
-	uf__write_str(fd, num + k);
+	uf__write_str(fd, uf__fmt_udec(num, sizeof(num), n < 0 ? 0u : (unsigned)n));
 	uf__write_str(fd, " more times\n");
 }
 
@@ -218,9 +205,19 @@ UF_SIGCTX static void report(int sig, siginfo_t *si, void *uc)
 {
 	int fd = 2;
 	if (g_file[0]) {
+		/* Private (0600: a report shows addresses and memory), never
+		 * through a symlink someone planted, and never blocking: a FIFO
+		 * or device under that name gets nothing, the report goes to
+		 * stderr instead. */
 		do
-			fd = open(g_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+			fd = open(g_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK,
+				  0600);
 		while (fd < 0 && errno == EINTR);
+		struct stat st;
+		if (fd >= 0 && (fstat(fd, &st) || !S_ISREG(st.st_mode))) {
+			close(fd);
+			fd = -1;
+		}
 		if (fd < 0)
 			fd = 2;
 	}
@@ -364,7 +361,7 @@ UF_SIGCTX static void on_fatal(int sig, siginfo_t *si, void *uc)
 
 __attribute__((constructor)) static void catch_init(void)
 {
-	const char *f = getenv("USERFAULT_CATCH_FILE");
+	const char *f = uf__getenv("USERFAULT_CATCH_FILE");
 	if (f && *f && strlen(f) < sizeof(g_file))
 		memcpy(g_file, f, strlen(f) + 1);
 

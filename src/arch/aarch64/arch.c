@@ -3,7 +3,6 @@
 #define _GNU_SOURCE
 #include <asm/sigcontext.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 #include <ucontext.h>
 
@@ -68,7 +67,7 @@ UF_SIGCTX void uf__arch_set_pc(void *uc, uintptr_t pc) { ((ucontext_t *)uc)->uc_
 UF_SIGCTX uintptr_t uf__arch_sp(const void *uc) { return ((const ucontext_t *)uc)->uc_mcontext.sp; }
 UF_SIGCTX void uf__arch_set_ret(void *uc, uintptr_t v) { ((ucontext_t *)uc)->uc_mcontext.regs[0] = v; }
 
-UF_SIGCTX int uf__arch_decode(uint64_t e, char *buf, size_t len)
+UF_SIGCTX void uf__arch_decode(uint64_t e, struct uf__out *o)
 {
 	unsigned ec = ESR_EC(e);
 	const char *cls = ec == EC_DABT_LOW || ec == EC_DABT_CUR   ? "data abort"
@@ -80,9 +79,23 @@ UF_SIGCTX int uf__arch_decode(uint64_t e, char *buf, size_t len)
 			 : (fsc & 0x3c) == 0x0c ? "permission fault"
 			 : fsc == 0x21          ? "alignment fault"
 						: "other fault status";
-	return snprintf(buf, len,
-			"aarch64 ESR 0x%llx: EC=0x%02x (%s), IL=%d, WnR=%d (%s), CM=%d, "
-			"DFSC/IFSC=0x%02x (%s, level %u)",
-			(unsigned long long)e, ec, cls, (int)((e >> 25) & 1), !!(e & ESR_WNR),
-			(e & ESR_WNR) ? "write" : "read", !!(e & ESR_CM), fsc, st, fsc & 3);
+	uf__out_str(o, "aarch64 ESR ");
+	uf__out_hex(o, e);
+	uf__out_str(o, ": EC=");
+	uf__out_hex2(o, ec);
+	uf__out_str(o, " (");
+	uf__out_str(o, cls);
+	uf__out_str(o, "), IL=");
+	uf__out_udec(o, (e >> 25) & 1);
+	uf__out_str(o, ", WnR=");
+	uf__out_udec(o, !!(e & ESR_WNR));
+	uf__out_str(o, (e & ESR_WNR) ? " (write), CM=" : " (read), CM=");
+	uf__out_udec(o, !!(e & ESR_CM));
+	uf__out_str(o, ", DFSC/IFSC=");
+	uf__out_hex2(o, fsc);
+	uf__out_str(o, " (");
+	uf__out_str(o, st);
+	uf__out_str(o, ", level ");
+	uf__out_udec(o, fsc & 3);
+	uf__out_ch(o, ')');
 }

@@ -1,7 +1,6 @@
 /* arch/x86_64/arch.c - ucontext access for x86_64. */
 #define _GNU_SOURCE
 #include <signal.h>
-#include <stdio.h>
 #include <ucontext.h>
 
 #include "../arch.h"
@@ -57,15 +56,28 @@ UF_SIGCTX void uf__arch_set_ret(void *uc, uintptr_t v)
 	((ucontext_t *)uc)->uc_mcontext.gregs[REG_RAX] = (greg_t)v;
 }
 
-UF_SIGCTX int uf__arch_decode(uint64_t e, char *buf, size_t len)
+/* One "NAME=bit" field, with its meaning in parentheses when given. */
+UF_SIGCTX static void put_bit(struct uf__out *o, const char *name, bool bit, const char *why)
 {
-	return snprintf(buf, len,
-			"x86 page-fault error code 0x%llx: P=%d (%s), W=%d (%s), U=%d (%s mode), "
-			"RSVD=%d, I=%d (%s), PK=%d, SS=%d",
-			(unsigned long long)e, !!(e & PF_PROT),
-			(e & PF_PROT) ? "protection violation on a present page" : "page not present",
-			!!(e & PF_WRITE), (e & PF_WRITE) ? "write" : "read", !!(e & PF_USER),
-			(e & PF_USER) ? "user" : "kernel", !!(e & PF_RSVD), !!(e & PF_INSTR),
-			(e & PF_INSTR) ? "instruction fetch" : "data access", !!(e & PF_PK),
-			!!(e & PF_SHSTK));
+	uf__out_str(o, name);
+	uf__out_ch(o, bit ? '1' : '0');
+	if (why) {
+		uf__out_str(o, " (");
+		uf__out_str(o, why);
+		uf__out_ch(o, ')');
+	}
+}
+
+UF_SIGCTX void uf__arch_decode(uint64_t e, struct uf__out *o)
+{
+	uf__out_str(o, "x86 page-fault error code ");
+	uf__out_hex(o, e);
+	put_bit(o, ": P=", e & PF_PROT,
+		(e & PF_PROT) ? "protection violation on a present page" : "page not present");
+	put_bit(o, ", W=", e & PF_WRITE, (e & PF_WRITE) ? "write" : "read");
+	put_bit(o, ", U=", e & PF_USER, (e & PF_USER) ? "user mode" : "kernel mode");
+	put_bit(o, ", RSVD=", e & PF_RSVD, NULL);
+	put_bit(o, ", I=", e & PF_INSTR, (e & PF_INSTR) ? "instruction fetch" : "data access");
+	put_bit(o, ", PK=", e & PF_PK, NULL);
+	put_bit(o, ", SS=", e & PF_SHSTK, NULL);
 }

@@ -1,0 +1,77 @@
+# install.mk - make install / make uninstall, userfault.pc, installed tools.
+#
+#   make install   PREFIX=/usr/local DESTDIR= [LIBDIR= INCDIR= BINDIR= MANDIR=]
+#   make uninstall (same variables) removes exactly the files install put
+#                  there (directories are left, as automake does)
+#
+# Everything installed depends only on the install's own PREFIX/LIBDIR:
+# userfault.pc and the installed tools are rebuilt whenever those change
+# ($(BUILD)/install.vars holds the values of the last build), and the
+# installed tools find libuserfault through a RUNPATH relative to their own
+# location ($ORIGIN/<BINDIR to LIBDIR>), never through the build tree, so a
+# DESTDIR staging tree can be moved into place and still run.
+# Fragments that install more files add them to INSTALL_FILES as
+# "source:destination-dir:mode" words (see mk/README).
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+INSTALL_VARS := PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCDIR=$(INCDIR) BINDIR=$(BINDIR) MANDIR=$(MANDIR)
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/install.vars 2>/dev/null)" = '$(INSTALL_VARS)' ] || \
+	printf '%s\n' '$(INSTALL_VARS)' > $(BUILD)/install.vars; })
+endif
+# The library directory seen from the binary directory, for $ORIGIN.
+BIN_TO_LIB := $(shell realpath -m --relative-to=$(BINDIR) $(LIBDIR))
+
+# libdir/includedir relative to ${prefix} when they are below it, so
+# `pkg-config --define-prefix` works on a staged tree too.
+pc_rel = $(if $(filter $(PREFIX)/%,$(1)),$${prefix}/$(patsubst $(PREFIX)/%,%,$(1)),$(1))
+$(BUILD)/userfault.pc: userfault.pc.in include/userfault.h $(BUILD)/install.vars
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(call pc_rel,$(LIBDIR))|' \
+	    -e 's|@INCDIR@|$(call pc_rel,$(INCDIR))|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# Tools as installed: same sources, linked for the install's LIBDIR.
+INST_TOOLS := $(patsubst tools/%.c,$(BUILD)/inst/%,$(wildcard tools/*.c))
+$(BUILD)/inst/%: tools/%.c $(SHLIB) $(BUILD)/install.vars
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DUF_LIBDIR=\"$(LIBDIR)\" -DUF_LIBDIR_REL=\"$(BIN_TO_LIB)\" $< -o $@ \
+		-L$(BUILD) -Wl,-rpath,'$$ORIGIN/$(BIN_TO_LIB)' -luserfault $(SAN_LDFLAGS) $(LDLIBS)
+
+# What install puts where: "file:dir:mode". Man alias pages (a single .so
+# line) are installed as symlinks to the page they name (see man/README).
+MAN_PAGES := $(wildcard man/*.[137])
+man_alias = $(shell sed -n '1s|^\.so man/\(.*\)|\1|p' $(1))
+INSTALL_FILES += include/userfault.h:$(INCDIR):644 \
+	$(SHLIB):$(LIBDIR):755 $(STLIB):$(LIBDIR):644 \
+	$(BUILD)/userfault.pc:$(PKGCONFIGDIR):644 \
+	$(if $(CATCH_SRCS),$(CATCHLIB):$(LIBDIR):755) \
+	$(foreach t,$(INST_TOOLS),$(t):$(BINDIR):755)
+INSTALL_LINKS += $(LIBDIR)/$(SONAME):$(notdir $(SHLIB)) $(LIBDIR)/libuserfault.so:$(SONAME)
+$(foreach m,$(MAN_PAGES),$(eval man_sec := $(patsubst .%,%,$(suffix $(m)))) \
+	$(if $(call man_alias,$(m)),\
+	$(eval INSTALL_LINKS += $(MANDIR)/man$(man_sec)/$(notdir $(m)):$(call man_alias,$(m))),\
+	$(eval INSTALL_FILES += $(m):$(MANDIR)/man$(man_sec):644)))
+
+w1 = $(word 1,$(subst :, ,$(1)))
+w2 = $(word 2,$(subst :, ,$(1)))
+w3 = $(word 3,$(subst :, ,$(1)))
+
+.PHONY: install uninstall
+install: lib $(if $(CATCH_SRCS),$(CATCHLIB)) $(INST_TOOLS) $(BUILD)/userfault.pc
+	@set -e; $(foreach f,$(INSTALL_FILES), \
+		install -d '$(DESTDIR)$(call w2,$(f))'; \
+		echo "install $(call w1,$(f)) $(DESTDIR)$(call w2,$(f))/"; \
+		install -m $(call w3,$(f)) '$(call w1,$(f))' '$(DESTDIR)$(call w2,$(f))/$(notdir $(call w1,$(f)))';) \
+	$(foreach l,$(INSTALL_LINKS), \
+		install -d '$(DESTDIR)$(dir $(call w1,$(l)))'; \
+		echo "ln -sf $(call w2,$(l)) $(DESTDIR)$(call w1,$(l))"; \
+		ln -sfn '$(call w2,$(l))' '$(DESTDIR)$(call w1,$(l))';) true
+
+uninstall:
+	@$(foreach f,$(INSTALL_FILES), \
+		echo "rm -f $(DESTDIR)$(call w2,$(f))/$(notdir $(call w1,$(f)))"; \
+		rm -f '$(DESTDIR)$(call w2,$(f))/$(notdir $(call w1,$(f)))';) \
+	$(foreach l,$(INSTALL_LINKS), \
+		echo "rm -f $(DESTDIR)$(call w1,$(l))"; rm -f '$(DESTDIR)$(call w1,$(l))';) true
+

@@ -1,0 +1,9 @@
+# pkgtests.mk - tests that are shell scripts (tests/test_NAME.sh becomes
+# $(BUILD)/tests/test_NAME) with the source tree, the build tree and the
+# compiler filled in, so they run from any directory.
+SCRIPT_TESTS := $(patsubst tests/%.sh,$(BUILD)/tests/%,$(wildcard tests/test_*.sh))
+$(BUILD)/tests/%: tests/%.sh
+	@mkdir -p $(dir $@)
+	sed -e 's|@SRCDIR@|$(abspath .)|g' -e 's|@BUILD@|$(abspath $(BUILD))|g' -e 's|@CC@|$(CC)|g' \
+	    -e 's|@CXX@|$(CXX)|g' $< > $@ && chmod +x $@
+all: $(SCRIPT_TESTS)

@@ -1,0 +1,53 @@
+/*
+ * options.c - every environment variable the library reads, in one table.
+ *
+ * Each is documented in man/userfault.7 (tests/test_options checks that the
+ * table, the page and the names the sources pass to uf__getenv agree). The
+ * values are read when needed, not cached: a program may set one between
+ * two uf_map calls (bench_write_tracking does), and none is read in signal
+ * context. Variables that name a file are read with secure_getenv, so a
+ * set-user-ID program does not write where its caller says.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct option {
+	const char *name;
+	bool secure; /* names a file or a library: ignored in AT_SECURE processes */
+};
+
+static const struct option g_options[] = {
+	{"USERFAULT_ENGINE", false},        /* auto|uffd|uffd-thread|signal */
+	{"USERFAULT_WP_ASYNC", false},      /* 0: a write-protect fault per first write */
+	{"USERFAULT_COPY_ISA", false},      /* sse2|avx2: cap the fault-safe copy width */
+	{"USERFAULT_MAX_MAP_COUNT", false}, /* lower vm.max_map_count for the signal engine */
+	{"USERFAULT_VERBOSE", false},       /* 1: one stderr line per decision */
+	{"USERFAULT_STATS", false},         /* 1: region statistics at unmap and exit */
+	{"USERFAULT_PUBLISH", false},       /* 1: statistics in /dev/shm for ufstat */
+	{"USERFAULT_CATCH_FILE", true},     /* crash reporter: append reports here */
+};
+
+const char *uf__getenv(const char *name)
+{
+	for (size_t i = 0; i < UF__ARRAY_SIZE(g_options); i++)
+		if (!strcmp(g_options[i].name, name))
+			return g_options[i].secure ? secure_getenv(name) : getenv(name);
+	/* A name missing from the table is a bug caught by test_options; in a
+	 * build that slipped through, say so once rather than guess. */
+	static _Atomic int warned;
+	if (!atomic_exchange(&warned, 1)) {
+		uf__write_str(2, "userfault: internal: environment variable ");
+		uf__write_str(2, name);
+		uf__write_str(2, " is not in src/options.c's table: ignored\n");
+	}
+	return NULL;
+}
+
+bool uf__getenv_on(const char *name)
+{
+	const char *v = uf__getenv(name);
+	return v && *v && strcmp(v, "0") != 0;
+}

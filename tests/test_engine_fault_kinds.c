@@ -1,0 +1,121 @@
+/* One behaviour per fault kind, whatever the engine:
+ *  - a program handler installed after the library that calls
+ *    uf_handle_fault first: a missing page is served (1), a write to a
+ *    read-only region is the program's (0);
+ *  - a program handler that does not call it: the region's faults are not
+ *    served, the program's handler receives them at the faulting address
+ *    (SIGBUS, or SIGSEGV under the signal engine), never zeros;
+ *  - uf_stats().write_faults counts only writes that faulted: 0 under
+ *    asynchronous write tracking, also for a first write to a block not
+ *    yet loaded. */
+#include <setjmp.h>
+
+#include "common.h"
+
+static sigjmp_buf jb;
+static volatile int use_uf, got_sig, handle_ret;
+static void *volatile got_addr;
+
+static void prog_handler(int sig, siginfo_t *si, void *uc)
+{
+	if (use_uf) {
+		handle_ret = uf_handle_fault(sig, si, uc);
+		if (handle_ret)
+			return;
+	}
+	got_sig = sig;
+	got_addr = si->si_addr;
+	siglongjmp(jb, 1);
+}
+
+static struct sigaction old_segv, old_bus;
+
+static void install_prog(int call_uf)
+{
+	use_uf = call_uf;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = prog_handler;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	ASSERT_EQ(sigaction(SIGSEGV, &sa, &old_segv), 0);
+	ASSERT_EQ(sigaction(SIGBUS, &sa, &old_bus), 0);
+}
+
+static void restore_lib(void)
+{
+	ASSERT_EQ(sigaction(SIGSEGV, &old_segv, NULL), 0);
+	ASSERT_EQ(sigaction(SIGBUS, &old_bus, NULL), 0);
+}
+
+/* Reads p[off]: 1 and the byte in *v if it returned, 0 if the program's
+ * handler took the fault. */
+static int try_load(volatile unsigned char *p, size_t off, unsigned char *v)
+{
+	got_sig = 0;
+	if (sigsetjmp(jb, 1))
+		return 0;
+	*v = p[off];
+	return 1;
+}
+
+static int try_store(volatile unsigned char *p, size_t off, unsigned char v)
+{
+	got_sig = 0;
+	if (sigsetjmp(jb, 1))
+		return 0;
+	p[off] = v;
+	return 1;
+}
+
+int main(void)
+{
+	test_init(60);
+	size_t ps = page_size();
+	struct fixture fx;
+	unsigned char v;
+
+	/* A handler that calls uf_handle_fault first. */
+	fixture_open(&fx, 16 * ps, 0, 0, PROT_READ);
+	install_prog(1);
+	ASSERT_EQ(try_load(fx.p, 3, &v), 1);
+	ASSERT_EQ(v, fx.buf[3]);
+	ASSERT_EQ(handle_ret, 1);
+	ASSERT_EQ(try_store(fx.p, 3, 1), 0); /* loaded read-only block */
+	ASSERT_EQ(handle_ret, 0);
+	ASSERT_EQ((uintptr_t)got_addr, (uintptr_t)(fx.p + 3));
+	ASSERT_EQ(try_store(fx.p, 7 * ps, 1), 0); /* block not loaded */
+	ASSERT_EQ(handle_ret, 0);
+	ASSERT_EQ((uintptr_t)got_addr, (uintptr_t)(fx.p + 7 * ps));
+	ASSERT_EQ(fx.buf[3], pattern_byte(3));
+	restore_lib();
+
+	/* A handler that does not: nothing is served behind its back. */
+	install_prog(0);
+	ASSERT_EQ(try_load(fx.p, 9 * ps + 1, &v), 0);
+	ASSERT(got_sig == SIGBUS || got_sig == SIGSEGV);
+	if (uf_region_engine(fx.r) != UF_ENGINE_SIGNAL)
+		ASSERT_EQ(got_sig, SIGBUS);
+	else
+		ASSERT_EQ(got_sig, SIGSEGV);
+	ASSERT_EQ((uintptr_t)got_addr & ~(uintptr_t)(ps - 1), (uintptr_t)(fx.p + 9 * ps));
+	restore_lib();
+	/* With the library's handler back, the same page is served. */
+	ASSERT_EQ(fx.p[9 * ps + 1], fx.buf[9 * ps + 1]);
+	fixture_close(&fx, 0);
+
+	/* write_faults */
+	fixture_open(&fx, 16 * ps, 0, 0, PROT_READ | PROT_WRITE);
+	struct uf_stats st = stats_of(fx.r);
+	fx.p[2 * ps] = 9; /* not loaded yet */
+	(void)*(volatile unsigned char *)(fx.p + 4 * ps);
+	fx.p[4 * ps] = 9; /* loaded clean */
+	struct uf_stats st2 = stats_of(fx.r);
+	ASSERT_EQ(st2.write_faults - st.write_faults, st.async_writes ? 0 : 2);
+	ASSERT_EQ(st2.dirty, 2);
+	ASSERT_OK(uf_sync(fx.r, NULL, 0));
+	ASSERT_EQ(fx.buf[2 * ps], 9);
+	ASSERT_EQ(fx.buf[4 * ps], 9);
+	fixture_close(&fx, 0);
+	printf("ok\n");
+	return 0;
+}

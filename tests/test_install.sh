@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# test_install - make install / make uninstall as a packager runs them.
+#
+# Builds a fresh tree in a temporary directory, installs it twice with
+# DESTDIR into two staging trees for two prefixes (the second with its own
+# LIBDIR), moves each staged tree into place, removes the build tree, then
+# checks from each prefix: userfault.pc names that prefix, the installed
+# ufcatch has no RUNPATH into the build tree and preloads its own prefix's
+# reporter, catches a crash, and a program built with pkg-config runs
+# against that prefix's library. Finally make uninstall (once in place,
+# once under DESTDIR) must leave no file behind.
+set -u
+SRC='@SRCDIR@'
+CC='@CC@'
+unset MAKEFLAGS MFLAGS MAKELEVEL
+T=$(mktemp -d /tmp/uf-install.XXXXXX) || exit 1
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+command -v pkg-config >/dev/null || { echo "SKIP: pkg-config not installed" >&2; exit 77; }
+command -v readelf >/dev/null || { echo "SKIP: readelf not installed" >&2; exit 77; }
+
+mk() { make -s -C "$SRC" CC="$CC" "$@" >>"$T/make.log" 2>&1 || { tail -20 "$T/make.log" >&2; fail "make $*"; }; }
+
+# prefix, libdir
+install_one() {
+	local s=$T/stage.${1##*/}
+	mk -j2 BUILD="$T/build" PREFIX="$1" LIBDIR="$2" DESTDIR="$s" install
+	grep -q "^prefix=$1\$" "$s$2/pkgconfig/userfault.pc" || fail "userfault.pc of $1 says $(grep ^prefix= "$s$2/pkgconfig/userfault.pc")"
+	mv "$s$1" "$1" || fail "moving the staged tree into place"
+}
+A=$T/a B=$T/b
+install_one "$A" "$A/lib"
+install_one "$B" "$B/lib64"
+mv "$T/build" "$T/build.gone"
+
+cat >"$T/prog.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+#include <userfault.h>
+int main(void)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/self/maps", "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (strstr(line, "libuserfault.so")) {
+			printf("%s", strchr(line, '/'));
+			break;
+		}
+	return uf_version() == UF_VERSION_MAJOR * 10000 + UF_VERSION_MINOR * 100 + UF_VERSION_PATCH ? 0 : 1;
+}
+C
+printf 'int main(void) { *(volatile int *)8 = 1; return 0; }\n' >"$T/crash.c"
+$CC -o "$T/crash" "$T/crash.c" || fail "building the crashing program"
+
+# prefix, libdir
+check_one() {
+	local p=$1 l=$2
+	local rp
+	rp=$(readelf -d "$p/bin/ufcatch" | grep -E 'RUNPATH|RPATH')
+	case $rp in *"$T/build"*) fail "$p/bin/ufcatch keeps a RUNPATH into the build tree: $rp" ;; esac
+	local flags
+	flags=$(PKG_CONFIG_PATH="$l/pkgconfig" pkg-config --cflags --libs userfault) || fail "pkg-config for $p"
+	# shellcheck disable=SC2086
+	$CC -o "$T/prog" "$T/prog.c" $flags -Wl,-rpath,"$l" || fail "building with pkg-config ($flags)"
+	local used
+	used=$("$T/prog") || fail "program built against $p: wrong version"
+	[ "$used" = "$l/libuserfault.so.0" ] || [ "$(realpath "$used")" = "$(realpath "$l/libuserfault.so.0")" ] ||
+		fail "program built against $p loaded $used"
+	local pre
+	pre=$("$p/bin/ufcatch" -- sh -c 'echo "$LD_PRELOAD"') || fail "$p/bin/ufcatch does not run"
+	[ "$pre" = "$(realpath "$l/libuserfault-catch.so")" ] || fail "$p/bin/ufcatch preloads '$pre', not $l/libuserfault-catch.so"
+	{ "$p/bin/ufcatch" -o "$T/report" -- "$T/crash"; } 2>/dev/null
+	local rc=$?
+	[ $rc -eq 139 ] || fail "installed ufcatch: crash exit status $rc, want 139"
+	grep -q SIGSEGV "$T/report" || fail "installed ufcatch wrote no report: $(cat "$T/report")"
+	if command -v man >/dev/null; then
+		local out
+		out=$(MANWIDTH=80 man -l "$p/share/man/man3/uf_try_write.3" 2>&1 >/dev/null)
+		[ -z "$out" ] || fail "installed alias page: $out"
+		MANWIDTH=80 man -l "$p/share/man/man3/uf_try_write.3" 2>/dev/null | grep -q uf_try_write ||
+			fail "installed alias page uf_try_write.3 does not show uf_try_read.3"
+	fi
+	echo "ok: $p"
+}
+check_one "$A" "$A/lib"
+check_one "$B" "$B/lib64"
+
+leftovers() { find "$1" ! -type d | sed 's/^/    /'; }
+mk BUILD="$T/build2" PREFIX="$A" LIBDIR="$A/lib" uninstall
+[ -z "$(leftovers "$A")" ] || fail "make uninstall left in $A:
+$(leftovers "$A")"
+mv "$B" "$T/stage.b$B"
+mk BUILD="$T/build2" PREFIX="$B" LIBDIR="$B/lib64" DESTDIR="$T/stage.b" uninstall
+[ -z "$(leftovers "$T/stage.b")" ] || fail "make uninstall DESTDIR= left:
+$(leftovers "$T/stage.b")"
+echo "ok: install twice, run from each prefix without the build tree, uninstall leaves no file"
