@@ -46,22 +46,11 @@ check-sigsegv: all
 # make install: the drop-in goes to $(LIBDIR)/userfault/ (its rpath finds
 # libuserfault one directory up), the header to $(INCDIR)/userfault/; the
 # system's libsigsegv is never replaced. Use it per program with
-# LD_LIBRARY_PATH=$(LIBDIR)/userfault.
-.PHONY: install-sigsegv
-install: install-sigsegv
-install-sigsegv: $(SIGSEGV_COMPAT) $(SIGSEGV_COMPAT_HDR)
-	install -d $(DESTDIR)$(LIBDIR)/userfault $(DESTDIR)$(INCDIR)/userfault
-	install -m 755 $(SIGSEGV_COMPAT) $(DESTDIR)$(LIBDIR)/userfault/
-	ln -sf libsigsegv.so.2 $(DESTDIR)$(LIBDIR)/userfault/libsigsegv.so
-	install -m 644 $(SIGSEGV_COMPAT_HDR) $(DESTDIR)$(INCDIR)/userfault/
-
-# Thread safety beyond libsigsegv, against the drop-in's own header.
-SIGSEGV_TESTS += $(BUILD)/tests/test_sigsegv_threads
-all: $(BUILD)/tests/test_sigsegv_threads
-$(BUILD)/tests/test_sigsegv_threads: tests/sigsegv_threads.c tests/overflow.h $(SIGSEGV_COMPAT)
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Icompat/libsigsegv $< -o $@ -L$(SIGSEGV_COMPAT_DIR) \
-		-Wl,-rpath,$(abspath $(SIGSEGV_COMPAT_DIR)) -lsigsegv $(SAN_LDFLAGS) $(LDLIBS)
+# LD_LIBRARY_PATH=$(LIBDIR)/userfault. make uninstall removes them
+# (mk/install.mk).
+install: $(SIGSEGV_COMPAT) $(SIGSEGV_COMPAT_HDR)
+INSTALL_FILES += $(SIGSEGV_COMPAT):$(LIBDIR)/userfault:755 $(SIGSEGV_COMPAT_HDR):$(INCDIR)/userfault:644
+INSTALL_LINKS += $(LIBDIR)/userfault/libsigsegv.so:libsigsegv.so.2
 
 # The benchmark: one program built against each library; `make
 # bench-sigsegv` runs them alternately (bench/sigsegv.sh).

@@ -270,14 +270,40 @@ static void test_distance_setting(void)
 	ASSERT_EQ(WTERMSIG(st), SIGSEGV);
 }
 
+/* USERFAULT_STACK_DISTANCE sets the default: a child run with it reports
+ * what it got (exit status = distance in MiB). */
+static void test_distance_env(char **argv)
+{
+	if (under_qemu()) {
+		printf("USERFAULT_STACK_DISTANCE not checked: /proc/self/exe is qemu under qemu-user\n");
+		return;
+	}
+	const char *vals[] = {"3m", "3145728", "3072k"};
+	for (size_t i = 0; i < 3; i++) {
+		pid_t pid = fork();
+		ASSERT(pid >= 0);
+		if (pid == 0) {
+			setenv("USERFAULT_STACK_DISTANCE", vals[i], 1);
+			execl("/proc/self/exe", argv[0], "--distance", (char *)NULL);
+			_exit(127);
+		}
+		int st;
+		ASSERT_EQ(waitpid(pid, &st, 0), pid);
+		ASSERT(WIFEXITED(st));
+		ASSERT_EQ(WEXITSTATUS(st), 3);
+	}
+}
+
 int main(int argc, char **argv)
 {
-	(void)argc, (void)argv;
+	if (argc == 2 && !strcmp(argv[1], "--distance"))
+		return (int)(uf_stack_guard_distance() >> 20);
 	test_init(150);
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 	if (under_qemu())
 		g_stride_step = 0x700; /* emulated signals are slow: sample the strides */
 	test_distance_setting();
+	test_distance_env(argv);
 	test_wild_access_not_reported();
 	ASSERT_OK(uf_stack_guard_install(on_overflow, NULL));
 
