@@ -1,5 +1,5 @@
 /*
- * test_engine_leave.c - call-outs from fault context left by siglongjmp leak
+ * test_engine_leave_callouts.c - call-outs from fault context left by siglongjmp leak
  * nothing (issue 9 §1 for raw areas, the process-wide handler and the
  * overflow callback): 10,000 faults each left by a jump, then
  * uf_area_unregister returns at once, from the same thread and from
