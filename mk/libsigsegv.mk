@@ -69,3 +69,4 @@ bench-sigsegv: $(SIGSEGV_BENCH)
 
 # Tests built by the generic rule that share tests/overflow.h.
 $(patsubst tests/%.c,$(BUILD)/tests/%,$(shell grep -l '"overflow.h"' tests/test_*.c)): tests/overflow.h
+$(patsubst tests/%.c,$(BUILD)/tests/%,$(shell grep -l '"leaks.h"' tests/test_*.c)): tests/leaks.h

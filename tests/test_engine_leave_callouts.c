@@ -6,14 +6,13 @@
  * another one, and fds, mappings and memory are what they were.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #include "harness.h"
+#include "leaks.h"
 #include "overflow.h"
 
 #define N 10000
@@ -22,47 +21,11 @@ static sigjmp_buf g_jmp;
 static _Atomic long g_calls;
 static int g_use_leave;
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	ASSERT(d);
-	int n = 0;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-static int count_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	ASSERT(f);
-	int n = 0, c;
-	while ((c = fgetc(f)) != EOF)
-		n += c == '\n';
-	fclose(f);
-	return n;
-}
-static long rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	ASSERT(f);
-	long size, res;
-	ASSERT_EQ(fscanf(f, "%ld %ld", &size, &res), 2);
-	fclose(f);
-	return res * (long)(ps / 1024);
-}
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 struct snapshot {
 	int fds, maps;
 	long rss;
 };
-static struct snapshot snap(void) { return (struct snapshot){count_fds(), count_maps(), rss_kib()}; }
+static struct snapshot snap(void) { return (struct snapshot){count_dir("/proc/self/fd"), count_maps(), rss_kib()}; }
 static void same_as(struct snapshot a, const char *what)
 {
 	struct snapshot b = snap();
