@@ -30,6 +30,7 @@ static const struct option g_options[] = {
 	{"USERFAULT_STATS", false},         /* 1: region statistics at unmap and exit */
 	{"USERFAULT_PUBLISH", false},       /* 1: statistics in /dev/shm for ufstat */
 	{"USERFAULT_CATCH_FILE", true},     /* crash reporter: append reports here */
+	{"USERFAULT_STACK_DISTANCE", false}, /* stack overflow distance, bytes (k/m/g) */
 };
 
 const char *uf__getenv(const char *name)

@@ -16,6 +16,7 @@
 #include <ucontext.h>
 
 #include "harness.h"
+#include "overflow.h"
 
 static size_t ps;
 static sigjmp_buf g_jmp;
@@ -162,20 +163,11 @@ static int phase_log(const struct uf_fault *f, void *arg)
 		t_phases[t_nphases++] = f->phase;
 	return UF_PASS;
 }
-static volatile unsigned long g_never = ~0ul;
-__attribute__((noinline)) static unsigned long recurse(unsigned long n)
-{
-	volatile char buf[256];
-	buf[0] = (char)n;
-	if (n >= g_never)
-		return n;
-	return recurse(n + 1) + (unsigned long)buf[0];
-}
 static void overflow_once(void)
 {
 	t_nphases = 0;
 	if (sigsetjmp(t_jmp, 1) == 0) {
-		recurse(0);
+		overflow_recurse(0);
 		FAIL("recursion returned");
 	}
 }
@@ -225,7 +217,7 @@ static void *thread_user_stack(void *arg)
 
 static void child_overflow(void)
 {
-	recurse(0);
+	overflow_recurse(0);
 }
 
 static void test_overflow_ctx(void)

@@ -4,11 +4,10 @@
  * the SIGBUS handler installed before the library (no callback), then
  * uf_unmap returns at once, and no descriptor, mapping or memory is left
  * behind. Afterwards the failing block loads again once the store heals. */
-#include <dirent.h>
 #include <setjmp.h>
-#include <time.h>
 
 #include "common.h"
+#include "leaks.h"
 
 #define ROUNDS 10000
 
@@ -43,35 +42,6 @@ static void on_bus(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig, (void)si, (void)uc;
 	siglongjmp(jb, 2);
-}
-
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	ASSERT(d);
-	int n = 0;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
-static int count_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	ASSERT(f);
-	int n = 0, c;
-	while ((c = fgetc(f)) != EOF)
-		n += c == '\n';
-	fclose(f);
-	return n;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* One region whose block 3 cannot be read; ROUNDS touches of it, each

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 
 #include "harness.h"
+#include "overflow.h"
 
 static size_t ps;
 static __thread sigjmp_buf t_jmp;
@@ -28,13 +29,6 @@ static void on_overflow(void *addr, void *arg)
 	t_overflows++;
 	t_fault_addr = addr;
 	siglongjmp(t_jmp, 1);
-}
-
-/* In a child process: an overflow report is exit 42. */
-static void on_overflow_exit(void *addr, void *arg)
-{
-	(void)addr, (void)arg;
-	_exit(42);
 }
 
 static volatile unsigned long g_limit = ~0ul;
@@ -119,22 +113,6 @@ static void test_concurrent_overflows(void)
 	pthread_attr_destroy(&at);
 }
 
-/* Runs fn in a child with the exiting callback; returns its wait status. */
-static int in_child(void (*fn)(void *), void *arg)
-{
-	pid_t pid = fork();
-	ASSERT(pid >= 0);
-	if (pid == 0) {
-		alarm(20);
-		if (uf_stack_guard_install(on_overflow_exit, NULL))
-			_exit(3);
-		fn(arg);
-		_exit(0);
-	}
-	int st;
-	ASSERT_EQ(waitpid(pid, &st, 0), pid);
-	return st;
-}
 /* Under ASan the previous SIGSEGV handler (ASan's, which ours chains to)
  * reports the fault and exits 1 instead of dying of the signal. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -221,12 +199,7 @@ static void child_main_writes_thread_guard(void *arg)
 static void child_wild_into_main_gap(void *arg)
 {
 	(void)arg;
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	unsigned long lo = 0, hi = 0;
-	while (f && fgets(line, sizeof(line), f))
-		if (strstr(line, "[stack]"))
-			sscanf(line, "%lx-%lx", &lo, &hi);
+	unsigned long hi = main_stack_top();
 	struct rlimit rl;
 	if (!hi || getrlimit(RLIMIT_STACK, &rl) || rl.rlim_cur == RLIM_INFINITY ||
 	    rl.rlim_cur > (64ul << 20))

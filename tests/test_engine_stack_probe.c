@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_stack_probe.c - stack overflows the way JITs meet them (issue 9 §6).
+ * test_engine_stack_probe.c - stack overflows the way JITs meet them (issue 9 §6).
  *
  * A JIT probes its stack in strides larger than a page, bangs it far below
  * the stack pointer, and allocates frames of up to a megabyte. Each case
@@ -11,7 +11,8 @@
  * accessible memory under the guard (the library's own alternate stack used
  * to sit right there), on the main thread and on pthreads, twice in a row
  * each. A wild access far from any stack must still not be reported, and
- * the overflow distance is a setting.
+ * the overflow distance is a setting. Runs once per engine: nothing here
+ * may depend on which engine serves regions.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -23,6 +24,7 @@
 #include <sys/wait.h>
 
 #include "harness.h"
+#include "overflow.h"
 
 static size_t ps;
 static __thread sigjmp_buf t_jmp;
@@ -82,14 +84,8 @@ struct limits {
 
 static uintptr_t main_floor(void)
 {
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	unsigned long lo = 0, hi = 0;
-	while (f && fgets(line, sizeof(line), f))
-		if (strstr(line, "[stack]"))
-			sscanf(line, "%lx-%lx", &lo, &hi);
-	if (f)
-		fclose(f);
+	unsigned long hi = main_stack_top();
+	ASSERT(hi);
 	struct rlimit rl;
 	ASSERT_EQ(getrlimit(RLIMIT_STACK, &rl), 0);
 	return hi - rl.rlim_cur;
@@ -226,38 +222,23 @@ static void run_thread(size_t stack_size)
 	pthread_attr_destroy(&at);
 }
 
-/* In a child: a wild write far from any stack into PROT_NONE memory, with
- * the callback installed, dies of SIGSEGV (exit 42 would be a report). */
-static void on_overflow_exit(void *addr, void *arg)
-{
-	(void)addr, (void)arg;
-	_exit(42);
-}
+/* A wild read or write far from any stack into PROT_NONE memory, with the
+ * callback installed, dies of SIGSEGV (exit 42 would be a report). */
+static char *g_none;
+static void wild_read(void *arg) { (void)arg, (void)*(volatile char *)(g_none + 5 * ps); }
+static void wild_write(void *arg) { (void)arg, *(volatile char *)(g_none + 5 * ps) = 1; }
 static void test_wild_access_not_reported(void)
 {
-	char *none = mmap(NULL, 16 * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT(none != MAP_FAILED);
+	g_none = mmap(NULL, 16 * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT(g_none != MAP_FAILED);
 	for (int w = 0; w < 2; w++) {
-		pid_t pid = fork();
-		ASSERT(pid >= 0);
-		if (pid == 0) {
-			alarm(20);
-			if (uf_stack_guard_install(on_overflow_exit, NULL))
-				_exit(3);
-			if (w)
-				*(volatile char *)(none + 5 * ps) = 1;
-			else
-				(void)*(volatile char *)(none + 5 * ps);
-			_exit(0);
-		}
-		int st;
-		ASSERT_EQ(waitpid(pid, &st, 0), pid);
+		int st = in_child(w ? wild_write : wild_read, NULL);
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 42)
 			FAIL("a wild %s far from any stack was reported as an overflow", w ? "write" : "read");
 		ASSERT(WIFSIGNALED(st));
 		ASSERT_EQ(WTERMSIG(st), SIGSEGV);
 	}
-	munmap(none, 16 * ps);
+	munmap(g_none, 16 * ps);
 }
 
 static void test_distance_setting(void)
@@ -290,14 +271,40 @@ static void test_distance_setting(void)
 	ASSERT_EQ(WTERMSIG(st), SIGSEGV);
 }
 
+/* USERFAULT_STACK_DISTANCE sets the default: a child run with it reports
+ * what it got (exit status = distance in MiB). */
+static void test_distance_env(char **argv)
+{
+	if (under_qemu()) {
+		printf("USERFAULT_STACK_DISTANCE not checked: /proc/self/exe is qemu under qemu-user\n");
+		return;
+	}
+	const char *vals[] = {"3m", "3145728", "3072k"};
+	for (size_t i = 0; i < 3; i++) {
+		pid_t pid = fork();
+		ASSERT(pid >= 0);
+		if (pid == 0) {
+			setenv("USERFAULT_STACK_DISTANCE", vals[i], 1);
+			execl("/proc/self/exe", argv[0], "--distance", (char *)NULL);
+			_exit(127);
+		}
+		int st;
+		ASSERT_EQ(waitpid(pid, &st, 0), pid);
+		ASSERT(WIFEXITED(st));
+		ASSERT_EQ(WEXITSTATUS(st), 3);
+	}
+}
+
 int main(int argc, char **argv)
 {
-	(void)argc, (void)argv;
+	if (argc == 2 && !strcmp(argv[1], "--distance"))
+		return (int)(uf_stack_guard_distance() >> 20);
 	test_init(150);
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 	if (under_qemu())
 		g_stride_step = 0x700; /* emulated signals are slow: sample the strides */
 	test_distance_setting();
+	test_distance_env(argv);
 	test_wild_access_not_reported();
 	ASSERT_OK(uf_stack_guard_install(on_overflow, NULL));
 

@@ -1,20 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_leave.c - call-outs from fault context left by siglongjmp leak
+ * test_engine_leave_callouts.c - call-outs from fault context left by siglongjmp leak
  * nothing (issue 9 §1 for raw areas, the process-wide handler and the
  * overflow callback): 10,000 faults each left by a jump, then
  * uf_area_unregister returns at once, from the same thread and from
  * another one, and fds, mappings and memory are what they were.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #include "harness.h"
+#include "leaks.h"
+#include "overflow.h"
 
 #define N 10000
 static size_t ps;
@@ -22,47 +22,11 @@ static sigjmp_buf g_jmp;
 static _Atomic long g_calls;
 static int g_use_leave;
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	ASSERT(d);
-	int n = 0;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-static int count_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	ASSERT(f);
-	int n = 0, c;
-	while ((c = fgetc(f)) != EOF)
-		n += c == '\n';
-	fclose(f);
-	return n;
-}
-static long rss_kib(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	ASSERT(f);
-	long size, res;
-	ASSERT_EQ(fscanf(f, "%ld %ld", &size, &res), 2);
-	fclose(f);
-	return res * (long)(ps / 1024);
-}
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 struct snapshot {
 	int fds, maps;
 	long rss;
 };
-static struct snapshot snap(void) { return (struct snapshot){count_fds(), count_maps(), rss_kib()}; }
+static struct snapshot snap(void) { return (struct snapshot){count_dir("/proc/self/fd"), count_maps(), rss_kib()}; }
 static void same_as(struct snapshot a, const char *what)
 {
 	struct snapshot b = snap();
@@ -185,22 +149,13 @@ static void on_overflow(void *addr, void *arg)
 	atomic_fetch_add(&g_calls, 1);
 	siglongjmp(g_jmp, 1);
 }
-static volatile unsigned long g_never = ~0ul;
-__attribute__((noinline)) static unsigned long recurse(unsigned long n)
-{
-	volatile char buf[256];
-	buf[0] = (char)n;
-	if (n >= g_never)
-		return n;
-	return recurse(n + 1) + (unsigned long)buf[0];
-}
 static void *overflower(void *arg)
 {
 	(void)arg;
 	ASSERT_OK(uf_stack_guard_thread_init());
 	for (volatile int i = 0; i < 1000; i++)
 		if (sigsetjmp(g_jmp, 1) == 0)
-			recurse(0);
+			overflow_recurse(0);
 	return NULL;
 }
 static void test_overflow_jumps(void)
