@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench/sigsegv.sh BUILD - GNU libsigsegv against userfault's drop-in, same
 # program (bench/sigsegv_bench.c), alternating runs; prints ns per event and
 # the ratio real/drop-in (above 1: the drop-in is faster). `make bench-sigsegv`.

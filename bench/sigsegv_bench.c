@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sigsegv_bench.c - what a libsigsegv user pays per fault, built twice:
  * against GNU libsigsegv (sigsegv_bench_real) and against userfault's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # mk/libsigsegv.mk - the libsigsegv drop-in (compat/libsigsegv/): a
 # libsigsegv.so.2 built on userfault's public API, its sigsegv.h, and the
 # tests that run it against libsigsegv's own suite and real programs.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* leaks.h - what a test counts before and after to show nothing leaked:
  * directory entries (/proc/self/fd), mappings, resident memory; and a
  * monotonic clock for "returns at once". */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* overflow.h - runs the calling thread's stack out: a recursion with a
  * 256-byte frame that the compiler can neither turn into a loop nor prove
  * finite. Used by the stack-overflow tests. */

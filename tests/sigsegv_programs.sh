@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_sigsegv_programs - real programs that link GNU libsigsegv, run on the
 # drop-in (LD_LIBRARY_PATH=$BUILD/compat), checked against the system's
 # libsigsegv in the same run:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_sigsegv_suite - GNU libsigsegv's own test suite against the drop-in
 # (compat/libsigsegv): fetches Debian's libsigsegv source package with
 # apt-get source into $BUILD/sigsegv-cache (a deb-src entry for the mirror

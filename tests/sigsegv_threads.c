@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sigsegv_threads.c (built as test_sigsegv_threads, against the drop-in's
  * sigsegv.h and libsigsegv.so.2) - thread safety beyond libsigsegv's own:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Blocks above the read-ahead batch (512 KiB to 2 MiB) read back correctly
  * and, under the userfaultfd engines, cost no fresh page per 4 KiB: a load
  * goes through a staging slot that stays populated, so the process takes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sigsegv.c - libsigsegv 2.14 on userfault's public API (nothing else:
  * no signal handler of its own, no private userfault symbol).

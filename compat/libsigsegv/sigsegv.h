@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sigsegv.h - the GNU libsigsegv 2.14 interface, implemented on userfault's
  * public API (compat/libsigsegv/sigsegv.c). Source compatible with programs
