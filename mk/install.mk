@@ -3,7 +3,8 @@
 #
 #   make install   PREFIX=/usr/local DESTDIR= [LIBDIR= INCDIR= BINDIR= MANDIR=]
 #   make uninstall (same variables) removes exactly the files install put
-#                  there (directories are left, as automake does)
+#                  there, then the directories install created (listed in
+#                  $(BUILD)/install.dirs) that are left empty
 #
 # Everything installed depends only on the install's own PREFIX/LIBDIR:
 # userfault.pc and the installed tools are rebuilt whenever those change
@@ -59,13 +60,17 @@ w2 = $(word 2,$(subst :, ,$(1)))
 w3 = $(word 3,$(subst :, ,$(1)))
 
 .PHONY: install uninstall
+# mkd DIR: install -d, noting in $(BUILD)/install.dirs each directory it
+# creates, so that uninstall removes those and no directory that was there.
+MKD := mkd() { d="$$1"; n=""; while [ ! -d "$$d" ]; do n="$$d\n$$n"; d=$$(dirname "$$d"); done; \
+	printf "$$n" >> $(BUILD)/install.dirs; install -d "$$1"; }
 install: lib $(if $(CATCH_SRCS),$(CATCHLIB)) $(INST_TOOLS) $(BUILD)/userfault.pc
-	@set -e; $(foreach f,$(INSTALL_FILES), \
-		install -d '$(DESTDIR)$(call w2,$(f))'; \
+	@set -e; $(MKD); $(foreach f,$(INSTALL_FILES), \
+		mkd '$(DESTDIR)$(call w2,$(f))'; \
 		echo "install $(call w1,$(f)) $(DESTDIR)$(call w2,$(f))/"; \
 		install -m $(call w3,$(f)) '$(call w1,$(f))' '$(DESTDIR)$(call w2,$(f))/$(notdir $(call w1,$(f)))';) \
 	$(foreach l,$(INSTALL_LINKS), \
-		install -d '$(DESTDIR)$(dir $(call w1,$(l)))'; \
+		mkd '$(DESTDIR)$(dir $(call w1,$(l)))'; \
 		echo "ln -sf $(call w2,$(l)) $(DESTDIR)$(call w1,$(l))"; \
 		ln -sfn '$(call w2,$(l))' '$(DESTDIR)$(call w1,$(l))';) true
 
@@ -75,4 +80,9 @@ uninstall:
 		rm -f '$(DESTDIR)$(call w2,$(f))/$(notdir $(call w1,$(f)))';) \
 	$(foreach l,$(INSTALL_LINKS), \
 		echo "rm -f $(DESTDIR)$(call w1,$(l))"; rm -f '$(DESTDIR)$(call w1,$(l))';) true
+	@# deepest first; rmdir removes a directory only if it is empty
+	@if [ -f $(BUILD)/install.dirs ]; then \
+		sort -u $(BUILD)/install.dirs | while read -r d; do echo "$${#d} $$d"; done | sort -rn | \
+		cut -d' ' -f2- | while read -r d; do rmdir "$$d" 2>/dev/null && echo "rmdir $$d"; done; \
+		rm -f $(BUILD)/install.dirs; fi; true
 

@@ -9,7 +9,8 @@
 # ufcatch has no RUNPATH into the build tree and preloads its own prefix's
 # reporter, catches a crash, and a program built with pkg-config runs
 # against that prefix's library. Finally make uninstall (once in place,
-# once under DESTDIR) must leave no file behind.
+# once under DESTDIR) must leave no file behind, and, for an install and
+# uninstall of one build, no directory the install created.
 set -u
 SRC='@SRCDIR@'
 CC='@CC@'
@@ -95,4 +96,12 @@ mv "$B" "$T/stage.b$B"
 mk BUILD="$T/build2" PREFIX="$B" LIBDIR="$B/lib64" DESTDIR="$T/stage.b" uninstall
 [ -z "$(leftovers "$T/stage.b")" ] || fail "make uninstall DESTDIR= left:
 $(leftovers "$T/stage.b")"
-echo "ok: install twice, run from each prefix without the build tree, uninstall leaves no file"
+# What a packager's install and uninstall of one build do to a tree: every
+# directory install created is gone again, none that was there is removed.
+C=$T/stage.c
+mkdir -p "$C/usr/local/include"
+mk -j2 BUILD="$T/build2" PREFIX=/usr/local DESTDIR="$C" install
+mk BUILD="$T/build2" PREFIX=/usr/local DESTDIR="$C" uninstall
+[ "$(cd "$C" && find . -mindepth 1 | sort | xargs)" = "./usr ./usr/local ./usr/local/include" ] ||
+	fail "make uninstall left in a /usr/local tree: $(cd "$C" && find . -mindepth 1 | xargs)"
+echo "ok: install twice, run from each prefix without the build tree, uninstall leaves no file; no directory it made"
