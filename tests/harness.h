@@ -121,6 +121,18 @@ static inline unsigned char *pattern_store(size_t size, uf_store **s)
 	return buf;
 }
 
+/* Installs fn for sig (SA_SIGINFO | SA_NODEFER, so a handler that leaves
+ * by siglongjmp can take the signal again). */
+static inline void catch_signal(int sig, void (*fn)(int, siginfo_t *, void *))
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = fn;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(sigaction(sig, &sa, NULL), 0);
+}
+
 static inline uint64_t xorshift64(uint64_t *s)
 {
 	uint64_t x = *s;

@@ -126,12 +126,7 @@ int main(void)
 {
 	test_init(120);
 	size_t ps = page_size();
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_bus;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	ASSERT_EQ(sigaction(SIGBUS, &sa, NULL), 0); /* before the library's */
+	catch_signal(SIGBUS, on_bus); /* before the library's */
 	run(true, ps);
 	run(false, ps);
 	printf("ok: %d faults left by siglongjmp from the callback and %d from SIGBUS\n", ROUNDS, ROUNDS);

@@ -82,11 +82,7 @@ int main(void)
 {
 	test_init(60);
 	size_t ps = page_size();
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_bus;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	ASSERT_EQ(sigaction(SIGBUS, &sa, NULL), 0);
+	catch_signal(SIGBUS, on_bus);
 	unsigned nblk = 96;
 	g_buf = malloc((size_t)nblk * 4 * ps);
 	ASSERT(g_buf);

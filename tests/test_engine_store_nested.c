@@ -42,11 +42,7 @@ int main(void)
 	ASSERT(g_buf);
 	for (size_t i = 0; i < size; i++)
 		g_buf[i] = pattern_byte(i);
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_bus;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-	ASSERT_EQ(sigaction(SIGBUS, &sa, NULL), 0);
+	catch_signal(SIGBUS, on_bus);
 	static const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = rd};
 	uf_store *s;
 	ASSERT_OK(uf_store_new(&ops, NULL, size, &s));
