@@ -11,6 +11,7 @@ set -u
 SRC='@SRCDIR@'
 B='@BUILD@'
 CC='@CC@'
+SANFLAGS='@SANFLAGS@' # the sanitizer the library was built with, if any
 T=$(mktemp -d /tmp/uf-docs.XXXXXX) || exit 1
 trap 'rm -rf "$T"' EXIT
 fail=0 n=0
@@ -24,7 +25,7 @@ for c in "$T"/*.c; do
 	[ -e "$c" ] || continue
 	n=$((n + 1))
 	name=$(basename "$c" .c)
-	if ! "$CC" -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror -I"$SRC/include" "$c" -o "$T/$name" \
+	if ! "$CC" -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror $SANFLAGS -I"$SRC/include" "$c" -o "$T/$name" \
 		-L"$B" -Wl,-rpath,"$B" -luserfault -pthread 2>"$T/err"; then
 		if grep -q 'undefined reference to `main' "$T/err" &&
 			"$CC" -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Werror -I"$SRC/include" -c "$c" -o "$T/$name.o" 2>"$T/err"; then
