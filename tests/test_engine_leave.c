@@ -44,6 +44,27 @@ static void on_bus(int sig, siginfo_t *si, void *uc)
 	siglongjmp(jb, 2);
 }
 
+/* Open descriptors but the handler-thread engine's per-thread epoll sets:
+ * its pool may grow under load (not a leak; a leak grows with the rounds,
+ * and a leaked userfaultfd or memfd is still counted). */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	ASSERT(d);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char path[300], link[128];
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		ssize_t k = readlink(path, link, sizeof(link) - 1);
+		link[k > 0 ? k : 0] = 0;
+		if (!strstr(link, "[eventpoll]"))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
 /* One region whose block 3 cannot be read; ROUNDS touches of it, each
  * left by siglongjmp (from the callback or the SIGBUS handler). */
 static void run(bool with_cb, size_t ps)
@@ -76,7 +97,7 @@ static void run(bool with_cb, size_t ps)
 	volatile int left = 0, good = 0;
 	for (volatile int i = 0; i < ROUNDS; i++) {
 		if (i == 500) {
-			fds0 = count_dir("/proc/self/fd");
+			fds0 = count_fds();
 			maps0 = count_maps();
 			rss0 = rss_bytes();
 		}
@@ -99,10 +120,10 @@ static void run(bool with_cb, size_t ps)
 	}
 	ASSERT_EQ(left, ROUNDS);
 	ASSERT_GT(good, 0);
-	ASSERT_EQ(count_dir("/proc/self/fd"), fds0);
+	ASSERT_EQ(count_fds(), fds0);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 	/* (a sanitizer runtime's own mappings and memory count here) */
-	ASSERT_LE(count_maps(), maps0 + 2);
+	ASSERT_LE(count_maps(), maps0 + 2 + 2 * 32); /* a grown pool: up to 32 handler stacks */
 	ASSERT_LE(rss_bytes(), rss0 + (4u << 20));
 #else
 	(void)maps0, (void)rss0;
