@@ -17,7 +17,6 @@
 #include "fault.h"
 #include "handler.h"
 #include "registry.h"
-#include "sanitizer.h"
 
 static struct sigaction g_prev[2]; /* [0] SIGSEGV, [1] SIGBUS */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -100,15 +99,6 @@ UF_SIGCTX static void chain(int sig, siginfo_t *si, void *uc, bool repeats)
 UF_SIGCTX static void on_fault(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
-#if UF__TSAN
-	/* ThreadSanitizer runs handlers with every signal blocked; a nested
-	 * fault (a store callback, uf_try_read) needs SIGSEGV and SIGBUS. */
-	sigset_t fault_sigs;
-	sigemptyset(&fault_sigs);
-	sigaddset(&fault_sigs, SIGSEGV);
-	sigaddset(&fault_sigs, SIGBUS);
-	pthread_sigmask(SIG_UNBLOCK, &fault_sigs, NULL);
-#endif
 	int r = uf__fault_dispatch(sig, si, uc);
 	if (r == UF__DENIED && sig == SIGBUS)
 		/* Engines that write-protect read-only regions see such a write
