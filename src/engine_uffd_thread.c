@@ -174,7 +174,7 @@ UF_SIGCTX static int rec_find(struct thr_priv *p, uintptr_t a)
  * if the table is full. *was_live: the page had a live record already, so
  * it is poisoned already (a second fault on it was queued before the
  * first one's poison landed). */
-static int rec_insert(struct thr_priv *p, uintptr_t a, uint64_t st, uint64_t aux, bool *was_live)
+UF_SIGCTX static int rec_insert(struct thr_priv *p, uintptr_t a, uint64_t st, uint64_t aux, bool *was_live)
 {
 	uint64_t nw = (uint64_t)a | st;
 	int i = rec_find(p, a);

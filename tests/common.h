@@ -65,4 +65,48 @@ static inline size_t rss_bytes(void)
 	return res * page_size();
 }
 
+/* A store of 64-bit words (ctx: the uint64_t array), each read and written
+ * atomically, so a checker can read the store while write-backs run without
+ * seeing a torn value. No locks: store calls may run in signal context. */
+static inline int word_store_read(void *ctx, uint64_t off, void *dst, size_t len)
+{
+	const uint64_t *words = ctx;
+	uint64_t *d = dst;
+	for (size_t i = 0; i < len / 8; i++)
+		d[i] = __atomic_load_n(&words[off / 8 + i], __ATOMIC_RELAXED);
+	return 0;
+}
+
+static inline int word_store_write(void *ctx, uint64_t off, const void *src, size_t len)
+{
+	uint64_t *words = ctx;
+	const uint64_t *s = src;
+	for (size_t i = 0; i < len / 8; i++)
+		__atomic_store_n(&words[off / 8 + i], s[i], __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* One thread's share of a shadowed random walk over words: thread t of n
+ * owns the words k with k % n == t and, iters times, writes a random value
+ * to one of them (and to the shadow) or checks one against the shadow.
+ * Returns false (after saying which word) on a mismatch or once *failed is
+ * set by another thread. */
+static inline bool shadow_walk(volatile uint64_t *w, uint64_t *shadow, size_t nwords, unsigned n,
+			       unsigned t, uint64_t seed, int iters, _Atomic int *failed)
+{
+	for (int i = 0; i < iters && !*failed; i++) {
+		size_t k = (xorshift64(&seed) % (nwords / n)) * n + t;
+		if (xorshift64(&seed) & 1) {
+			uint64_t v = xorshift64(&seed);
+			w[k] = v;
+			shadow[k] = v;
+		} else if (w[k] != shadow[k]) {
+			fprintf(stderr, "thread %u word %zu: got %llx want %llx\n", t, k,
+				(unsigned long long)w[k], (unsigned long long)shadow[k]);
+			*failed = 1;
+		}
+	}
+	return !*failed;
+}
+
 #endif

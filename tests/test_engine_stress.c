@@ -71,23 +71,6 @@ static _Atomic int stop;
 static _Atomic uint64_t n_reads, n_writes, n_syncs, n_sync_err, n_discards, n_evicts,
 	n_prefetch, n_cb, n_maps, n_sigbus, n_loose, n_sync_checked;
 
-/* The test's store: word-atomic, so the checker reads the store while
- * write-backs run without a torn value (store calls run in signal context:
- * no locks). */
-static int st_read(void *ctx, uint64_t off, void *dst, size_t len)
-{
-	uint64_t *d = dst;
-	for (size_t i = 0; i < len / 8; i++)
-		d[i] = __atomic_load_n(&backing[off / 8 + i], __ATOMIC_RELAXED);
-	return 0;
-}
-static int st_write(void *ctx, uint64_t off, const void *src, size_t len)
-{
-	const uint64_t *s = src;
-	for (size_t i = 0; i < len / 8; i++)
-		__atomic_store_n(&backing[off / 8 + i], s[i], __ATOMIC_RELAXED);
-	return 0;
-}
 static uint64_t stored(size_t w) { return __atomic_load_n(&backing[w], __ATOMIC_RELAXED); }
 
 static int retry_cb(uf_region *r, void *addr, int err, void *arg)
@@ -394,9 +377,10 @@ int main(void)
 	sigemptyset(&sa.sa_mask);
 	ASSERT_EQ(sigaction(SIGBUS, &sa, NULL), 0); /* before the library's: it chains */
 
-	struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = st_read, .write = st_write};
+	struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = word_store_read,
+				   .write = word_store_write};
 	uf_store *inner;
-	ASSERT_OK(uf_store_new(&ops, NULL, size, &inner));
+	ASSERT_OK(uf_store_new(&ops, backing, size, &inner));
 	/* The whole configuration before uf_map; only the atomics change
 	 * while handler threads may read it. */
 	inj.seed = seed;

@@ -24,24 +24,6 @@ static _Atomic uint64_t done[NPAGES];
 static _Atomic int stop;
 static unsigned char *region;
 
-/* Word-atomic store so the checker never reads a torn value. Store calls run
- * inside fault handlers: no locks. */
-static int st_read(void *ctx, uint64_t off, void *dst, size_t len)
-{
-	uint64_t *d = dst;
-	for (size_t i = 0; i < len / 8; i++)
-		d[i] = __atomic_load_n(&backing[off / 8 + i], __ATOMIC_RELAXED);
-	return 0;
-}
-
-static int st_write(void *ctx, uint64_t off, const void *src, size_t len)
-{
-	const uint64_t *s = src;
-	for (size_t i = 0; i < len / 8; i++)
-		__atomic_store_n(&backing[off / 8 + i], s[i], __ATOMIC_RELAXED);
-	return 0;
-}
-
 static uint64_t stored(size_t page, size_t word)
 {
 	return __atomic_load_n(&backing[page * (ps / 8) + word], __ATOMIC_RELAXED);
@@ -75,9 +57,10 @@ static void run(size_t bs)
 	size_t size = NPAGES * ps;
 	backing = calloc(1, size);
 	ASSERT(backing);
-	struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = st_read, .write = st_write};
+	struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = word_store_read,
+				   .write = word_store_write};
 	uf_store *s;
-	ASSERT_OK(uf_store_new(&ops, NULL, size, &s));
+	ASSERT_OK(uf_store_new(&ops, backing, size, &s));
 	struct uf_map_opts o;
 	uf_map_opts_init(&o);
 	o.engine = test_engine();

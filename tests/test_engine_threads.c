@@ -23,21 +23,8 @@ static _Atomic int failed;
 
 static void *worker(void *arg)
 {
-	uint64_t t = (uint64_t)(uintptr_t)arg, seed = 0x1234567 + t * 977;
-	volatile uint64_t *w = (volatile uint64_t *)fx.p;
-	for (int i = 0; i < THREAD_ITERS && !failed; i++) {
-		size_t k = (xorshift64(&seed) % (nwords / NTHREADS)) * NTHREADS + t;
-		if (xorshift64(&seed) & 1) {
-			uint64_t v = xorshift64(&seed);
-			w[k] = v;
-			shadow[k] = v;
-		} else if (w[k] != shadow[k]) {
-			fprintf(stderr, "thread %llu word %zu: got %llx want %llx\n",
-				(unsigned long long)t, k, (unsigned long long)w[k],
-				(unsigned long long)shadow[k]);
-			failed = 1;
-		}
-	}
+	unsigned t = (unsigned)(uintptr_t)arg;
+	shadow_walk((volatile uint64_t *)fx.p, shadow, nwords, NTHREADS, t, 0x1234567 + t * 977ull, THREAD_ITERS, &failed);
 	return NULL;
 }
 
