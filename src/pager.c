@@ -581,9 +581,22 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 		ilen += uf__blk_install_len(r, blk + i);
 	}
 	unsigned tok;
-	unsigned char *buf = r->eng->stage_get(r, ilen, &tok);
+	unsigned char *buf = NULL;
 	int e = -ENOMEM;
-	if (buf) {
+	/* A memory store: install from its bytes where they are, one 4 KiB
+	 * copy a page less (the kernel's copy reads them, not a staging
+	 * copy). Not for the store's last, partial page (zeros follow it). */
+	const unsigned char *src =
+		r->direct && dlen == ilen ? uf__store_peek(r->store, r->soff + (blk << r->bshift), dlen) : NULL;
+	if (src) {
+		stat_add(&r->st_loads, got);
+		if (r->async_wp)
+			for (unsigned i = 0; i < got; i++)
+				r->frames[frames[i]].clean_hash =
+					block_hash(src + ((size_t)i << r->bshift),
+						   uf__blk_install_len(r, blk + i));
+		e = r->eng->install_clean(r, blk, ilen, src);
+	} else if ((buf = r->eng->stage_get(r, ilen, &tok))) {
 		e = store_read(r, blk, buf, dlen);
 		if (!e) {
 			if (dlen < ilen)
@@ -599,6 +612,8 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 		r->eng->stage_put(r, tok);
 	}
 	if (e) {
+		if (src)
+			stat_add(&r->st_loads, -(int64_t)got);
 		for (unsigned i = 0; i < got; i++)
 			unreserve(r, frames[i], blk + i);
 		/* A failing block fails alone: a batch whose store read failed
@@ -606,7 +621,7 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 		 * loaded again by itself (as a file mapping does not fail a good
 		 * page because read-ahead failed). Without a staging buffer, the
 		 * one-block path through the frame too. */
-		if (buf && got == 1)
+		if ((buf || src) && got == 1)
 			return e;
 		int e2;
 		uint32_t f = reserve(r, blk, true, &e2);
@@ -1073,6 +1088,24 @@ int uf__pager_init(struct uf_region *r)
 	if ((r->flags & UF_MAP_NO_READAHEAD) || !r->eng->install_clean || ra < 2)
 		ra = 1;
 	r->ra_max = (unsigned)ra;
+	/* Installs straight from a memory store's bytes, unless they lie in a
+	 * region or area of ours: the kernel's copy from there would fail
+	 * (EFAULT) instead of faulting them in. */
+	r->direct = false;
+	const char *src = r->eng->install_clean && r->data_len
+				  ? uf__store_peek(r->store, r->soff, r->data_len) : NULL;
+	if (src) {
+		struct uf__range rg;
+		bool ours = false;
+		for (int i = 0; i < 2; i++) {
+			if (uf__registry_get((uintptr_t)src + (i ? r->data_len - 1 : 0), &rg)) {
+				uf__registry_put(&rg);
+				ours = true;
+			}
+		}
+		const char *env = uf__getenv("USERFAULT_DIRECT");
+		r->direct = !ours && !(env && !strcmp(env, "0"));
+	}
 	atomic_store(&r->ra_win, 1);
 	atomic_store(&r->ra_next, UINT64_MAX);
 	return 0;

@@ -139,6 +139,8 @@ struct uf_region {
 	int prot;
 	bool writable;
 	bool async_wp; /* writes are tracked without faults (engine: written()) */
+	bool direct;   /* clean blocks installed straight from the store's bytes
+			* (uf__store_peek), not from a staging copy */
 	unsigned flags;
 	uf_store *store;
 	uf_error_fn on_error;
