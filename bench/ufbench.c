@@ -116,7 +116,9 @@ static void usage(FILE *f)
 		"  --seed N               access-trace seed\n"
 		"  --json                 JSON lines on stdout (human text goes to stderr)\n"
 		"  --dat FILE             gnuplot table of medians (us per page) for bench/plot.gp\n"
-		"  --md FILE              Markdown tables of the results, ratios and targets\n");
+		"  --md FILE              Markdown tables of the results, ratios and targets\n"
+		"environment: UFBENCH_CLOCK=cpu times the measured part in the measuring\n"
+		"  process's CPU time (all its threads) instead of wall time: for a busy machine\n");
 }
 
 static int scen_index(const char *name)
