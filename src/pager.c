@@ -81,13 +81,8 @@ UF_SIGCTX static void hinsert(struct uf_region *r, uint64_t blk, uint32_t f)
 	r->htab[i].val = f;
 }
 
-UF_SIGCTX static void hremove(struct uf_region *r, uint64_t blk)
+UF_SIGCTX static void hremove_hashed(struct uf_region *r, uint64_t blk)
 {
-	if (r->dmap) {
-		uf__assert(r->dmap[blk] != 0);
-		r->dmap[blk] = 0;
-		return;
-	}
 	uint64_t key = blk + 1, i = hhome(r, key);
 	while (r->htab[i].key != key) {
 		uf__assert(r->htab[i].key != 0);
@@ -106,6 +101,16 @@ UF_SIGCTX static void hremove(struct uf_region *r, uint64_t blk)
 		}
 	}
 	r->htab[i].key = 0;
+}
+
+UF_SIGCTX static void hremove(struct uf_region *r, uint64_t blk)
+{
+	if (!r->dmap) {
+		hremove_hashed(r, blk);
+		return;
+	}
+	uf__assert(r->dmap[blk] != 0);
+	r->dmap[blk] = 0;
 }
 
 /* ------------------------------------------------------------------ */
