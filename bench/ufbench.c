@@ -116,7 +116,9 @@ static void usage(FILE *f)
 		"  --seed N               access-trace seed\n"
 		"  --json                 JSON lines on stdout (human text goes to stderr)\n"
 		"  --dat FILE             gnuplot table of medians (us per page) for bench/plot.gp\n"
-		"  --md FILE              Markdown tables of the results, ratios and targets\n");
+		"  --md FILE              Markdown tables of the results, ratios and targets\n"
+		"environment: UFBENCH_CLOCK=cpu times the measured part in the measuring\n"
+		"  process's CPU time (all its threads) instead of wall time: for a busy machine\n");
 }
 
 static int scen_index(const char *name)
@@ -741,7 +743,7 @@ static int run_scenario(const struct ufb_scenario *sc, const struct opts *o, str
 	struct ufb_data d;
 	memset(&d, 0, sizeof(d));
 	d.memfd = -1;
-	uint64_t t = ufb_now_ns();
+	uint64_t t = ufb_wall_ns();
 	int err = sc->prepare(&cfg, &d);
 	if (err < 0) {
 		fprintf(stderr, "ufbench: %s: cannot prepare data: %s\n", sc->name, strerror(-err));
@@ -751,7 +753,7 @@ static int run_scenario(const struct ufb_scenario *sc, const struct opts *o, str
 	cfg.ops = d.ntrace;
 	int nmeas = nsys * sc->nvariants, reps = cfg.reps;
 	fprintf(stderr, "ufbench: %s: data ready in %.1f s; %d systems x %d variants x (%d + %d warm-up) reps\n",
-		sc->name, (double)(ufb_now_ns() - t) / 1e9, nsys, sc->nvariants, reps, cfg.warmup);
+		sc->name, (double)(ufb_wall_ns() - t) / 1e9, nsys, sc->nvariants, reps, cfg.warmup);
 	struct ufb_result *res = calloc((size_t)nmeas * (size_t)reps, sizeof(*res));
 	struct ufb_result scratch;
 	if (!res) {
@@ -1195,7 +1197,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int bad = 0;
-	uint64_t t0 = ufb_now_ns();
+	uint64_t t0 = ufb_wall_ns();
 	for (int i = 0; i < ufb_nscenarios; i++)
 		if (o.scen[i])
 			bad |= run_scenario(&ufb_scenarios[i], &o, shared);
@@ -1205,7 +1207,7 @@ int main(int argc, char **argv)
 		write_dat(o.dat);
 	if (o.md)
 		write_md(o.md);
-	double secs = (double)(ufb_now_ns() - t0) / 1e9;
+	double secs = (double)(ufb_wall_ns() - t0) / 1e9;
 	fprintf(g_out, "\nufbench: done in %.0f s, load average %.2f%s\n", secs, loadavg(),
 		bad ? "; some measurements FAILED (see notes)" : "");
 	if (g_json) {

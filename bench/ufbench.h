@@ -171,7 +171,8 @@ void ufb_copy_close(struct ufb_region *r);
 int ufb_classic_init(void);
 
 /* ---- utilities (ufbench_util.c) ---- */
-uint64_t ufb_now_ns(void);
+uint64_t ufb_now_ns(void);  /* the timed parts' clock (UFBENCH_CLOCK) */
+uint64_t ufb_wall_ns(void); /* CLOCK_MONOTONIC */
 size_t ufb_page_size(void);
 
 /* The data pattern: the 8-byte word at store offset off (multiple of 8). */

@@ -45,6 +45,15 @@ struct uf__frame {
 			      * (asynchronous write tracking) */
 };
 
+/* A slot of the block table: key and value side by side, so a lookup or
+ * an insert touches one cache line (a random fault's block is a cache and
+ * TLB miss; separate key and value arrays cost two). */
+struct uf__hslot {
+	uint64_t key; /* block + 1; 0 = empty slot */
+	uint32_t val; /* frame index */
+	uint32_t pad;
+};
+
 struct uf__list {
 	uint32_t head, tail, count;
 };
@@ -130,6 +139,8 @@ struct uf_region {
 	int prot;
 	bool writable;
 	bool async_wp; /* writes are tracked without faults (engine: written()) */
+	bool direct;   /* clean blocks installed straight from the store's bytes
+			* (uf__store_peek), not from a staging copy */
 	unsigned flags;
 	uf_store *store;
 	uf_error_fn on_error;
@@ -169,9 +180,10 @@ struct uf_region {
 	uint32_t free_head; /* free list through frame.next */
 	struct uf__list active, inactive;
 	uint32_t inactive_target;
-	uint64_t *hkeys;    /* block + 1; 0 = empty slot */
-	uint32_t *hvals;    /* frame index */
+	struct uf__hslot *htab; /* block -> frame, open addressing */
 	uint64_t hmask;
+	uint32_t *dmap;     /* or, where it is no larger: frame + 1 per block,
+			     * 0 = not resident (lazily zeroed) */
 
 	/* statistics (relaxed atomics) */
 	_Atomic uint64_t st_faults, st_loads, st_evictions, st_writebacks, st_write_faults,

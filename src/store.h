@@ -24,7 +24,18 @@ struct uf_store {
 	 * a spare socket). 0: done; anything else: hand the call to a store
 	 * thread as usual, which then gives the real answer. */
 	int (*fast_read)(void *ctx, uint64_t off, void *dst, size_t len);
+	/* Optional, internal, for a store whose bytes sit in memory (the
+	 * memory store): where [off, off + len) is, so an engine can install
+	 * a clean block straight from it instead of a copy in a staging
+	 * buffer. Signal-safe; NULL: read as usual. */
+	const void *(*peek)(void *ctx, uint64_t off, size_t len);
 };
+
+/* The store's bytes at [off, off + len) in place, or NULL. */
+UF_SIGCTX static inline const void *uf__store_peek(uf_store *s, uint64_t off, size_t len)
+{
+	return s->peek && !s->pool && off + len <= s->size ? s->peek(s->ctx, off, len) : NULL;
+}
 
 void uf__store_ref(uf_store *s);
 void uf__store_unref(uf_store *s);

@@ -16,6 +16,12 @@ static int mem_read(void *ctx, uint64_t off, void *dst, size_t len)
 	return 0;
 }
 
+static const void *mem_peek(void *ctx, uint64_t off, size_t len)
+{
+	(void)len;
+	return ((struct mem *)ctx)->buf + off;
+}
+
 static int mem_write(void *ctx, uint64_t off, const void *src, size_t len)
 {
 	struct mem *m = ctx;
@@ -41,7 +47,9 @@ int uf_store_mem(void *buf, size_t size, unsigned flags, uf_store **out)
 	int r = uf_store_new(&ops, m, size, out);
 	if (r)
 		free(m);
-	else
+	else {
 		(*out)->fills = true; /* mem_read copies every byte */
+		(*out)->peek = mem_peek;
+	}
 	return r;
 }
