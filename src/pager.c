@@ -88,6 +88,38 @@ UF_SIGCTX static void hremove(struct uf_region *r, uint64_t blk)
 	r->hkeys[i] = 0;
 }
 
+/* The table starts small and doubles as frames come into use, so its
+ * memory follows what is resident, not the budget: sized from the budget
+ * (capped at RAM), a 1 TiB budget over a 64 GiB region gave a 384 MiB
+ * table whose random slots cost 270 MiB of RSS for 256 MiB of data. Both
+ * tables are reserved at the largest capacity (untouched pages cost
+ * nothing); a doubling rehashes into the other one and releases the
+ * pages of the old one. It runs under the lock, from take_free, when the
+ * frames in use reach a quarter of the capacity (the load stays at most
+ * half: up to two keys a frame): at most log2(hmax / H_MIN) times in a
+ * region's life, each costing about 10 ns per slot, a few times the
+ * cost of the loads that filled it. */
+enum { H_MIN = 1024 };
+
+UF_SIGCTX static void hgrow(struct uf_region *r)
+{
+	uint64_t *ok = r->hkeys, ocap = r->hmask + 1;
+	uint32_t *ov = r->hvals;
+	r->hkeys = r->hkeys_alt;
+	r->hvals = r->hvals_alt;
+	r->hkeys_alt = ok;
+	r->hvals_alt = ov;
+	r->hmask = 2 * ocap - 1;
+	for (uint64_t i = 0; i < ocap; i++)
+		if (ok[i])
+			hinsert(r, ok[i] - 1, ov[i]);
+	/* The next doubling rehashes into these: they must read as zeros. */
+	if (madvise(ok, ocap * sizeof(*ok), MADV_DONTNEED))
+		memset(ok, 0, ocap * sizeof(*ok));
+	if (madvise(ov, ocap * sizeof(*ov), MADV_DONTNEED))
+		memset(ov, 0, ocap * sizeof(*ov));
+}
+
 /* ------------------------------------------------------------------ */
 /* lists and frame states, under r->lock                               */
 
@@ -159,8 +191,11 @@ UF_SIGCTX static uint32_t take_free(struct uf_region *r)
 		r->free_head = r->frames[f].next;
 		return f;
 	}
-	if (r->fresh < r->nframes)
+	if (r->fresh < r->nframes) {
+		if (4ull * (r->fresh + 1) > r->hmask + 1 && r->hmask + 1 < r->hmax)
+			hgrow(r);
 		return r->fresh++;
+	}
 	return UF__NIL;
 }
 
@@ -1006,12 +1041,16 @@ int uf__pager_init(struct uf_region *r)
 	uint64_t cap = 16;
 	while (cap < 4ull * r->nframes)
 		cap <<= 1;
-	r->hmask = cap - 1;
-	/* Lazily touched: only the frames and slots in use cost RAM. */
+	r->hmax = cap;
+	r->hmask = (cap < H_MIN ? cap : H_MIN) - 1; /* grows: hgrow */
+	/* Lazily touched: only the frames in use (taken in index order) and
+	 * the slots of the current table cost RAM. */
 	r->frames = uf__map_anon(r->nframes * sizeof(*r->frames), PROT_READ | PROT_WRITE);
 	r->hkeys = uf__map_anon(cap * sizeof(*r->hkeys), PROT_READ | PROT_WRITE);
 	r->hvals = uf__map_anon(cap * sizeof(*r->hvals), PROT_READ | PROT_WRITE);
-	if (!r->frames || !r->hkeys || !r->hvals) {
+	r->hkeys_alt = uf__map_anon(cap * sizeof(*r->hkeys), PROT_READ | PROT_WRITE);
+	r->hvals_alt = uf__map_anon(cap * sizeof(*r->hvals), PROT_READ | PROT_WRITE);
+	if (!r->frames || !r->hkeys || !r->hvals || !r->hkeys_alt || !r->hvals_alt) {
 		uf__pager_fini(r);
 		return -ENOMEM;
 	}
@@ -1040,14 +1079,18 @@ int uf__pager_init(struct uf_region *r)
 
 void uf__pager_fini(struct uf_region *r)
 {
-	uint64_t cap = r->hmask + 1;
+	uint64_t cap = r->hmax;
 	if (r->frames)
 		munmap(r->frames, r->nframes * sizeof(*r->frames));
 	if (r->hkeys)
 		munmap(r->hkeys, cap * sizeof(*r->hkeys));
 	if (r->hvals)
 		munmap(r->hvals, cap * sizeof(*r->hvals));
+	if (r->hkeys_alt)
+		munmap(r->hkeys_alt, cap * sizeof(*r->hkeys));
+	if (r->hvals_alt)
+		munmap(r->hvals_alt, cap * sizeof(*r->hvals));
 	r->frames = NULL;
-	r->hkeys = NULL;
-	r->hvals = NULL;
+	r->hkeys = r->hkeys_alt = NULL;
+	r->hvals = r->hvals_alt = NULL;
 }

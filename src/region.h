@@ -171,7 +171,10 @@ struct uf_region {
 	uint32_t inactive_target;
 	uint64_t *hkeys;    /* block + 1; 0 = empty slot */
 	uint32_t *hvals;    /* frame index */
-	uint64_t hmask;
+	uint64_t hmask;     /* capacity - 1: grows with the frames used (pager.c) */
+	uint64_t hmax;      /* the capacity both tables are reserved for */
+	uint64_t *hkeys_alt;/* the other table: the next doubling rehashes into it */
+	uint32_t *hvals_alt;
 
 	/* statistics (relaxed atomics) */
 	_Atomic uint64_t st_faults, st_loads, st_evictions, st_writebacks, st_write_faults,
