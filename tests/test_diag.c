@@ -87,7 +87,7 @@ static pid_t spawn(const char *mode, const char *env, int *outfd, int *infd)
 		close(o[0]);
 		close(i[1]);
 		putenv((char *)env);
-		execl("/proc/self/exe", "test_diag", "child", mode, (char *)NULL);
+		execl(self_exe(), "test_diag", "child", mode, (char *)NULL);
 		_exit(99);
 	}
 	close(o[1]);
