@@ -22,16 +22,27 @@
 # Not in the set, and why: tests that measure RSS, mappings or descriptors
 # (valgrind's own memory and descriptors count there: test_engine_budget,
 # _huge, _leave, _leave_callouts, _map_limits, _big_blocks, _no_pressure,
-# _rlimit_as), timing and thread-storm tests (valgrind serialises threads:
-# _slow_*, _storm, _threads, _stress, _sync_race, _unmap_race, _fork_threads,
-# test_error_threads), test_area and test_stack_guard (they touch their own
-# PROT_NONE memory on purpose), and shell-script tests.
+# _rlimit_as, _cgroup_mem); timing, signal-storm and thread-storm tests
+# (valgrind runs one thread at a time, 20-50 times slower: _slow_*, _storm,
+# _reentry, _threads, _stress, _sync_race, _unmap_race, _fork_threads,
+# test_error_threads, test_signal_limits); tests that touch their own
+# PROT_NONE memory or crash on purpose (test_area, test_stack_guard,
+# test_engine_chain, test_engine_handler, test_explain, test_ufcatch);
+# test_engine_select (compares this process's engines with a re-executed
+# child, which runs natively); and two found not to work under valgrind
+# 3.19 (left open): uf_probe's write probe (a faulting `lock orb` is
+# restarted with rsp 8 bytes off, reproduced without the library:
+# test_engine_safe_access) and uf_try_read's fixup of a fault on an
+# address nobody serves (the byte loop's second fault ends the process:
+# test_safe_access). Shell-script tests never run under RUNNER.
+# A test load whose value is unused must be kept (a volatile sink):
+# valgrind drops such a load, and it never faults (test_engine_sigbus).
 VALGRIND ?= valgrind
 VALGRIND_TESTS ?= test_args test_diag test_explain_fifo \
 	test_store_blockdev test_syscall test_redis_store test_engine_errno \
 	test_engine_fault_kinds test_engine_file test_engine_fn_store test_engine_fork \
-	test_engine_inject test_engine_ra_error test_engine_readback test_engine_reentry \
-	test_engine_select test_engine_sigbus test_engine_stale test_engine_store_nested \
+	test_engine_inject test_engine_ra_error test_engine_readback \
+	test_engine_sigbus test_engine_stale test_engine_store_nested \
 	test_engine_unmap test_engine_write_sync test_engine_exit
 VALGRIND_RUN = $(VALGRIND) -q --tool=memcheck --error-exitcode=97 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
