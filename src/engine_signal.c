@@ -27,6 +27,7 @@
 #include <sys/mman.h>
 
 #include "region.h"
+#include "sanitizer.h"
 
 /* VMAs left for the rest of the process (allocator arenas, thread stacks,
  * libraries loaded later): a fixed floor plus 1/64 of the limit. */
@@ -169,6 +170,7 @@ static int signal_attach(struct uf_region *r)
 	if (base == MAP_FAILED)
 		goto fail;
 	r->base = (uintptr_t)base;
+	uf__vg_served(base, r->len);
 	void *alias = mmap(NULL, r->len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
 			   p->memfd, 0);
 	if (alias == MAP_FAILED)

@@ -113,6 +113,35 @@ UF_SIGCTX static void hremove(struct uf_region *r, uint64_t blk)
 	r->dmap[blk] = 0;
 }
 
+/* The table starts small and doubles as frames come into use, so its
+ * memory follows what is resident, not the budget: sized from the budget
+ * (capped at RAM), a 1 TiB budget over a 64 GiB region gave a 384 MiB
+ * table whose random slots cost 270 MiB of RSS for 256 MiB of data. Both
+ * tables are reserved at the largest capacity (untouched pages cost
+ * nothing); a doubling rehashes into the other one and releases the
+ * pages of the old one (regions small enough for the plain array, dmap,
+ * never grow). It runs under the lock, from take_free, when the
+ * frames in use reach a quarter of the capacity (the load stays at most
+ * half: up to two keys a frame): at most log2(hmax / H_MIN) times in a
+ * region's life, each costing about 10 ns per slot, a few times the
+ * cost of the loads that filled it. */
+enum { H_MIN = 1024 };
+
+UF_SIGCTX static void hgrow(struct uf_region *r)
+{
+	struct uf__hslot *old = r->htab;
+	uint64_t ocap = r->hmask + 1;
+	r->htab = r->htab_alt;
+	r->htab_alt = old;
+	r->hmask = 2 * ocap - 1;
+	for (uint64_t i = 0; i < ocap; i++)
+		if (old[i].key)
+			hinsert(r, old[i].key - 1, old[i].val);
+	/* The next doubling rehashes into this one: it must read as zeros. */
+	if (madvise(old, ocap * sizeof(*old), MADV_DONTNEED))
+		memset(old, 0, ocap * sizeof(*old));
+}
+
 /* ------------------------------------------------------------------ */
 /* lists and frame states, under r->lock                               */
 
@@ -184,8 +213,11 @@ UF_SIGCTX static uint32_t take_free(struct uf_region *r)
 		r->free_head = r->frames[f].next;
 		return f;
 	}
-	if (r->fresh < r->nframes)
+	if (r->fresh < r->nframes) {
+		if (r->htab && 4ull * (r->fresh + 1) > r->hmask + 1 && r->hmask + 1 < r->hmax)
+			hgrow(r);
 		return r->fresh++;
+	}
 	return UF__NIL;
 }
 
@@ -1064,14 +1096,25 @@ int uf__pager_init(struct uf_region *r)
 	uint64_t cap = 16;
 	while (cap < 4ull * r->nframes)
 		cap <<= 1;
-	r->hmask = cap - 1;
-	/* Lazily touched: only the frames and slots in use cost RAM. */
+	r->hmax = cap;
+	r->hmask = (cap < H_MIN ? cap : H_MIN) - 1; /* grows: hgrow */
+	/* Lazily touched: only the frames in use (taken in index order) and
+	 * the slots of the current table cost RAM. */
 	r->frames = uf__map_anon(r->nframes * sizeof(*r->frames), PROT_READ | PROT_WRITE);
-	if (r->nblocks * sizeof(*r->dmap) <= cap * sizeof(*r->htab))
+	/* The plain array where the budget holds the whole region (4 bytes a
+	 * block, below what the hash costs a resident block) or where it is
+	 * small; otherwise the hash, which grows with what is resident: the
+	 * array's pages are touched one per 1024 blocks wherever the program
+	 * reads, so sparse reads over a region far larger than its budget
+	 * (a 64 GiB region read every 1 MiB: 64 MiB of array for 256 MiB of
+	 * data) cost more than the hash's slots. */
+	if (r->nframes >= r->nblocks || r->nblocks * sizeof(*r->dmap) <= (1u << 20)) {
 		r->dmap = uf__map_anon(r->nblocks * sizeof(*r->dmap), PROT_READ | PROT_WRITE);
-	else
+	} else {
 		r->htab = uf__map_anon(cap * sizeof(*r->htab), PROT_READ | PROT_WRITE);
-	if (!r->frames || (!r->htab && !r->dmap)) {
+		r->htab_alt = uf__map_anon(cap * sizeof(*r->htab), PROT_READ | PROT_WRITE);
+	}
+	if (!r->frames || (!r->dmap && (!r->htab || !r->htab_alt))) {
 		uf__pager_fini(r);
 		return -ENOMEM;
 	}
@@ -1118,14 +1161,16 @@ int uf__pager_init(struct uf_region *r)
 
 void uf__pager_fini(struct uf_region *r)
 {
-	uint64_t cap = r->hmask + 1;
+	uint64_t cap = r->hmax;
 	if (r->frames)
 		munmap(r->frames, r->nframes * sizeof(*r->frames));
 	if (r->htab)
 		munmap(r->htab, cap * sizeof(*r->htab));
+	if (r->htab_alt)
+		munmap(r->htab_alt, cap * sizeof(*r->htab));
 	if (r->dmap)
 		munmap(r->dmap, r->nblocks * sizeof(*r->dmap));
 	r->frames = NULL;
-	r->htab = NULL;
+	r->htab = r->htab_alt = NULL;
 	r->dmap = NULL;
 }

@@ -181,7 +181,9 @@ struct uf_region {
 	struct uf__list active, inactive;
 	uint32_t inactive_target;
 	struct uf__hslot *htab; /* block -> frame, open addressing */
-	uint64_t hmask;
+	uint64_t hmask;     /* capacity - 1: grows with the frames used (pager.c) */
+	uint64_t hmax;      /* the capacity both tables are reserved for */
+	struct uf__hslot *htab_alt; /* the other table: the next doubling rehashes into it */
 	uint32_t *dmap;     /* or, where it is no larger: frame + 1 per block,
 			     * 0 = not resident (lazily zeroed) */
 

@@ -32,4 +32,22 @@ void __tsan_release(void *addr);
 #define uf__tsan_acquire(obj) ((void)(obj))
 #endif
 
+/* Valgrind memcheck (built with its header, UF_HAVE_VALGRIND from
+ * mk/valgrind.mk; a few instructions that do nothing on the CPU when not
+ * under valgrind). Memcheck marks a PROT_NONE mapping unaddressable and
+ * reports every access to it (one "Invalid read/write" per block first
+ * touched), before the access faults and the library serves it; a later
+ * mprotect that opens it makes it addressable again, but the report is
+ * made. uf__vg_served(addr, len): the program may touch these bytes, the
+ * library serves every access (faults included). Memcheck's view only;
+ * the kernel's protection is unchanged. */
+#ifdef UF_HAVE_VALGRIND
+#include <valgrind/memcheck.h>
+#define uf__vg_served(addr, len) ((void)VALGRIND_MAKE_MEM_DEFINED((addr), (len)))
+#define uf__on_valgrind() (RUNNING_ON_VALGRIND != 0)
+#else
+#define uf__vg_served(addr, len) ((void)(addr), (void)(len))
+#define uf__on_valgrind() 0
+#endif
+
 #endif

@@ -87,6 +87,20 @@ static inline void test_init(unsigned seconds)
  * behaviours cannot be observed there; such tests skip, saying why. */
 static inline int under_qemu(void) { return getenv("UF_TEST_QEMU") != NULL; }
 
+/* This program's path, to re-execute itself. Not "/proc/self/exe" as
+ * such: under valgrind that names valgrind's tool, while readlink() of it
+ * gives the program (valgrind answers it; the re-executed child then runs
+ * natively, without --trace-children). */
+static inline const char *self_exe(void)
+{
+	static char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	if (n <= 0)
+		return "/proc/self/exe";
+	path[n] = 0;
+	return path;
+}
+
 /* The engine the runner asked for (USERFAULT_ENGINE), for map options. */
 static inline int test_engine(void)
 {

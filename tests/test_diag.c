@@ -20,9 +20,13 @@
 
 #define RLEN (1u << 20)
 
+/* The pattern buffer stays allocated for the store's life; the children
+ * exit with it, test_stats_init frees it after closing the store. */
+static unsigned char *g_last_buf;
+
 static uf_region *map_one(uf_store **s, unsigned flags, size_t budget)
 {
-	pattern_store(RLEN, s);
+	g_last_buf = pattern_store(RLEN, s);
 	struct uf_map_opts o;
 	uf_map_opts_init(&o);
 	o.engine = test_engine();
@@ -87,7 +91,7 @@ static pid_t spawn(const char *mode, const char *env, int *outfd, int *infd)
 		close(o[0]);
 		close(i[1]);
 		putenv((char *)env);
-		execl("/proc/self/exe", "test_diag", "child", mode, (char *)NULL);
+		execl(self_exe(), "test_diag", "child", mode, (char *)NULL);
 		_exit(99);
 	}
 	close(o[1]);
@@ -218,6 +222,8 @@ static void test_stats_init(void)
 	ASSERT_OK(uf_stats(r, &st));
 	ASSERT_GT(st.faults, 0);
 	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	free(g_last_buf);
 }
 
 int main(int argc, char **argv)

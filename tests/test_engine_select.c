@@ -70,7 +70,7 @@ static int run_child(const char *mode, const char *env, int engine)
 			unsetenv("USERFAULT_ENGINE");
 		char eng[16];
 		snprintf(eng, sizeof(eng), "%d", engine);
-		execl("/proc/self/exe", "test_engine_select", "child", mode, eng, (char *)NULL);
+		execl(self_exe(), "test_engine_select", "child", mode, eng, (char *)NULL);
 		_exit(99);
 	}
 	close(fds[1]);

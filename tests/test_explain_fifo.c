@@ -47,6 +47,9 @@ static void check(const char *dir, int deleted_name)
 	si.si_addr = (void *)16; /* a NULL dereference by an instruction in p */
 	si.si_code = SEGV_MAPERR;
 	ucontext_t uc;
+	/* getcontext() leaves the fault fields (trap number, error code)
+	 * alone: zero them rather than pass stack garbage (valgrind). */
+	memset(&uc, 0, sizeof(uc));
 	ASSERT_EQ(getcontext(&uc), 0);
 	set_pc(&uc, (char *)p + 16);
 	char buf[4096];

@@ -346,7 +346,7 @@ static void rerun_with_narrower_copy_loops(char **argv)
 		ASSERT(pid >= 0);
 		if (pid == 0) {
 			setenv("USERFAULT_COPY_ISA", isas[i], 1);
-			execv("/proc/self/exe", argv);
+			execv(self_exe(), argv);
 			_exit(127);
 		}
 		int st;

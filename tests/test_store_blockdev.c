@@ -90,5 +90,6 @@ int main(void)
 	close(ffd);
 	unlink(file);
 	printf("ok: %s, %u bytes, read back and written through\n", out, LEN);
+	free(buf);
 	return 0;
 }

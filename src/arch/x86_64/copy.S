@@ -61,7 +61,8 @@ uf__safe_text_start:
  *               copy_cpu.c): head+tail vectors up to 16 registers' worth,
  *               then a 4-vector loop and an overlapping 4-vector tail;
  *               otherwise a 64-byte SSE loop
- *   >= 4096     rep movsb (ERMS/FSRM)
+ *   >= 4096     rep movsb (ERMS/FSRM); uf__copy_rep_min, 4096 except
+ *               under valgrind (copy_cpu.c)
  * In each group loads come before stores, and a store can only fault on a
  * page above every byte stored before it (the pages those bytes are on were
  * just written), so nothing at or past the faulting byte is ever written;
@@ -139,7 +140,7 @@ uf__copy_safe:
 	je	.Lzmm
 	cmp	$1, %eax
 	je	.Lymm
-	cmp	$4096, %rcx
+	cmp	uf__copy_rep_min(%rip), %rcx
 	jae	.Lrep
 .Lsse:
 28:	movdqu	0(%rsi), %xmm0
@@ -239,7 +240,7 @@ uf__copy_safe:
 	ret
 	.p2align 4
 .Lymm_big:
-	cmp	$4096, %rcx
+	cmp	uf__copy_rep_min(%rip), %rcx
 	jae	.Lrep
 	.p2align 4
 .Lymm_loop:
@@ -363,7 +364,7 @@ uf__copy_safe:
 	ret
 	.p2align 4
 .Lzmm_big:
-	cmp	$4096, %rcx
+	cmp	uf__copy_rep_min(%rip), %rcx
 	jae	.Lrep
 	.p2align 4
 .Lzmm_loop:

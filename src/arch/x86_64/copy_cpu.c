@@ -11,8 +11,15 @@
 #include <string.h>
 
 #include "../../safe_access.h"
+#include "../../sanitizer.h"
 
 UF__HIDDEN unsigned char uf__copy_vec; /* 0 SSE2, 1 AVX2, 2 AVX-512 */
+/* Copies from this size up take rep movsb. Not under valgrind: its rep
+ * movsb decrements rcx before the byte's load and store, so after a fault
+ * the restarted instruction skips one byte (a 20-page uf_try_read over
+ * unloaded blocks came back with one byte a fault left unwritten); the
+ * vector loops are exact there. */
+UF__HIDDEN uint64_t uf__copy_rep_min = 4096;
 
 __attribute__((constructor)) static void pick_copy_width(void)
 {
@@ -28,4 +35,6 @@ __attribute__((constructor)) static void pick_copy_width(void)
 	else if (e && !strcmp(e, "avx2") && v > 1)
 		v = 1;
 	uf__copy_vec = v;
+	if (uf__on_valgrind())
+		uf__copy_rep_min = UINT64_MAX;
 }
