@@ -23,14 +23,14 @@
 #include "diag.h"
 #include "store.h"
 
-enum { OP_READ, OP_WRITE, OP_FLUSH };
+enum { OP_READ, OP_WRITE, OP_WRITEV, OP_FLUSH };
 
 struct req {
 	struct req *next;
 	int op;
 	uint64_t off;
-	void *buf;
-	size_t len;
+	void *buf; /* OP_WRITEV: the struct uf_store_vec array */
+	size_t len; /* OP_WRITEV: its count */
 	int result;
 	_Atomic uint32_t done; /* futex word: 0 while pending */
 };
@@ -92,6 +92,31 @@ static struct req *fifo_pop(struct fifo *f)
 	return q;
 }
 
+/* A batch for a store without writev: one write per run of pieces that
+ * follow each other both in the store and in memory. Stops at the first
+ * error (the caller keeps the whole batch dirty). */
+static int write_runs(uf_store *s, const struct uf_store_vec *v, unsigned n)
+{
+	for (unsigned i = 0; i < n;) {
+		uint64_t off = v[i].off;
+		const char *buf = v[i].buf;
+		size_t len = v[i].len;
+		for (i++; i < n && v[i].off == off + len && v[i].buf == buf + len; i++)
+			len += v[i].len;
+		int r = s->ops.write(s->ctx, off, buf, len);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int call_writev(uf_store *s, const struct uf_store_vec *v, unsigned n)
+{
+	if (s->ops.writev)
+		return s->ops.writev(s->ctx, v, n);
+	return write_runs(s, v, n);
+}
+
 static int call(uf_store *s, struct req *q)
 {
 	int r;
@@ -101,6 +126,9 @@ static int call(uf_store *s, struct req *q)
 		break;
 	case OP_WRITE:
 		r = s->ops.write(s->ctx, q->off, q->buf, q->len);
+		break;
+	case OP_WRITEV:
+		r = call_writev(s, q->buf, (unsigned)q->len);
 		break;
 	default:
 		r = s->ops.flush ? s->ops.flush(s->ctx) : 0;
@@ -324,6 +352,25 @@ UF_SIGCTX int uf__store_write(uf_store *s, uint64_t off, const void *src, size_t
 		return e;
 	}
 	int r = s->ops.write(s->ctx, off, src, len);
+	uf__diag_stop(&s->ns_write, t0);
+	return r > 0 ? 0 : r;
+}
+
+int uf__store_writev(uf_store *s, const struct uf_store_vec *v, unsigned n)
+{
+	if (!s->ops.write)
+		return -EROFS;
+	if (n == 0)
+		return 0;
+	uint64_t t0 = uf__diag_start();
+	int r;
+	if (s->pool) {
+		/* The whole batch is one request: one hand-off, one wake-up. */
+		struct req q = {.op = OP_WRITEV, .buf = (void *)v, .len = n};
+		r = pool_call(s, &q);
+	} else {
+		r = call_writev(s, v, n);
+	}
 	uf__diag_stop(&s->ns_write, t0);
 	return r > 0 ? 0 : r;
 }

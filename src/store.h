@@ -32,6 +32,11 @@ void uf__store_unref(uf_store *s);
  * a pool they hand the call to a store thread and sleep until it is done. */
 UF_SIGCTX int uf__store_read(uf_store *s, uint64_t off, void *dst, size_t len);
 UF_SIGCTX int uf__store_write(uf_store *s, uint64_t off, const void *src, size_t len);
+/* A batch of writes (write-back), in normal context: one call of the
+ * store's writev, or one write per contiguous run; one request to a store
+ * thread for a store with a pool. 0, or the first error (the caller keeps
+ * the whole batch dirty). */
+int uf__store_writev(uf_store *s, const struct uf_store_vec *v, unsigned n);
 int uf__store_flush(uf_store *s);
 
 /* On a store thread: its index (0 .. threads-1; 0 serves writes and

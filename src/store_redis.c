@@ -660,16 +660,12 @@ static bool all_zero(const void *p, size_t len)
 	return true;
 }
 
-static int rs_write(void *ctx, uint64_t off, const void *src, size_t len)
+/* SET (or DEL, for zeros) of the blocks of one piece into ops. */
+static void write_ops(struct rs *s, struct op *ops, uint64_t off, const void *src, size_t len)
 {
-	struct rs *s = ctx;
-	struct op *ops;
-	size_t n;
-	int e = blocks(s, off, len, &ops, &n);
-	if (e)
-		return e;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < len / s->bs; i++) {
 		const char *b = (const char *)src + i * s->bs;
+		block_key(s, &ops[i], off / s->bs + i);
 		/* A block of zeros reads the same without its key. */
 		if (all_zero(b, s->bs)) {
 			ops[i].cmd = C_DEL;
@@ -679,7 +675,43 @@ static int rs_write(void *ctx, uint64_t off, const void *src, size_t len)
 			ops[i].vlen = s->bs;
 		}
 	}
-	e = run_here(s, ops, n);
+}
+
+static bool whole_blocks(struct rs *s, uint64_t off, size_t len)
+{
+	return !(off % s->bs || len % s->bs || !len || off + len > s->size);
+}
+
+static int rs_writev(void *ctx, const struct uf_store_vec *v, unsigned n);
+
+static int rs_write(void *ctx, uint64_t off, const void *src, size_t len)
+{
+	struct uf_store_vec v = {off, src, len};
+	return rs_writev(ctx, &v, 1);
+}
+
+/* A write-back batch: every block's SET (or DEL) in one run, so one
+ * pipeline per node, in offset order (run() keeps the order of ops). */
+static int rs_writev(void *ctx, const struct uf_store_vec *v, unsigned n)
+{
+	struct rs *s = ctx;
+	size_t total = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (!whole_blocks(s, v[i].off, v[i].len))
+			return -EINVAL;
+		total += v[i].len / s->bs;
+	}
+	if (!total)
+		return -EINVAL;
+	struct op *ops = calloc(total, sizeof(*ops));
+	if (!ops)
+		return -ENOMEM;
+	size_t k = 0;
+	for (unsigned i = 0; i < n; i++) {
+		write_ops(s, ops + k, v[i].off, v[i].buf, v[i].len);
+		k += v[i].len / s->bs;
+	}
+	int e = run_here(s, ops, total);
 	free(ops);
 	return e;
 }
@@ -941,6 +973,7 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 	struct uf_store_ops ops = {.struct_size = sizeof(ops),
 				   .read = rs_read,
 				   .write = (o->flags & UF_STORE_RDONLY) ? NULL : rs_write,
+				   .writev = (o->flags & UF_STORE_RDONLY) ? NULL : rs_writev,
 				   .flush = rs_flush,
 				   .close = rs_close,
 				   .flags = UF_STORE_NOT_SIGSAFE,
