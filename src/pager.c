@@ -708,8 +708,16 @@ UF_SIGCTX int uf__region_fault(const struct uf__range *rg, int sig, siginfo_t *s
 	int e = -EACCES;
 	/* MAPERR: the range is not mapped (a fork child, or the program unmapped
 	 * it): not ours to serve. */
-	if (!(sig == SIGSEGV && si->si_code == SEGV_MAPERR) && r->pid == uf__self_pid())
+	if (!(sig == SIGSEGV && si->si_code == SEGV_MAPERR) && r->pid == uf__self_pid()) {
+		/* The fault handler's sa_mask blocks asynchronous signals
+		 * (fault.c). Saved and restored: a nested fault returns here
+		 * too; nothing in the pager leaves by siglongjmp (the error
+		 * delivery below may, after the flag is restored). */
+		bool blocked = uf__t_async_blocked;
+		uf__t_async_blocked = true;
 		e = uf__pager_fault(r, addr, uf__arch_access(uc));
+		uf__t_async_blocked = blocked;
+	}
 	uf__registry_put(rg);
 	if (e == 0)
 		return UF__HANDLED;
@@ -808,8 +816,8 @@ static uint32_t own_block(struct uf_region *r, uint64_t blk, uint32_t *old, bool
  * adjacent in the batch, and in memory too when they are read from the
  * mapping or from consecutive snapshot slots.
  */
-#define WB_BATCH 256u		 /* blocks */
-#define WB_SNAP_BYTES (1u << 20) /* snapshot memory of a batch, at most */
+#define WB_BATCH 1024u		 /* blocks */
+#define WB_SNAP_BYTES (4u << 20) /* snapshot memory of a batch, at most */
 struct wb_batch {
 	unsigned cap, n;
 	uint64_t *blk;

@@ -58,6 +58,8 @@ struct uf__store_pool {
 static __thread struct uf__store_pool *t_pool __attribute__((tls_model("initial-exec")));
 static __thread int t_slot __attribute__((tls_model("initial-exec"))) = -1;
 
+__thread bool uf__t_async_blocked __attribute__((tls_model("initial-exec")));
+
 int uf__store_thread_slot(void) { return t_pool ? t_slot : -1; }
 
 /* Moves a push stack into f in push order. Under p->mu. */

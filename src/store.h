@@ -39,6 +39,13 @@ UF_SIGCTX int uf__store_write(uf_store *s, uint64_t off, const void *src, size_t
 int uf__store_writev(uf_store *s, const struct uf_store_vec *v, unsigned n);
 int uf__store_flush(uf_store *s);
 
+/* True while the calling thread runs with every asynchronous signal
+ * blocked for sure: serving a region fault (the fault handler's sa_mask)
+ * or a handler thread of the uffd-thread engine (its mask). Store code
+ * that needs them blocked (a claimed socket must not be left by a
+ * handler's siglongjmp) then saves two rt_sigprocmask calls per load. */
+extern __thread bool uf__t_async_blocked;
+
 /* On a store thread: its index (0 .. threads-1; 0 serves writes and
  * flush), for stores that keep per-thread state such as connections.
  * -1 on any other thread. */

@@ -274,20 +274,6 @@ UF_SIGCTX static bool xsend(int fd, const void *p, size_t n)
 	return true;
 }
 
-UF_SIGCTX static bool xrecv(int fd, void *p, size_t n)
-{
-	while (n) {
-		ssize_t k = recv(fd, p, n, MSG_WAITALL);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return false; /* closed, broken, or command_timeout_ms passed */
-		p = (char *)p + k;
-		n -= (size_t)k;
-	}
-	return true;
-}
-
 UF_SIGCTX static size_t put_u64(char *p, uint64_t v)
 {
 	char t[24];
@@ -315,7 +301,10 @@ UF_SIGCTX static size_t put_u64(char *p, uint64_t v)
 UF_SIGCTX static int rs_fast_read(void *ctx, uint64_t off, void *dst, size_t len)
 {
 	struct rs *s = ctx;
-	if (len != s->bs || off % s->bs || getpid() != s->pid)
+	/* The cached pid (set once a region is mapped, as it is for any load)
+	 * saves a getpid system call per fault. */
+	pid_t me = uf__self_pid();
+	if (len != s->bs || off % s->bs || (me ? me : getpid()) != s->pid)
 		return -EAGAIN;
 	char req[RS_KEY_MAX + 48], *key;
 	size_t kl;
@@ -335,11 +324,15 @@ UF_SIGCTX static int rs_fast_read(void *ctx, uint64_t off, void *dst, size_t len
 	}
 	if (!fs)
 		return -EAGAIN;
+	/* In a fault handler (or handler thread) they are blocked already. */
+	bool mask = !uf__t_async_blocked;
 	sigset_t all, old;
-	sigfillset(&all);
-	sigdelset(&all, SIGSEGV);
-	sigdelset(&all, SIGBUS);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (mask) {
+		sigfillset(&all);
+		sigdelset(&all, SIGSEGV);
+		sigdelset(&all, SIGBUS);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+	}
 	size_t rl = 0;
 	static const char get[] = "*2\r\n$3\r\nGET\r\n$";
 	memcpy(req, get, sizeof(get) - 1);
@@ -352,9 +345,11 @@ UF_SIGCTX static int rs_fast_read(void *ctx, uint64_t off, void *dst, size_t len
 	rl += kl;
 	req[rl++] = '\r';
 	req[rl++] = '\n';
-	/* Every answer to GET is at least 5 bytes ("$-1\r\n" for no key), so
-	 * read 5, then, for the one answer we take, the rest of "$<bs>\r\n",
-	 * the block and its CRLF in one recvmsg. */
+	/* The answer we take is "$<bs>\r\n", the block and CRLF, or "$-1\r\n"
+	 * (no key); every answer is at least 5 bytes and wl > 5. Over
+	 * loopback the reply usually comes in one piece: the first recvmsg
+	 * takes whatever is there, straight into header, block and CRLF;
+	 * once 5 bytes tell which answer it is, the rest is waited for. */
 	int e = -EAGAIN;
 	char h[32], want[32], crlf[2];
 	size_t wl = 0;
@@ -362,21 +357,43 @@ UF_SIGCTX static int rs_fast_read(void *ctx, uint64_t off, void *dst, size_t len
 	wl += put_u64(want + wl, s->bs);
 	want[wl++] = '\r';
 	want[wl++] = '\n';
-	if (xsend(fs->fd, req, rl) && xrecv(fs->fd, h, 5)) {
-		if (!memcmp(h, "$-1\r\n", 5)) {
+	if (xsend(fs->fd, req, rl)) {
+		struct iovec seg[3] = {{h, wl}, {dst, len}, {crlf, 2}};
+		size_t total = wl + len + 2, got = 0;
+		bool bad = false, hole = false;
+		while (got < total && !bad && !hole) {
+			struct iovec iov[3];
+			int n = 0;
+			for (size_t i = 0, at = 0; i < 3; at += seg[i].iov_len, i++) {
+				if (got >= at + seg[i].iov_len)
+					continue;
+				size_t skip = got > at ? got - at : 0;
+				iov[n].iov_base = (char *)seg[i].iov_base + skip;
+				iov[n++].iov_len = seg[i].iov_len - skip;
+			}
+			struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+			ssize_t k = recvmsg(fs->fd, &mh, got >= 5 ? MSG_WAITALL : 0);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				break; /* closed, broken, or command_timeout_ms passed */
+			size_t before = got;
+			got += (size_t)k;
+			if (before < 5 && got >= 5) {
+				if (!memcmp(h, "$-1\r\n", 5)) {
+					hole = got == 5;
+					bad = !hole; /* more than one reply: not ours */
+				} else if (memcmp(h, want, 5)) {
+					bad = true;
+				}
+			}
+		}
+		if (hole) {
 			memset(dst, 0, len); /* no key: a hole */
 			e = 0;
-		} else if (!memcmp(h, want, 5)) {
-			struct iovec iov[3] = {{h + 5, wl - 5}, {dst, len}, {crlf, 2}};
-			struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 3};
-			size_t total = wl - 5 + len + 2;
-			ssize_t k;
-			do
-				k = recvmsg(fs->fd, &mh, MSG_WAITALL);
-			while (k < 0 && errno == EINTR);
-			if (k == (ssize_t)total && !memcmp(h + 5, want + 5, wl - 5) && crlf[0] == '\r' &&
-			    crlf[1] == '\n')
-				e = 0; /* a short read (a signal, the timeout) falls back */
+		} else if (!bad && got == total && !memcmp(h, want, wl) && crlf[0] == '\r' &&
+			   crlf[1] == '\n') {
+			e = 0; /* a short read (a signal, the timeout) falls back */
 		}
 	}
 	if (e == 0) {
@@ -385,7 +402,8 @@ UF_SIGCTX static int rs_fast_read(void *ctx, uint64_t off, void *dst, size_t len
 		close(fs->fd); /* its stream may hold a partial reply */
 		atomic_store(&fs->st, FS_NONE);
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (mask)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return e;
 }
 
@@ -499,105 +517,164 @@ static void refresh(struct rs *s, struct row *rw)
 	}
 }
 
+/* Commands in flight per node: a sliding window, as a pipelining client
+ * keeps. hiredis sends a context's buffered commands only when a reply is
+ * read, and trims its output buffer with a memmove per write: a window
+ * keeps that buffer small (a whole batch in it would be copied over and
+ * over) while the server always has work. */
+#define RS_DEPTH 64
+
+/* The replies of one round of run(): per node, the ops in flight, oldest
+ * first (a ring of RS_DEPTH). */
+struct round {
+	uint32_t ring[RC_MAX_NODES][RS_DEPTH];
+	unsigned head[RC_MAX_NODES], count[RC_MAX_NODES];
+	bool sent[RC_MAX_NODES], down[RC_MAX_NODES];
+	bool later, again;
+	int last, fatal;
+};
+
+/* Reads the reply of node's oldest op in flight and settles it. A broken
+ * connection is dropped with everything in flight on it (not done: the
+ * next round sends them again). */
+static void reap(struct rs *s, struct row *rw, struct op *ops, struct round *rd, int node)
+{
+	struct op *op = &ops[rd->ring[node][rd->head[node]]];
+	rd->head[node] = (rd->head[node] + 1) % RS_DEPTH;
+	rd->count[node]--;
+	redisContext *c = rw->c[node];
+	redisReply *r = NULL;
+	if (op->ask) {
+		if (redisGetReply(c, (void **)&r) != REDIS_OK)
+			goto broken;
+		freeReplyObject(r);
+		op->ask = false; /* ASK holds for this one command */
+	}
+	if (redisGetReply(c, (void **)&r) != REDIS_OK)
+		goto broken;
+	int v = settle(s, op, r);
+	if (v == 0) {
+		op->done = true;
+		if ((op->cmd == C_SET || op->cmd == C_DEL) && rw == &s->rows[0])
+			s->wrote[node] = true;
+		if (op->cmd == C_SLOTS || !op->dst)
+			op->reply = r;
+		else
+			freeReplyObject(r);
+		return;
+	}
+	freeReplyObject(r);
+	if (v == 1) {
+		rd->again = true;
+	} else if (v == 2) {
+		rd->later = true;
+		rd->last = -EAGAIN;
+	} else if (!rd->fatal) {
+		rd->fatal = v;
+	}
+	return;
+broken:
+	rd->last = errno_of(c);
+	drop(s, rw, node);
+	rd->later = true;
+	rd->down[node] = true;
+	rd->count[node] = 0;
+}
+
 /*
- * Runs ops, one pipeline per node (all nodes' commands are sent before any
- * reply is read, so the nodes work in parallel). Redirected commands go
- * again at once; on a lost connection or a cluster in change everything
- * not done is retried with a growing pause after a topology refresh, until
- * retry_ms have passed. Every reply of a pipeline is read even after an
- * error, so a connection never keeps stale replies.
+ * Runs ops, pipelined per node: up to RS_DEPTH commands in flight on each,
+ * every node's sent before the remaining replies are read, so the nodes
+ * work at once; each node's commands go in the order of ops. Redirected
+ * commands go again at once; on a lost connection or a cluster in change
+ * everything not done is retried with a growing pause after a topology
+ * refresh, until retry_ms have passed. Every reply of a pipeline is read
+ * even after an error, so a connection never keeps stale replies.
  */
 static int run(struct rs *s, int slot, struct op *ops, size_t n)
 {
 	struct row *rw = row_of(s, slot);
 	uint64_t deadline = now_ms() + s->retry_ms;
 	unsigned pause = 10;
-	int last = -ETIMEDOUT, fatal = 0;
+	struct round *rd = malloc(sizeof(*rd));
+	if (!rd)
+		return -ENOMEM;
+	int last = -ETIMEDOUT;
 	for (;;) {
-		bool later = false, again = false;
 		for (size_t i = 0; i < n; i++)
 			if (!ops[i].done && !ops[i].ask && s->map.cluster)
 				ops[i].node = uf__rc_slot_node(&s->map, uf__rc_key_slot(ops[i].key, ops[i].klen));
 			else if (!ops[i].done && !ops[i].ask)
 				ops[i].node = 0;
-		bool sent[RC_MAX_NODES] = {false}, down[RC_MAX_NODES] = {false};
+		memset(rd, 0, sizeof(*rd));
+		rd->last = last;
 		for (size_t i = 0; i < n; i++) {
 			struct op *op = &ops[i];
-			if (op->done || down[op->node])
+			int node = op->node;
+			if (op->done || rd->down[node])
 				continue;
-			redisContext *c = rw->c[op->node];
-			if (!sent[op->node]) {
+			redisContext *c = rw->c[node];
+			if (!rd->sent[node]) {
 				int e = 0;
-				c = conn(s, rw, op->node, &e);
+				c = conn(s, rw, node, &e);
 				if (!c) {
-					if (e == -EACCES || e == -ENOMEM)
-						return e;
-					last = e;
-					later = true;
-					down[op->node] = true; /* one attempt per round */
+					if (e == -EACCES || e == -ENOMEM) {
+						rd->fatal = e;
+						break;
+					}
+					rd->last = e;
+					rd->later = true;
+					rd->down[node] = true; /* one attempt per round */
 					continue;
 				}
-				sent[op->node] = true;
+				rd->sent[node] = true;
 			}
+			if (rd->count[node] == RS_DEPTH)
+				reap(s, rw, ops, rd, node);
+			if (rd->down[node])
+				continue;
 			append(c, op);
+			rd->ring[node][(rd->head[node] + rd->count[node]) % RS_DEPTH] = (uint32_t)i;
+			rd->count[node]++;
 		}
-		for (size_t i = 0; i < n; i++) {
-			struct op *op = &ops[i];
-			if (op->done || !sent[op->node] || !rw->c[op->node])
-				continue;
-			redisContext *c = rw->c[op->node];
-			redisReply *r = NULL;
-			if (op->ask) {
-				if (redisGetReply(c, (void **)&r) != REDIS_OK) {
-					last = errno_of(c);
-					drop(s, rw, op->node);
-					later = true;
-					continue;
+		/* Send what every node has buffered, then read the rest. Blocking
+		 * writes cannot stall: a server keeps reading while replies queue. */
+		for (int k = 0; k < RC_MAX_NODES; k++) {
+			int wdone = 0;
+			while (rd->count[k] && !rd->down[k] && !wdone)
+				if (redisBufferWrite(rw->c[k], &wdone) != REDIS_OK) {
+					rd->last = errno_of(rw->c[k]);
+					drop(s, rw, k);
+					rd->later = true;
+					rd->down[k] = true;
+					rd->count[k] = 0;
 				}
-				freeReplyObject(r);
-				op->ask = false; /* ASK holds for this one command */
-			}
-			if (redisGetReply(c, (void **)&r) != REDIS_OK) {
-				last = errno_of(c);
-				drop(s, rw, op->node);
-				later = true;
-				continue;
-			}
-			int v = settle(s, op, r);
-			if (v == 0) {
-				op->done = true;
-				if (op->cmd == C_SET || op->cmd == C_DEL)
-					if (rw == &s->rows[0])
-						s->wrote[op->node] = true;
-				if (op->cmd == C_SLOTS || !op->dst)
-					op->reply = r;
-				else
-					freeReplyObject(r);
-				continue;
-			}
-			freeReplyObject(r);
-			if (v == 1)
-				again = true;
-			else if (v == 2) {
-				later = true;
-				last = -EAGAIN;
-			} else if (!fatal)
-				fatal = v;
 		}
-		if (fatal)
-			return fatal;
+		for (int k = 0; k < RC_MAX_NODES; k++)
+			while (rd->count[k])
+				reap(s, rw, ops, rd, k);
+		last = rd->last;
+		if (rd->fatal) {
+			int e = rd->fatal;
+			free(rd);
+			return e;
+		}
 		bool all = true;
 		for (size_t i = 0; i < n; i++)
 			all &= ops[i].done;
-		if (all)
+		if (all) {
+			free(rd);
 			return 0;
-		if (now_ms() >= deadline)
+		}
+		if (now_ms() >= deadline) {
+			free(rd);
 			return last;
-		if (later) {
+		}
+		if (rd->later) {
 			sleep_ms(pause);
 			pause = pause * 2 > 250 ? 250 : pause * 2;
 			refresh(s, rw);
-		} else if (!again) {
+		} else if (!rd->again) {
+			free(rd);
 			return -EIO; /* nothing sent and nothing to wait for: cannot happen */
 		}
 	}
