@@ -58,6 +58,7 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 
 #include "redis_cluster.h"
 
@@ -65,8 +66,10 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 #define RS_MAX_SEEDS 16
 #define META_FMT "userfault-redis 1 size=%llu block=%zu"
 
+struct pend; /* SET/DEL commands of a node not yet sent (run()) */
 struct row {
 	redisContext *c[RC_MAX_NODES];
+	struct pend *pend[RC_MAX_NODES]; /* made on first use, by the row's thread */
 };
 
 /* Spare sockets for the signal-safe one-block GET (rs_fast_read): connected
@@ -524,6 +527,98 @@ static void refresh(struct rs *s, struct row *rw)
  * over) while the server always has work. */
 #define RS_DEPTH 64
 
+/* SET and DEL go to the socket straight from the caller's buffers: the
+ * command's head (and key) built here, the block as it is, with one
+ * writev per node and window. hiredis would format each into a string
+ * and copy that into its output buffer: two copies of every block. */
+#define RS_HEAD_MAX (RS_KEY_MAX + 48)
+struct pend {
+	unsigned nops, niov;
+	struct iovec iov[3 * RS_DEPTH];
+	char head[RS_DEPTH][RS_HEAD_MAX];
+};
+
+static size_t put_dec(char *p, size_t v)
+{
+	char t[24];
+	size_t n = 0;
+	do
+		t[n++] = (char)('0' + v % 10);
+	while (v /= 10);
+	for (size_t i = 0; i < n; i++)
+		p[i] = t[n - 1 - i];
+	return n;
+}
+
+/* Whether op goes by pend (a plain SET or DEL; an ASK redirection goes
+ * through hiredis with its ASKING). */
+static bool direct(const struct op *op) { return !op->ask && (op->cmd == C_SET || op->cmd == C_DEL); }
+
+static void pend_add(struct pend *pd, const struct op *op)
+{
+	static const char crlf[] = "\r\n";
+	char *h = pd->head[pd->nops++];
+	size_t n = 0;
+	memcpy(h, op->cmd == C_SET ? "*3\r\n$3\r\nSET\r\n$" : "*2\r\n$3\r\nDEL\r\n$", 14);
+	n = 14;
+	n += put_dec(h + n, op->klen);
+	h[n++] = '\r';
+	h[n++] = '\n';
+	memcpy(h + n, op->key, op->klen);
+	n += op->klen;
+	h[n++] = '\r';
+	h[n++] = '\n';
+	if (op->cmd == C_SET) {
+		h[n++] = '$';
+		n += put_dec(h + n, op->vlen);
+		h[n++] = '\r';
+		h[n++] = '\n';
+	}
+	pd->iov[pd->niov++] = (struct iovec){h, n};
+	if (op->cmd == C_SET) {
+		pd->iov[pd->niov++] = (struct iovec){(void *)op->val, op->vlen};
+		pd->iov[pd->niov++] = (struct iovec){(void *)crlf, 2};
+	}
+}
+
+/* Sends node's pending commands, after whatever hiredis has buffered
+ * for it (the order of commands is the order of replies). */
+static int pend_flush(struct row *rw, int node)
+{
+	struct pend *pd = rw->pend[node];
+	redisContext *c = rw->c[node];
+	if (!pd || !pd->niov)
+		return 0;
+	int wdone = 0;
+	while (!wdone)
+		if (redisBufferWrite(c, &wdone) != REDIS_OK)
+			return -1;
+	struct iovec *iov = pd->iov;
+	unsigned left = pd->niov;
+	while (left) {
+		ssize_t k = writev(c->fd, iov, (int)left);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			/* as hiredis would: the context is broken */
+			c->err = REDIS_ERR_IO;
+			snprintf(c->errstr, sizeof(c->errstr), "%s", strerror(errno ? errno : EIO));
+			return -1;
+		}
+		while (left && (size_t)k >= iov->iov_len) {
+			k -= (ssize_t)iov->iov_len;
+			iov++;
+			left--;
+		}
+		if (left) {
+			iov->iov_base = (char *)iov->iov_base + k;
+			iov->iov_len -= (size_t)k;
+		}
+	}
+	pd->niov = pd->nops = 0;
+	return 0;
+}
+
 /* The replies of one round of run(): per node, the ops in flight, oldest
  * first (a ring of RS_DEPTH). */
 struct round {
@@ -544,6 +639,8 @@ static void reap(struct rs *s, struct row *rw, struct op *ops, struct round *rd,
 	rd->count[node]--;
 	redisContext *c = rw->c[node];
 	redisReply *r = NULL;
+	if (pend_flush(rw, node))
+		goto broken;
 	if (op->ask) {
 		if (redisGetReply(c, (void **)&r) != REDIS_OK)
 			goto broken;
@@ -632,7 +729,25 @@ static int run(struct rs *s, int slot, struct op *ops, size_t n)
 				reap(s, rw, ops, rd, node);
 			if (rd->down[node])
 				continue;
-			append(c, op);
+			if (direct(op)) {
+				if (!rw->pend[node] && !(rw->pend[node] = malloc(sizeof(struct pend)))) {
+					rd->fatal = -ENOMEM;
+					break;
+				}
+				if (!rd->count[node])
+					rw->pend[node]->niov = rw->pend[node]->nops = 0;
+				pend_add(rw->pend[node], op);
+			} else {
+				if (pend_flush(rw, node)) {
+					rd->last = errno_of(c);
+					drop(s, rw, node);
+					rd->later = true;
+					rd->down[node] = true;
+					rd->count[node] = 0;
+					continue;
+				}
+				append(c, op);
+			}
 			rd->ring[node][(rd->head[node] + rd->count[node]) % RS_DEPTH] = (uint32_t)i;
 			rd->count[node]++;
 		}
@@ -641,7 +756,7 @@ static int run(struct rs *s, int slot, struct op *ops, size_t n)
 		for (int k = 0; k < RC_MAX_NODES; k++) {
 			int wdone = 0;
 			while (rd->count[k] && !rd->down[k] && !wdone)
-				if (redisBufferWrite(rw->c[k], &wdone) != REDIS_OK) {
+				if (pend_flush(rw, k) || redisBufferWrite(rw->c[k], &wdone) != REDIS_OK) {
 					rd->last = errno_of(rw->c[k]);
 					drop(s, rw, k);
 					rd->later = true;
@@ -845,6 +960,9 @@ static void rs_free(struct rs *s)
 		for (unsigned i = 0; i < RC_MAX_NODES; i++)
 			if (s->rows[t].c[i])
 				redisFree(s->rows[t].c[i]);
+	for (unsigned t = 0; t <= s->nthreads; t++)
+		for (unsigned i = 0; i < RC_MAX_NODES; i++)
+			free(s->rows[t].pend[i]);
 	uf__rc_map_fini(&s->map);
 	pthread_mutex_destroy(&s->other_mu);
 	pthread_mutex_destroy(&s->err_mu);
