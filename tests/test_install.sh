@@ -53,6 +53,13 @@ int main(void)
 	return uf_version() == UF_VERSION_MAJOR * 10000 + UF_VERSION_MINOR * 100 + UF_VERSION_PATCH ? 0 : 1;
 }
 C
+# Uses the Redis store's object (which needs hiredis when it was built
+# with it); uf_store_redis(NULL, ...) is -EINVAL either way.
+cat >"$T/prog_static.c" <<'C'
+#include <errno.h>
+#include <userfault.h>
+int main(void) { return uf_store_redis(0, 0) == -EINVAL && uf_version() ? 0 : 1; }
+C
 printf 'int main(void) { *(volatile int *)8 = 1; return 0; }\n' >"$T/crash.c"
 $CC -o "$T/crash" "$T/crash.c" || fail "building the crashing program"
 
@@ -83,7 +90,7 @@ check_one() {
 	sflags=$(PKG_CONFIG_PATH="$l/pkgconfig" pkg-config --static --cflags --libs userfault) || fail "pkg-config --static for $p"
 	sflags=$(printf '%s\n' "$sflags" | sed "s|-luserfault|$l/libuserfault.a|")
 	# shellcheck disable=SC2086
-	$CC -o "$T/prog_static" "$T/prog.c" $sflags || fail "linking the static library with pkg-config --static ($sflags)"
+	$CC -o "$T/prog_static" "$T/prog_static.c" $sflags || fail "linking the static library with pkg-config --static ($sflags)"
 	"$T/prog_static" >/dev/null || fail "program linked with $l/libuserfault.a: wrong version"
 	local pre
 	pre=$("$p/bin/ufcatch" -- sh -c 'echo "$LD_PRELOAD"') || fail "$p/bin/ufcatch does not run"
