@@ -155,10 +155,15 @@ static void key_of(struct rs *s, struct op *op, const char *suffix)
 	op->klen = (size_t)snprintf(op->key, sizeof(op->key), "%s:%s", s->prefix, suffix);
 }
 
+UF_SIGCTX static size_t put_u64(char *p, uint64_t v);
+
+/* "<prefix>:<blk>", without snprintf: once per block of every call. */
 static void block_key(struct rs *s, struct op *op, uint64_t blk)
 {
-	op->klen = (size_t)snprintf(op->key, sizeof(op->key), "%s:%llu", s->prefix,
-				    (unsigned long long)blk);
+	memcpy(op->key, s->prefix, s->plen);
+	op->key[s->plen] = ':';
+	op->klen = s->plen + 1 + put_u64(op->key + s->plen + 1, blk);
+	op->key[op->klen] = 0;
 }
 
 /* The calling thread's connections: its own row on a store thread; the
@@ -538,18 +543,6 @@ struct pend {
 	char head[RS_DEPTH][RS_HEAD_MAX];
 };
 
-static size_t put_dec(char *p, size_t v)
-{
-	char t[24];
-	size_t n = 0;
-	do
-		t[n++] = (char)('0' + v % 10);
-	while (v /= 10);
-	for (size_t i = 0; i < n; i++)
-		p[i] = t[n - 1 - i];
-	return n;
-}
-
 /* Whether op goes by pend (a plain SET or DEL; an ASK redirection goes
  * through hiredis with its ASKING). */
 static bool direct(const struct op *op) { return !op->ask && (op->cmd == C_SET || op->cmd == C_DEL); }
@@ -561,7 +554,7 @@ static void pend_add(struct pend *pd, const struct op *op)
 	size_t n = 0;
 	memcpy(h, op->cmd == C_SET ? "*3\r\n$3\r\nSET\r\n$" : "*2\r\n$3\r\nDEL\r\n$", 14);
 	n = 14;
-	n += put_dec(h + n, op->klen);
+	n += put_u64(h + n, op->klen);
 	h[n++] = '\r';
 	h[n++] = '\n';
 	memcpy(h + n, op->key, op->klen);
@@ -570,7 +563,7 @@ static void pend_add(struct pend *pd, const struct op *op)
 	h[n++] = '\n';
 	if (op->cmd == C_SET) {
 		h[n++] = '$';
-		n += put_dec(h + n, op->vlen);
+		n += put_u64(h + n, op->vlen);
 		h[n++] = '\r';
 		h[n++] = '\n';
 	}
@@ -1180,6 +1173,7 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 		return e;
 	}
 	(*out)->fast_read = rs_fast_read; /* before any region can read */
+	(*out)->fills = true; /* a read fills every block (or zeros a hole) or fails */
 	return 0;
 }
 
