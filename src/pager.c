@@ -814,10 +814,11 @@ static uint32_t own_block(struct uf_region *r, uint64_t blk, uint32_t *old, bool
  * store, or one write per contiguous run; one hand-off to a store thread).
  * Blocks go in in offset order, so blocks adjacent in the region are
  * adjacent in the batch, and in memory too when they are read from the
- * mapping or from consecutive snapshot slots.
+ * mapping or from consecutive snapshot slots. Two batches take turns: one
+ * is filled while a store thread writes the other.
  */
 #define WB_BATCH 1024u		 /* blocks */
-#define WB_SNAP_BYTES (4u << 20) /* snapshot memory of a batch, at most */
+#define WB_SNAP_BYTES (2u << 20) /* snapshot memory of a batch, at most */
 /* For a store called in place without writev (uf_store_mem, a file), a
  * batch buys only the merging of contiguous runs into one write: its
  * batches hold one run each (a gap writes the batch first), so scattered
@@ -834,8 +835,14 @@ struct wb_batch {
 	struct uf_store_vec *vec;
 	unsigned char *snap; /* cap block-sized slots, when snapshots are taken */
 };
+struct wb {
+	struct wb_batch b[2];
+	unsigned cur;	       /* the batch being filled */
+	bool inflight;	       /* b[cur ^ 1] is being written */
+	struct uf__store_req q; /* its request */
+};
 
-static int wb_init(struct uf_region *r, struct wb_batch *b, bool snap)
+static int wb_init1(struct uf_region *r, struct wb_batch *b, bool snap)
 {
 	unsigned cap = WB_BATCH;
 	bool plain = !r->store->pool && !r->store->ops.writev;
@@ -854,26 +861,30 @@ static int wb_init(struct uf_region *r, struct wb_batch *b, bool snap)
 	return b->blk && b->frame && b->st && b->active && b->vec && (!snap || b->snap) ? 0 : -ENOMEM;
 }
 
-static void wb_fini(struct wb_batch *b)
+static void wb_fini(struct wb *w)
 {
-	free(b->blk);
-	free(b->frame);
-	free(b->st);
-	free(b->active);
-	free(b->vec);
-	free(b->snap);
+	for (int i = 0; i < 2; i++) {
+		struct wb_batch *b = &w->b[i];
+		free(b->blk);
+		free(b->frame);
+		free(b->st);
+		free(b->active);
+		free(b->vec);
+		free(b->snap);
+	}
 }
 
-/* Writes the batch and lets its frames go: clean if it was written, all
- * still dirty (and writable again) if not. Returns the store's answer. */
-static int wb_flush(struct uf_region *r, struct wb_batch *b)
+static int wb_init(struct uf_region *r, struct wb *w, bool snap)
 {
-	if (!b->n)
-		return 0;
-	struct uf_region *outer = t_in_store;
-	t_in_store = r;
-	int e = uf__store_writev(r->store, b->vec, b->n);
-	t_in_store = outer;
+	memset(w, 0, sizeof(*w));
+	int e = wb_init1(r, &w->b[0], snap);
+	return e ? e : wb_init1(r, &w->b[1], snap);
+}
+
+/* Lets the frames of a written batch go: clean if the store took it, all
+ * still dirty (and writable again) if not. */
+static void wb_finish(struct uf_region *r, struct wb_batch *b, int e)
+{
 	for (unsigned i = 0; i < b->n; i++) {
 		struct uf__frame *fr = &r->frames[b->frame[i]];
 		uint64_t blk = b->blk[i];
@@ -891,15 +902,55 @@ static int wb_flush(struct uf_region *r, struct wb_batch *b)
 		publish(fr, b->st[i]);
 	}
 	b->n = 0;
+}
+
+/* Waits for the batch in flight, if any, and lets it go. Its result. */
+static int wb_complete(struct uf_region *r, struct wb *w)
+{
+	if (!w->inflight)
+		return 0;
+	int e = uf__store_writev_wait(r->store, &w->q);
+	w->inflight = false;
+	wb_finish(r, &w->b[w->cur ^ 1], e);
 	return e;
 }
 
+/* Hands the batch being filled to the store (after the one in flight is
+ * done: one at a time, in order) and starts filling the other. Returns
+ * the first error of a batch completed here. */
+static int wb_submit(struct uf_region *r, struct wb *w)
+{
+	struct wb_batch *b = &w->b[w->cur];
+	if (!b->n)
+		return 0;
+	int first = wb_complete(r, w);
+	struct uf_region *outer = t_in_store;
+	t_in_store = r;
+	int queued = uf__store_writev_start(r->store, b->vec, b->n, &w->q);
+	t_in_store = outer;
+	w->inflight = true;
+	w->cur ^= 1;
+	if (!queued) { /* written in this thread already */
+		int e = wb_complete(r, w);
+		if (!first)
+			first = e;
+	}
+	return first;
+}
+
+/* Writes every batch and waits for them. The first error. */
+static int wb_drain(struct uf_region *r, struct wb *w)
+{
+	int e = wb_submit(r, w), e2 = wb_complete(r, w);
+	return e ? e : e2;
+}
+
 /*
- * Adds block blk to the batch if it has changes (writing the batch first
- * when it is full, or when blk's frame is busy: see own_block_try). seen:
- * the sync's scan found it written (and protected it again) under
- * asynchronous tracking. Returns the first error of a batch written here,
- * or of blk itself.
+ * Adds block blk to the batch being filled if it has changes (handing the
+ * batch over first when it is full; writing both first when blk's frame is
+ * busy: see own_block_try). seen: the sync's scan found it written (and
+ * protected it again) under asynchronous tracking. Returns the first error
+ * of a batch completed here, or of blk itself.
  *
  * Under asynchronous tracking writers cannot be held off, so the bytes
  * written back are a snapshot taken after the block was protected again,
@@ -909,18 +960,22 @@ static int wb_flush(struct uf_region *r, struct wb_batch *b)
  * hash check still sees the block differ from the store. (Hashing the live
  * bytes instead would let a write racing with the store write look clean.)
  */
-static int wb_add(struct uf_region *r, struct wb_batch *b, uint64_t blk, bool seen)
+static int wb_add(struct uf_region *r, struct wb *w, uint64_t blk, bool seen)
 {
 	int first = 0;
-	if (b->n == b->cap || (b->runs_only && b->n && blk != b->blk[b->n - 1] + 1))
-		first = wb_flush(r, b);
+	struct wb_batch *b = &w->b[w->cur];
+	if (b->n == b->cap || (b->runs_only && b->n && blk != b->blk[b->n - 1] + 1)) {
+		first = wb_submit(r, w);
+		b = &w->b[w->cur];
+	}
 	uint32_t st;
 	bool busy = false;
-	uint32_t f = own_block_try(r, blk, &st, false, b->n ? &busy : NULL);
+	uint32_t f = own_block_try(r, blk, &st, false, b->n || w->inflight ? &busy : NULL);
 	if (busy) {
-		int e = wb_flush(r, b);
+		int e = wb_drain(r, w);
 		if (!first)
 			first = e;
+		b = &w->b[w->cur];
 		f = own_block(r, blk, &st, false);
 	}
 	if (f == UF__NIL)
@@ -991,12 +1046,12 @@ static int sync_locked(struct uf_region *r, uint64_t b0, uint64_t b1)
 	 * the kernel gives and TSan cannot see; the snapshot's uninstrumented
 	 * copy is the one access that would otherwise be reported. */
 	bool snap = r->async_wp || UF__TSAN;
-	struct wb_batch b;
-	int e = wb_init(r, &b, snap);
+	struct wb wb;
+	int e = wb_init(r, &wb, snap);
 	if (!v || (r->async_wp && !w) || e) {
 		free(v);
 		free(w);
-		wb_fini(&b);
+		wb_fini(&wb);
 		return -ENOMEM;
 	}
 	long m = 0;
@@ -1013,14 +1068,14 @@ static int sync_locked(struct uf_region *r, uint64_t b0, uint64_t b1)
 		uint64_t blk = seen ? w[i++] : v[j++];
 		if (seen && j < n && v[j] == blk)
 			j++; /* in both */
-		e = wb_add(r, &b, blk, seen);
+		e = wb_add(r, &wb, blk, seen);
 		if (e && !first)
 			first = e;
 	}
-	e = wb_flush(r, &b);
+	e = wb_drain(r, &wb);
 	if (e && !first)
 		first = e;
-	wb_fini(&b);
+	wb_fini(&wb);
 	free(v);
 	free(w);
 	e = uf__store_flush(r->store);
