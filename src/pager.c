@@ -821,11 +821,13 @@ static uint32_t own_block(struct uf_region *r, uint64_t blk, uint32_t *old, bool
 #define WB_SNAP_BYTES (2u << 20) /* snapshot memory of a batch, at most */
 /* For a store called in place without writev (uf_store_mem, a file), a
  * batch buys only the merging of contiguous runs into one write: its
- * batches hold one run each (a gap writes the batch first), so scattered
- * blocks go one by one through the first, hot, snapshot slot as before
- * batching (ufbench write-sync measured the sync 1.6x slower when they
- * went through 16 slots), and runs of up to 64 KiB of snapshots merge. */
-#define WB_SNAP_BYTES_PLAIN (64u << 10)
+ * batches hold one run each (a gap writes the batch first). Where blocks
+ * are written from snapshots (asynchronous tracking, TSan) they go one by
+ * one through one hot slot, as before batching: ufbench write-sync
+ * measured the sync 1.6x slower through 16 slots and ~10% slower through
+ * 8, as fast as before with one. Without snapshots runs merge from the
+ * mapping. */
+#define WB_SNAP_BYTES_PLAIN 1u /* rounds to one block */
 struct wb_batch {
 	unsigned cap, n;
 	bool runs_only; /* the store has neither writev nor store threads */
@@ -926,6 +928,12 @@ static int wb_submit(struct uf_region *r, struct wb *w)
 	int first = wb_complete(r, w);
 	struct uf_region *outer = t_in_store;
 	t_in_store = r;
+	if (b->runs_only) { /* called in place: nothing to overlap */
+		int e = uf__store_writev(r->store, b->vec, b->n);
+		t_in_store = outer;
+		wb_finish(r, b, e);
+		return first ? first : e;
+	}
 	int queued = uf__store_writev_start(r->store, b->vec, b->n, &w->q);
 	t_in_store = outer;
 	w->inflight = true;
