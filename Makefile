@@ -46,7 +46,8 @@ CATCHLIB := $(BUILD)/libuserfault-catch.so
 TEST_SRCS := $(wildcard tests/test_*.c)
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 TEST_HELPERS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/prog_*.c))
-EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+# examples/redis_demo.c needs the Redis store: mk/redis.mk builds it with hiredis.
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(filter-out examples/redis_demo.c,$(wildcard examples/*.c)))
 TOOLS := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH := $(if $(BENCH_SRCS),$(BUILD)/bench/ufbench)

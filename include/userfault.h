@@ -80,6 +80,25 @@ typedef struct uf_region uf_region;
  * copied; the child serves no region faults, see uf_map).
  */
 #define UF_STORE_NOT_SIGSAFE 0x1u /* uf_store_ops.flags: run calls on store threads */
+/*
+ * Write-back in batches. uf_sync hands the store the dirty blocks of its
+ * range in batches, in offset order: blocks that follow each other both in
+ * the store and in memory go as one larger write call. A store may also
+ * take a whole batch, scattered blocks included, in one writev call: n
+ * pieces (n >= 1), in increasing off, not overlapping, each a whole block
+ * (the store's last one may be shorter). It returns 0 when every piece is
+ * written, or a negative errno; on an error the pager keeps every block of
+ * the batch dirty and writes them all again on a later sync (so pieces
+ * that did reach the store are written twice: harmless). Without writev
+ * (NULL, or a struct_size that predates it) a batch becomes write calls.
+ * writev runs where write would (on store thread 0 for a NOT_SIGSAFE
+ * store, in order with write and flush).
+ */
+struct uf_store_vec {
+	uint64_t off;    /* store offset */
+	const void *buf; /* len bytes */
+	size_t len;
+};
 struct uf_store_ops {
 	size_t struct_size; /* sizeof(struct uf_store_ops) */
 	int (*read)(void *ctx, uint64_t off, void *dst, size_t len);
@@ -88,6 +107,8 @@ struct uf_store_ops {
 	void (*close)(void *ctx); /* optional: called when the last user lets go */
 	unsigned flags;           /* UF_STORE_NOT_SIGSAFE; 0 for older callers */
 	unsigned threads;         /* store threads for a NOT_SIGSAFE store; 0 = 4, at most 64 */
+	/* optional, since 0.2: a batch of writes in one call (see above) */
+	int (*writev)(void *ctx, const struct uf_store_vec *vec, unsigned n);
 };
 
 UF_API int uf_store_new(const struct uf_store_ops *ops, void *ctx, uint64_t size,

@@ -29,9 +29,13 @@ BIN_TO_LIB := $(shell realpath -m --relative-to=$(BINDIR) $(LIBDIR))
 # libdir/includedir relative to ${prefix} when they are below it, so
 # `pkg-config --define-prefix` works on a staged tree too.
 pc_rel = $(if $(filter $(PREFIX)/%,$(1)),$${prefix}/$(patsubst $(PREFIX)/%,%,$(1)),$(1))
-$(BUILD)/userfault.pc: userfault.pc.in include/userfault.h $(BUILD)/install.vars
+# Libs.private: the libraries the static library needs (LDLIBS: -pthread,
+# and -lhiredis when the Redis store is built, see mk/redis.mk); rewritten
+# with the library, whose link line they are.
+$(BUILD)/userfault.pc: userfault.pc.in include/userfault.h $(BUILD)/install.vars $(SHLIB)
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(call pc_rel,$(LIBDIR))|' \
-	    -e 's|@INCDIR@|$(call pc_rel,$(INCDIR))|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+	    -e 's|@INCDIR@|$(call pc_rel,$(INCDIR))|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@LIBS_PRIVATE@|$(strip $(LDLIBS))|' $< > $@
 
 # Tools as installed: same sources, linked for the install's LIBDIR.
 INST_TOOLS := $(patsubst tools/%.c,$(BUILD)/inst/%,$(wildcard tools/*.c))

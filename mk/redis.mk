@@ -29,6 +29,12 @@ ifeq ($(HAVE_HIREDIS),1)
 # (see docs/PERFORMANCE.md). Not part of `make bench`: it starts servers.
 REDISBENCH := $(BUILD)/bench/redisbench
 all: $(REDISBENCH)
+# The demo maps a cluster it starts: only with the Redis store (without
+# hiredis it could only fail), so neither `all` nor `make demo` needs it.
+all: $(BUILD)/examples/redis_demo
+redis-demo: $(BUILD)/examples/redis_demo
+	$(BUILD)/examples/redis_demo
+.PHONY: redis-demo
 $(REDISBENCH): bench/redisbench.c tests/redis_servers.h tests/harness.h src/redis_cluster.c src/redis_cluster.h $(SHLIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(HIREDIS_CFLAGS) -Itests -Isrc $< -o $@ $(LINK_UF) $(HIREDIS_LIBS)

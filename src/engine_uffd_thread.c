@@ -435,6 +435,7 @@ static void *handler_main(void *arg)
 	struct uf_region *r = h->r;
 	struct thr_priv *p = r->eng_priv;
 	t_self = h;
+	uf__t_async_blocked = true; /* the mask it was created with */
 	for (;;) {
 		struct epoll_event ev[2];
 		atomic_fetch_add_explicit(&p->idle, 1, memory_order_relaxed);

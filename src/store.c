@@ -23,28 +23,21 @@
 #include "diag.h"
 #include "store.h"
 
-enum { OP_READ, OP_WRITE, OP_FLUSH };
+enum { OP_READ, OP_WRITE, OP_WRITEV, OP_FLUSH };
 
-struct req {
-	struct req *next;
-	int op;
-	uint64_t off;
-	void *buf;
-	size_t len;
-	int result;
-	_Atomic uint32_t done; /* futex word: 0 while pending */
-};
+/* Requests are struct uf__store_req (store.h): buf is the struct uf_store_vec array
+ * and len its count for OP_WRITEV. */
 
 /* A FIFO of requests taken from a push stack; only store threads touch it,
  * under the pool mutex. */
 struct fifo {
-	struct req *head, *tail;
+	struct uf__store_req *head, *tail;
 };
 
 struct uf__store_pool {
 	uf_store *store;
-	_Atomic(struct req *) reads;  /* pushed by anyone, LIFO */
-	_Atomic(struct req *) writes; /* writes and flush, thread 0 only */
+	_Atomic(struct uf__store_req *) reads;  /* pushed by anyone, LIFO */
+	_Atomic(struct uf__store_req *) writes; /* writes and flush, thread 0 only */
 	_Atomic uint32_t seq;         /* bumped on every push: workers sleep on it */
 	_Atomic uint32_t sleepers;
 	_Atomic bool stop;
@@ -58,14 +51,16 @@ struct uf__store_pool {
 static __thread struct uf__store_pool *t_pool __attribute__((tls_model("initial-exec")));
 static __thread int t_slot __attribute__((tls_model("initial-exec"))) = -1;
 
+__thread bool uf__t_async_blocked __attribute__((tls_model("initial-exec")));
+
 int uf__store_thread_slot(void) { return t_pool ? t_slot : -1; }
 
 /* Moves a push stack into f in push order. Under p->mu. */
-static void drain(_Atomic(struct req *) *stack, struct fifo *f)
+static void drain(_Atomic(struct uf__store_req *) *stack, struct fifo *f)
 {
-	struct req *lifo = atomic_exchange_explicit(stack, NULL, memory_order_acquire), *rev = NULL;
+	struct uf__store_req *lifo = atomic_exchange_explicit(stack, NULL, memory_order_acquire), *rev = NULL;
 	while (lifo) {
-		struct req *n = lifo->next;
+		struct uf__store_req *n = lifo->next;
 		lifo->next = rev;
 		rev = lifo;
 		lifo = n;
@@ -81,9 +76,9 @@ static void drain(_Atomic(struct req *) *stack, struct fifo *f)
 	f->tail = rev;
 }
 
-static struct req *fifo_pop(struct fifo *f)
+static struct uf__store_req *fifo_pop(struct fifo *f)
 {
-	struct req *q = f->head;
+	struct uf__store_req *q = f->head;
 	if (q) {
 		f->head = q->next;
 		if (!f->head)
@@ -92,7 +87,32 @@ static struct req *fifo_pop(struct fifo *f)
 	return q;
 }
 
-static int call(uf_store *s, struct req *q)
+/* A batch for a store without writev: one write per run of pieces that
+ * follow each other both in the store and in memory. Stops at the first
+ * error (the caller keeps the whole batch dirty). */
+static int write_runs(uf_store *s, const struct uf_store_vec *v, unsigned n)
+{
+	for (unsigned i = 0; i < n;) {
+		uint64_t off = v[i].off;
+		const char *buf = v[i].buf;
+		size_t len = v[i].len;
+		for (i++; i < n && v[i].off == off + len && v[i].buf == buf + len; i++)
+			len += v[i].len;
+		int r = s->ops.write(s->ctx, off, buf, len);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int call_writev(uf_store *s, const struct uf_store_vec *v, unsigned n)
+{
+	if (s->ops.writev)
+		return s->ops.writev(s->ctx, v, n);
+	return write_runs(s, v, n);
+}
+
+static int call(uf_store *s, struct uf__store_req *q)
 {
 	int r;
 	switch (q->op) {
@@ -101,6 +121,9 @@ static int call(uf_store *s, struct req *q)
 		break;
 	case OP_WRITE:
 		r = s->ops.write(s->ctx, q->off, q->buf, q->len);
+		break;
+	case OP_WRITEV:
+		r = call_writev(s, q->buf, (unsigned)q->len);
 		break;
 	default:
 		r = s->ops.flush ? s->ops.flush(s->ctx) : 0;
@@ -120,7 +143,7 @@ static void *worker(void *arg)
 	for (;;) {
 		uint32_t seq = atomic_load(&p->seq);
 		pthread_mutex_lock(&p->mu);
-		struct req *q = NULL;
+		struct uf__store_req *q = NULL;
 		if (slot == 0) {
 			drain(&p->writes, &p->wq);
 			q = fifo_pop(&p->wq);
@@ -207,8 +230,19 @@ static int pool_start(uf_store *s, unsigned n)
 	return 0;
 }
 
+/* Pushes q for the store threads. */
+UF_SIGCTX static void pool_push(struct uf__store_pool *p, struct uf__store_req *q)
+{
+	_Atomic(struct uf__store_req *) *stack = q->op == OP_READ ? &p->reads : &p->writes;
+	struct uf__store_req *head = atomic_load_explicit(stack, memory_order_relaxed);
+	do
+		q->next = head;
+	while (!atomic_compare_exchange_weak_explicit(stack, &head, q, memory_order_release,
+						      memory_order_relaxed));
+}
+
 /* Runs q on a store thread and waits for it. */
-UF_SIGCTX static int pool_call(uf_store *s, struct req *q)
+UF_SIGCTX static int pool_call(uf_store *s, struct uf__store_req *q)
 {
 	struct uf__store_pool *p = s->pool;
 	/* getpid, not the fault handler's cached pid: that one is set only
@@ -218,12 +252,7 @@ UF_SIGCTX static int pool_call(uf_store *s, struct req *q)
 		return call(s, q); /* a fork child: the threads stayed behind */
 	if (t_pool == p)
 		return -EDEADLK; /* a store thread faulted on its own store's region */
-	_Atomic(struct req *) *stack = q->op == OP_READ ? &p->reads : &p->writes;
-	struct req *head = atomic_load_explicit(stack, memory_order_relaxed);
-	do
-		q->next = head;
-	while (!atomic_compare_exchange_weak_explicit(stack, &head, q, memory_order_release,
-						      memory_order_relaxed));
+	pool_push(p, q);
 	/* The record lives on this stack until a store thread is done with
 	 * it: no handler of an asynchronous signal may leave this frame by
 	 * siglongjmp meanwhile, so they wait (the synchronous ones cannot
@@ -302,7 +331,7 @@ UF_SIGCTX int uf__store_read(uf_store *s, uint64_t off, void *dst, size_t len)
 	if (uf__unlikely(s->pool)) {
 		if (s->fast_read && s->fast_read(s->ctx, off, dst, len) == 0)
 			return 0;
-		struct req q = {.op = OP_READ, .off = off, .buf = dst, .len = len};
+		struct uf__store_req q = {.op = OP_READ, .off = off, .buf = dst, .len = len};
 		int e = pool_call(s, &q);
 		uf__diag_stop(&s->ns_read, t0);
 		return e;
@@ -318,7 +347,7 @@ UF_SIGCTX int uf__store_write(uf_store *s, uint64_t off, const void *src, size_t
 		return -EROFS;
 	uint64_t t0 = uf__diag_start();
 	if (uf__unlikely(s->pool)) {
-		struct req q = {.op = OP_WRITE, .off = off, .buf = (void *)src, .len = len};
+		struct uf__store_req q = {.op = OP_WRITE, .off = off, .buf = (void *)src, .len = len};
 		int e = pool_call(s, &q);
 		uf__diag_stop(&s->ns_write, t0);
 		return e;
@@ -328,12 +357,54 @@ UF_SIGCTX int uf__store_write(uf_store *s, uint64_t off, const void *src, size_t
 	return r > 0 ? 0 : r;
 }
 
+int uf__store_writev_start(uf_store *s, const struct uf_store_vec *v, unsigned n,
+			   struct uf__store_req *q)
+{
+	*q = (struct uf__store_req){.op = OP_WRITEV, .buf = (void *)v, .len = n};
+	struct uf__store_pool *p = s->pool;
+	if (!s->ops.write || !n || !p || p->pid != getpid() || t_pool == p) {
+		q->result = uf__store_writev(s, v, n);
+		atomic_store_explicit(&q->done, 1, memory_order_relaxed);
+		return 0;
+	}
+	pool_push(p, q);
+	pool_kick(p);
+	return 1;
+}
+
+int uf__store_writev_wait(uf_store *s, struct uf__store_req *q)
+{
+	while (!atomic_load_explicit(&q->done, memory_order_acquire))
+		uf__futex_wait(&q->done, 0);
+	int r = q->result;
+	return r > 0 ? 0 : r;
+}
+
+int uf__store_writev(uf_store *s, const struct uf_store_vec *v, unsigned n)
+{
+	if (!s->ops.write)
+		return -EROFS;
+	if (n == 0)
+		return 0;
+	uint64_t t0 = uf__diag_start();
+	int r;
+	if (s->pool) {
+		/* The whole batch is one request: one hand-off, one wake-up. */
+		struct uf__store_req q = {.op = OP_WRITEV, .buf = (void *)v, .len = n};
+		r = pool_call(s, &q);
+	} else {
+		r = call_writev(s, v, n);
+	}
+	uf__diag_stop(&s->ns_write, t0);
+	return r > 0 ? 0 : r;
+}
+
 int uf__store_flush(uf_store *s)
 {
 	if (s->pool) {
 		if (!s->ops.flush)
 			return 0;
-		struct req q = {.op = OP_FLUSH};
+		struct uf__store_req q = {.op = OP_FLUSH};
 		return pool_call(s, &q);
 	}
 	return s->ops.flush ? s->ops.flush(s->ctx) : 0;

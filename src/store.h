@@ -7,6 +7,18 @@
 
 struct uf__store_pool; /* store threads of a UF_STORE_NOT_SIGSAFE store (store.c) */
 
+/* A call handed to a store thread (store.c); the caller owns the record
+ * until done is set. */
+struct uf__store_req {
+	struct uf__store_req *next;
+	int op;
+	uint64_t off;
+	void *buf;
+	size_t len;
+	int result;
+	_Atomic uint32_t done; /* futex word: 0 while pending */
+};
+
 struct uf_store {
 	struct uf_store_ops ops; /* copied, so the caller's struct may go away */
 	void *ctx;
@@ -43,7 +55,27 @@ void uf__store_unref(uf_store *s);
  * a pool they hand the call to a store thread and sleep until it is done. */
 UF_SIGCTX int uf__store_read(uf_store *s, uint64_t off, void *dst, size_t len);
 UF_SIGCTX int uf__store_write(uf_store *s, uint64_t off, const void *src, size_t len);
+/* A batch of writes (write-back), in normal context: one call of the
+ * store's writev, or one write per contiguous run; one request to a store
+ * thread for a store with a pool. 0, or the first error (the caller keeps
+ * the whole batch dirty). */
+int uf__store_writev(uf_store *s, const struct uf_store_vec *v, unsigned n);
+/* The same, overlapped: for a store with store threads the batch is handed
+ * to thread 0 and the call returns 1 at once (q, v and the bytes must stay
+ * until uf__store_writev_wait); otherwise it is written here and 0 is
+ * returned. Either way uf__store_writev_wait(q) then gives the result.
+ * Normal context, with asynchronous signals blocked (uf_sync). */
+int uf__store_writev_start(uf_store *s, const struct uf_store_vec *v, unsigned n,
+			   struct uf__store_req *q);
+int uf__store_writev_wait(uf_store *s, struct uf__store_req *q);
 int uf__store_flush(uf_store *s);
+
+/* True while the calling thread runs with every asynchronous signal
+ * blocked for sure: serving a region fault (the fault handler's sa_mask)
+ * or a handler thread of the uffd-thread engine (its mask). Store code
+ * that needs them blocked (a claimed socket must not be left by a
+ * handler's siglongjmp) then saves two rt_sigprocmask calls per load. */
+extern __thread bool uf__t_async_blocked;
 
 /* On a store thread: its index (0 .. threads-1; 0 serves writes and
  * flush), for stores that keep per-thread state such as connections.

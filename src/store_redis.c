@@ -58,6 +58,7 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 
 #include "redis_cluster.h"
 
@@ -65,8 +66,10 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 #define RS_MAX_SEEDS 16
 #define META_FMT "userfault-redis 1 size=%llu block=%zu"
 
+struct pend; /* SET/DEL commands of a node not yet sent (run()) */
 struct row {
 	redisContext *c[RC_MAX_NODES];
+	struct pend *pend[RC_MAX_NODES]; /* made on first use, by the row's thread */
 };
 
 /* Spare sockets for the signal-safe one-block GET (rs_fast_read): connected
@@ -152,10 +155,15 @@ static void key_of(struct rs *s, struct op *op, const char *suffix)
 	op->klen = (size_t)snprintf(op->key, sizeof(op->key), "%s:%s", s->prefix, suffix);
 }
 
+UF_SIGCTX static size_t put_u64(char *p, uint64_t v);
+
+/* "<prefix>:<blk>", without snprintf: once per block of every call. */
 static void block_key(struct rs *s, struct op *op, uint64_t blk)
 {
-	op->klen = (size_t)snprintf(op->key, sizeof(op->key), "%s:%llu", s->prefix,
-				    (unsigned long long)blk);
+	memcpy(op->key, s->prefix, s->plen);
+	op->key[s->plen] = ':';
+	op->klen = s->plen + 1 + put_u64(op->key + s->plen + 1, blk);
+	op->key[op->klen] = 0;
 }
 
 /* The calling thread's connections: its own row on a store thread; the
@@ -274,20 +282,6 @@ UF_SIGCTX static bool xsend(int fd, const void *p, size_t n)
 	return true;
 }
 
-UF_SIGCTX static bool xrecv(int fd, void *p, size_t n)
-{
-	while (n) {
-		ssize_t k = recv(fd, p, n, MSG_WAITALL);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return false; /* closed, broken, or command_timeout_ms passed */
-		p = (char *)p + k;
-		n -= (size_t)k;
-	}
-	return true;
-}
-
 UF_SIGCTX static size_t put_u64(char *p, uint64_t v)
 {
 	char t[24];
@@ -315,7 +309,10 @@ UF_SIGCTX static size_t put_u64(char *p, uint64_t v)
 UF_SIGCTX static int rs_fast_read(void *ctx, uint64_t off, void *dst, size_t len)
 {
 	struct rs *s = ctx;
-	if (len != s->bs || off % s->bs || getpid() != s->pid)
+	/* The cached pid (set once a region is mapped, as it is for any load)
+	 * saves a getpid system call per fault. */
+	pid_t me = uf__self_pid();
+	if (len != s->bs || off % s->bs || (me ? me : getpid()) != s->pid)
 		return -EAGAIN;
 	char req[RS_KEY_MAX + 48], *key;
 	size_t kl;
@@ -335,11 +332,15 @@ UF_SIGCTX static int rs_fast_read(void *ctx, uint64_t off, void *dst, size_t len
 	}
 	if (!fs)
 		return -EAGAIN;
+	/* In a fault handler (or handler thread) they are blocked already. */
+	bool mask = !uf__t_async_blocked;
 	sigset_t all, old;
-	sigfillset(&all);
-	sigdelset(&all, SIGSEGV);
-	sigdelset(&all, SIGBUS);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (mask) {
+		sigfillset(&all);
+		sigdelset(&all, SIGSEGV);
+		sigdelset(&all, SIGBUS);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+	}
 	size_t rl = 0;
 	static const char get[] = "*2\r\n$3\r\nGET\r\n$";
 	memcpy(req, get, sizeof(get) - 1);
@@ -352,9 +353,11 @@ UF_SIGCTX static int rs_fast_read(void *ctx, uint64_t off, void *dst, size_t len
 	rl += kl;
 	req[rl++] = '\r';
 	req[rl++] = '\n';
-	/* Every answer to GET is at least 5 bytes ("$-1\r\n" for no key), so
-	 * read 5, then, for the one answer we take, the rest of "$<bs>\r\n",
-	 * the block and its CRLF in one recvmsg. */
+	/* The answer we take is "$<bs>\r\n", the block and CRLF, or "$-1\r\n"
+	 * (no key); every answer is at least 5 bytes and wl > 5. Over
+	 * loopback the reply usually comes in one piece: the first recvmsg
+	 * takes whatever is there, straight into header, block and CRLF;
+	 * once 5 bytes tell which answer it is, the rest is waited for. */
 	int e = -EAGAIN;
 	char h[32], want[32], crlf[2];
 	size_t wl = 0;
@@ -362,21 +365,43 @@ UF_SIGCTX static int rs_fast_read(void *ctx, uint64_t off, void *dst, size_t len
 	wl += put_u64(want + wl, s->bs);
 	want[wl++] = '\r';
 	want[wl++] = '\n';
-	if (xsend(fs->fd, req, rl) && xrecv(fs->fd, h, 5)) {
-		if (!memcmp(h, "$-1\r\n", 5)) {
+	if (xsend(fs->fd, req, rl)) {
+		struct iovec seg[3] = {{h, wl}, {dst, len}, {crlf, 2}};
+		size_t total = wl + len + 2, got = 0;
+		bool bad = false, hole = false;
+		while (got < total && !bad && !hole) {
+			struct iovec iov[3];
+			int n = 0;
+			for (size_t i = 0, at = 0; i < 3; at += seg[i].iov_len, i++) {
+				if (got >= at + seg[i].iov_len)
+					continue;
+				size_t skip = got > at ? got - at : 0;
+				iov[n].iov_base = (char *)seg[i].iov_base + skip;
+				iov[n++].iov_len = seg[i].iov_len - skip;
+			}
+			struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+			ssize_t k = recvmsg(fs->fd, &mh, got >= 5 ? MSG_WAITALL : 0);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				break; /* closed, broken, or command_timeout_ms passed */
+			size_t before = got;
+			got += (size_t)k;
+			if (before < 5 && got >= 5) {
+				if (!memcmp(h, "$-1\r\n", 5)) {
+					hole = got == 5;
+					bad = !hole; /* more than one reply: not ours */
+				} else if (memcmp(h, want, 5)) {
+					bad = true;
+				}
+			}
+		}
+		if (hole) {
 			memset(dst, 0, len); /* no key: a hole */
 			e = 0;
-		} else if (!memcmp(h, want, 5)) {
-			struct iovec iov[3] = {{h + 5, wl - 5}, {dst, len}, {crlf, 2}};
-			struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 3};
-			size_t total = wl - 5 + len + 2;
-			ssize_t k;
-			do
-				k = recvmsg(fs->fd, &mh, MSG_WAITALL);
-			while (k < 0 && errno == EINTR);
-			if (k == (ssize_t)total && !memcmp(h + 5, want + 5, wl - 5) && crlf[0] == '\r' &&
-			    crlf[1] == '\n')
-				e = 0; /* a short read (a signal, the timeout) falls back */
+		} else if (!bad && got == total && !memcmp(h, want, wl) && crlf[0] == '\r' &&
+			   crlf[1] == '\n') {
+			e = 0; /* a short read (a signal, the timeout) falls back */
 		}
 	}
 	if (e == 0) {
@@ -385,7 +410,8 @@ UF_SIGCTX static int rs_fast_read(void *ctx, uint64_t off, void *dst, size_t len
 		close(fs->fd); /* its stream may hold a partial reply */
 		atomic_store(&fs->st, FS_NONE);
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (mask)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return e;
 }
 
@@ -499,108 +525,267 @@ static void refresh(struct rs *s, struct row *rw)
 	}
 }
 
+/* Commands in flight per node: a sliding window, as a pipelining client
+ * keeps. hiredis sends a context's buffered commands only when a reply is
+ * read, and trims its output buffer with a memmove per write: a window
+ * keeps that buffer small (a whole batch in it would be copied over and
+ * over) while the server always has work. */
+#define RS_DEPTH 64
+
+/* SET and DEL go to the socket straight from the caller's buffers: the
+ * command's head (and key) built here, the block as it is, with one
+ * writev per node and window. hiredis would format each into a string
+ * and copy that into its output buffer: two copies of every block. */
+#define RS_HEAD_MAX (RS_KEY_MAX + 48)
+struct pend {
+	unsigned nops, niov;
+	struct iovec iov[3 * RS_DEPTH];
+	char head[RS_DEPTH][RS_HEAD_MAX];
+};
+
+/* Whether op goes by pend (a plain SET or DEL; an ASK redirection goes
+ * through hiredis with its ASKING). */
+static bool direct(const struct op *op) { return !op->ask && (op->cmd == C_SET || op->cmd == C_DEL); }
+
+static void pend_add(struct pend *pd, const struct op *op)
+{
+	static const char crlf[] = "\r\n";
+	char *h = pd->head[pd->nops++];
+	size_t n = 0;
+	memcpy(h, op->cmd == C_SET ? "*3\r\n$3\r\nSET\r\n$" : "*2\r\n$3\r\nDEL\r\n$", 14);
+	n = 14;
+	n += put_u64(h + n, op->klen);
+	h[n++] = '\r';
+	h[n++] = '\n';
+	memcpy(h + n, op->key, op->klen);
+	n += op->klen;
+	h[n++] = '\r';
+	h[n++] = '\n';
+	if (op->cmd == C_SET) {
+		h[n++] = '$';
+		n += put_u64(h + n, op->vlen);
+		h[n++] = '\r';
+		h[n++] = '\n';
+	}
+	pd->iov[pd->niov++] = (struct iovec){h, n};
+	if (op->cmd == C_SET) {
+		pd->iov[pd->niov++] = (struct iovec){(void *)op->val, op->vlen};
+		pd->iov[pd->niov++] = (struct iovec){(void *)crlf, 2};
+	}
+}
+
+/* Sends node's pending commands, after whatever hiredis has buffered
+ * for it (the order of commands is the order of replies). */
+static int pend_flush(struct row *rw, int node)
+{
+	struct pend *pd = rw->pend[node];
+	redisContext *c = rw->c[node];
+	if (!pd || !pd->niov)
+		return 0;
+	int wdone = 0;
+	while (!wdone)
+		if (redisBufferWrite(c, &wdone) != REDIS_OK)
+			return -1;
+	struct iovec *iov = pd->iov;
+	unsigned left = pd->niov;
+	while (left) {
+		ssize_t k = writev(c->fd, iov, (int)left);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			/* as hiredis would: the context is broken */
+			c->err = REDIS_ERR_IO;
+			snprintf(c->errstr, sizeof(c->errstr), "%s", strerror(errno ? errno : EIO));
+			return -1;
+		}
+		while (left && (size_t)k >= iov->iov_len) {
+			k -= (ssize_t)iov->iov_len;
+			iov++;
+			left--;
+		}
+		if (left) {
+			iov->iov_base = (char *)iov->iov_base + k;
+			iov->iov_len -= (size_t)k;
+		}
+	}
+	pd->niov = pd->nops = 0;
+	return 0;
+}
+
+/* The replies of one round of run(): per node, the ops in flight, oldest
+ * first (a ring of RS_DEPTH). */
+struct round {
+	uint32_t ring[RC_MAX_NODES][RS_DEPTH];
+	unsigned head[RC_MAX_NODES], count[RC_MAX_NODES];
+	bool sent[RC_MAX_NODES], down[RC_MAX_NODES];
+	bool later, again;
+	int last, fatal;
+};
+
+/* Reads the reply of node's oldest op in flight and settles it. A broken
+ * connection is dropped with everything in flight on it (not done: the
+ * next round sends them again). */
+static void reap(struct rs *s, struct row *rw, struct op *ops, struct round *rd, int node)
+{
+	struct op *op = &ops[rd->ring[node][rd->head[node]]];
+	rd->head[node] = (rd->head[node] + 1) % RS_DEPTH;
+	rd->count[node]--;
+	redisContext *c = rw->c[node];
+	redisReply *r = NULL;
+	if (pend_flush(rw, node))
+		goto broken;
+	if (op->ask) {
+		if (redisGetReply(c, (void **)&r) != REDIS_OK)
+			goto broken;
+		freeReplyObject(r);
+		op->ask = false; /* ASK holds for this one command */
+	}
+	if (redisGetReply(c, (void **)&r) != REDIS_OK)
+		goto broken;
+	int v = settle(s, op, r);
+	if (v == 0) {
+		op->done = true;
+		if ((op->cmd == C_SET || op->cmd == C_DEL) && rw == &s->rows[0])
+			s->wrote[node] = true;
+		/* Kept only where the caller reads it: a SET, SETNX or DEL
+		 * reply (dst NULL too) kept was never freed (valgrind: 48 bytes
+		 * a write-back). */
+		if (op->cmd == C_SLOTS || (op->cmd == C_GET && !op->dst))
+			op->reply = r;
+		else
+			freeReplyObject(r);
+		return;
+	}
+	freeReplyObject(r);
+	if (v == 1) {
+		rd->again = true;
+	} else if (v == 2) {
+		rd->later = true;
+		rd->last = -EAGAIN;
+	} else if (!rd->fatal) {
+		rd->fatal = v;
+	}
+	return;
+broken:
+	rd->last = errno_of(c);
+	drop(s, rw, node);
+	rd->later = true;
+	rd->down[node] = true;
+	rd->count[node] = 0;
+}
+
 /*
- * Runs ops, one pipeline per node (all nodes' commands are sent before any
- * reply is read, so the nodes work in parallel). Redirected commands go
- * again at once; on a lost connection or a cluster in change everything
- * not done is retried with a growing pause after a topology refresh, until
- * retry_ms have passed. Every reply of a pipeline is read even after an
- * error, so a connection never keeps stale replies.
+ * Runs ops, pipelined per node: up to RS_DEPTH commands in flight on each,
+ * every node's sent before the remaining replies are read, so the nodes
+ * work at once; each node's commands go in the order of ops. Redirected
+ * commands go again at once; on a lost connection or a cluster in change
+ * everything not done is retried with a growing pause after a topology
+ * refresh, until retry_ms have passed. Every reply of a pipeline is read
+ * even after an error, so a connection never keeps stale replies.
  */
 static int run(struct rs *s, int slot, struct op *ops, size_t n)
 {
 	struct row *rw = row_of(s, slot);
 	uint64_t deadline = now_ms() + s->retry_ms;
 	unsigned pause = 10;
-	int last = -ETIMEDOUT, fatal = 0;
+	struct round *rd = malloc(sizeof(*rd));
+	if (!rd)
+		return -ENOMEM;
+	int last = -ETIMEDOUT;
 	for (;;) {
-		bool later = false, again = false;
 		for (size_t i = 0; i < n; i++)
 			if (!ops[i].done && !ops[i].ask && s->map.cluster)
 				ops[i].node = uf__rc_slot_node(&s->map, uf__rc_key_slot(ops[i].key, ops[i].klen));
 			else if (!ops[i].done && !ops[i].ask)
 				ops[i].node = 0;
-		bool sent[RC_MAX_NODES] = {false}, down[RC_MAX_NODES] = {false};
+		memset(rd, 0, sizeof(*rd));
+		rd->last = last;
 		for (size_t i = 0; i < n; i++) {
 			struct op *op = &ops[i];
-			if (op->done || down[op->node])
+			int node = op->node;
+			if (op->done || rd->down[node])
 				continue;
-			redisContext *c = rw->c[op->node];
-			if (!sent[op->node]) {
+			redisContext *c = rw->c[node];
+			if (!rd->sent[node]) {
 				int e = 0;
-				c = conn(s, rw, op->node, &e);
+				c = conn(s, rw, node, &e);
 				if (!c) {
-					if (e == -EACCES || e == -ENOMEM)
-						return e;
-					last = e;
-					later = true;
-					down[op->node] = true; /* one attempt per round */
+					if (e == -EACCES || e == -ENOMEM) {
+						rd->fatal = e;
+						break;
+					}
+					rd->last = e;
+					rd->later = true;
+					rd->down[node] = true; /* one attempt per round */
 					continue;
 				}
-				sent[op->node] = true;
+				rd->sent[node] = true;
 			}
-			append(c, op);
-		}
-		for (size_t i = 0; i < n; i++) {
-			struct op *op = &ops[i];
-			if (op->done || !sent[op->node] || !rw->c[op->node])
+			if (rd->count[node] == RS_DEPTH)
+				reap(s, rw, ops, rd, node);
+			if (rd->down[node])
 				continue;
-			redisContext *c = rw->c[op->node];
-			redisReply *r = NULL;
-			if (op->ask) {
-				if (redisGetReply(c, (void **)&r) != REDIS_OK) {
-					last = errno_of(c);
-					drop(s, rw, op->node);
-					later = true;
+			if (direct(op)) {
+				if (!rw->pend[node] && !(rw->pend[node] = malloc(sizeof(struct pend)))) {
+					rd->fatal = -ENOMEM;
+					break;
+				}
+				if (!rd->count[node])
+					rw->pend[node]->niov = rw->pend[node]->nops = 0;
+				pend_add(rw->pend[node], op);
+			} else {
+				if (pend_flush(rw, node)) {
+					rd->last = errno_of(c);
+					drop(s, rw, node);
+					rd->later = true;
+					rd->down[node] = true;
+					rd->count[node] = 0;
 					continue;
 				}
-				freeReplyObject(r);
-				op->ask = false; /* ASK holds for this one command */
+				append(c, op);
 			}
-			if (redisGetReply(c, (void **)&r) != REDIS_OK) {
-				last = errno_of(c);
-				drop(s, rw, op->node);
-				later = true;
-				continue;
-			}
-			int v = settle(s, op, r);
-			if (v == 0) {
-				op->done = true;
-				if (op->cmd == C_SET || op->cmd == C_DEL)
-					if (rw == &s->rows[0])
-						s->wrote[op->node] = true;
-				/* Kept only where the caller reads it: a SET or
-				 * DEL reply (dst NULL too) kept was never freed
-				 * (valgrind: 48 bytes a write-back, a SETNX). */
-				if (op->cmd == C_SLOTS || (op->cmd == C_GET && !op->dst))
-					op->reply = r;
-				else
-					freeReplyObject(r);
-				continue;
-			}
-			freeReplyObject(r);
-			if (v == 1)
-				again = true;
-			else if (v == 2) {
-				later = true;
-				last = -EAGAIN;
-			} else if (!fatal)
-				fatal = v;
+			rd->ring[node][(rd->head[node] + rd->count[node]) % RS_DEPTH] = (uint32_t)i;
+			rd->count[node]++;
 		}
-		if (fatal)
-			return fatal;
+		/* Send what every node has buffered, then read the rest. Blocking
+		 * writes cannot stall: a server keeps reading while replies queue. */
+		for (int k = 0; k < RC_MAX_NODES; k++) {
+			int wdone = 0;
+			while (rd->count[k] && !rd->down[k] && !wdone)
+				if (pend_flush(rw, k) || redisBufferWrite(rw->c[k], &wdone) != REDIS_OK) {
+					rd->last = errno_of(rw->c[k]);
+					drop(s, rw, k);
+					rd->later = true;
+					rd->down[k] = true;
+					rd->count[k] = 0;
+				}
+		}
+		for (int k = 0; k < RC_MAX_NODES; k++)
+			while (rd->count[k])
+				reap(s, rw, ops, rd, k);
+		last = rd->last;
+		if (rd->fatal) {
+			int e = rd->fatal;
+			free(rd);
+			return e;
+		}
 		bool all = true;
 		for (size_t i = 0; i < n; i++)
 			all &= ops[i].done;
-		if (all)
+		if (all) {
+			free(rd);
 			return 0;
-		if (now_ms() >= deadline)
+		}
+		if (now_ms() >= deadline) {
+			free(rd);
 			return last;
-		if (later) {
+		}
+		if (rd->later) {
 			sleep_ms(pause);
 			pause = pause * 2 > 250 ? 250 : pause * 2;
 			refresh(s, rw);
-		} else if (!again) {
+		} else if (!rd->again) {
+			free(rd);
 			return -EIO; /* nothing sent and nothing to wait for: cannot happen */
 		}
 	}
@@ -663,16 +848,12 @@ static bool all_zero(const void *p, size_t len)
 	return true;
 }
 
-static int rs_write(void *ctx, uint64_t off, const void *src, size_t len)
+/* SET (or DEL, for zeros) of the blocks of one piece into ops. */
+static void write_ops(struct rs *s, struct op *ops, uint64_t off, const void *src, size_t len)
 {
-	struct rs *s = ctx;
-	struct op *ops;
-	size_t n;
-	int e = blocks(s, off, len, &ops, &n);
-	if (e)
-		return e;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < len / s->bs; i++) {
 		const char *b = (const char *)src + i * s->bs;
+		block_key(s, &ops[i], off / s->bs + i);
 		/* A block of zeros reads the same without its key. */
 		if (all_zero(b, s->bs)) {
 			ops[i].cmd = C_DEL;
@@ -682,7 +863,43 @@ static int rs_write(void *ctx, uint64_t off, const void *src, size_t len)
 			ops[i].vlen = s->bs;
 		}
 	}
-	e = run_here(s, ops, n);
+}
+
+static bool whole_blocks(struct rs *s, uint64_t off, size_t len)
+{
+	return !(off % s->bs || len % s->bs || !len || off + len > s->size);
+}
+
+static int rs_writev(void *ctx, const struct uf_store_vec *v, unsigned n);
+
+static int rs_write(void *ctx, uint64_t off, const void *src, size_t len)
+{
+	struct uf_store_vec v = {off, src, len};
+	return rs_writev(ctx, &v, 1);
+}
+
+/* A write-back batch: every block's SET (or DEL) in one run, so one
+ * pipeline per node, in offset order (run() keeps the order of ops). */
+static int rs_writev(void *ctx, const struct uf_store_vec *v, unsigned n)
+{
+	struct rs *s = ctx;
+	size_t total = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (!whole_blocks(s, v[i].off, v[i].len))
+			return -EINVAL;
+		total += v[i].len / s->bs;
+	}
+	if (!total)
+		return -EINVAL;
+	struct op *ops = calloc(total, sizeof(*ops));
+	if (!ops)
+		return -ENOMEM;
+	size_t k = 0;
+	for (unsigned i = 0; i < n; i++) {
+		write_ops(s, ops + k, v[i].off, v[i].buf, v[i].len);
+		k += v[i].len / s->bs;
+	}
+	int e = run_here(s, ops, total);
 	free(ops);
 	return e;
 }
@@ -739,6 +956,9 @@ static void rs_free(struct rs *s)
 		for (unsigned i = 0; i < RC_MAX_NODES; i++)
 			if (s->rows[t].c[i])
 				redisFree(s->rows[t].c[i]);
+	for (unsigned t = 0; t <= s->nthreads; t++)
+		for (unsigned i = 0; i < RC_MAX_NODES; i++)
+			free(s->rows[t].pend[i]);
 	uf__rc_map_fini(&s->map);
 	pthread_mutex_destroy(&s->other_mu);
 	pthread_mutex_destroy(&s->err_mu);
@@ -944,6 +1164,7 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 	struct uf_store_ops ops = {.struct_size = sizeof(ops),
 				   .read = rs_read,
 				   .write = (o->flags & UF_STORE_RDONLY) ? NULL : rs_write,
+				   .writev = (o->flags & UF_STORE_RDONLY) ? NULL : rs_writev,
 				   .flush = rs_flush,
 				   .close = rs_close,
 				   .flags = UF_STORE_NOT_SIGSAFE,
@@ -955,6 +1176,7 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 		return e;
 	}
 	(*out)->fast_read = rs_fast_read; /* before any region can read */
+	(*out)->fills = true; /* a read fills every block (or zeros a hole) or fails */
 	return 0;
 }
 

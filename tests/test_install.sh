@@ -8,7 +8,8 @@
 # checks from each prefix: userfault.pc names that prefix, the installed
 # ufcatch has no RUNPATH into the build tree and preloads its own prefix's
 # reporter, catches a crash, and a program built with pkg-config runs
-# against that prefix's library. Finally make uninstall (once in place,
+# against that prefix's library, and one linked with the static library
+# and `pkg-config --static` (Libs.private) runs too. Finally make uninstall (once in place,
 # once under DESTDIR) must leave no file behind, and, for an install and
 # uninstall of one build, no directory the install created.
 set -u
@@ -52,6 +53,13 @@ int main(void)
 	return uf_version() == UF_VERSION_MAJOR * 10000 + UF_VERSION_MINOR * 100 + UF_VERSION_PATCH ? 0 : 1;
 }
 C
+# Uses the Redis store's object (which needs hiredis when it was built
+# with it); uf_store_redis(NULL, ...) is -EINVAL either way.
+cat >"$T/prog_static.c" <<'C'
+#include <errno.h>
+#include <userfault.h>
+int main(void) { return uf_store_redis(0, 0) == -EINVAL && uf_version() ? 0 : 1; }
+C
 printf 'int main(void) { *(volatile int *)8 = 1; return 0; }\n' >"$T/crash.c"
 $CC -o "$T/crash" "$T/crash.c" || fail "building the crashing program"
 
@@ -69,6 +77,21 @@ check_one() {
 	used=$("$T/prog") || fail "program built against $p: wrong version"
 	[ "$used" = "$l/libuserfault.so.0" ] || [ "$(realpath "$used")" = "$(realpath "$l/libuserfault.so.0")" ] ||
 		fail "program built against $p loaded $used"
+	# Static linking takes the libraries the static library needs from
+	# Libs.private: -lhiredis when it was built with the Redis store.
+	local priv
+	priv=$(sed -n 's/^Libs.private: *//p' "$l/pkgconfig/userfault.pc")
+	if pkg-config --exists hiredis; then
+		case " $priv " in *" -lhiredis "*) ;; *) fail "userfault.pc of $p: Libs.private '$priv' lacks -lhiredis (built with hiredis)" ;; esac
+	else
+		case " $priv " in *hiredis*) fail "userfault.pc of $p: Libs.private '$priv' names hiredis, built without it" ;; esac
+	fi
+	local sflags
+	sflags=$(PKG_CONFIG_PATH="$l/pkgconfig" pkg-config --static --cflags --libs userfault) || fail "pkg-config --static for $p"
+	sflags=$(printf '%s\n' "$sflags" | sed "s|-luserfault|$l/libuserfault.a|")
+	# shellcheck disable=SC2086
+	$CC -o "$T/prog_static" "$T/prog_static.c" $sflags || fail "linking the static library with pkg-config --static ($sflags)"
+	"$T/prog_static" >/dev/null || fail "program linked with $l/libuserfault.a: wrong version"
 	local pre
 	pre=$("$p/bin/ufcatch" -- sh -c 'echo "$LD_PRELOAD"') || fail "$p/bin/ufcatch does not run"
 	[ "$pre" = "$(realpath "$l/libuserfault-catch.so")" ] || fail "$p/bin/ufcatch preloads '$pre', not $l/libuserfault-catch.so"
