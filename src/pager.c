@@ -221,11 +221,29 @@ UF_SIGCTX static uint32_t take_free(struct uf_region *r)
 	return UF__NIL;
 }
 
-UF_SIGCTX static void put_free(struct uf_region *r, uint32_t f)
+/*
+ * Frees the owned frame f, under the lock: its state becomes F_FREE before
+ * it is on the free list, since from then on another thread may take it
+ * (take_free) and make it LOADING. Publishing FREE after the unlock, as
+ * this once did, could overwrite that owner's LOADING: a lookup of its new
+ * block then found a frame in no known state and reactivated it as parked
+ * while it was being loaded (two installs of one block; pages left mapped
+ * for a block the pager no longer held, whose writes were never written
+ * back; test_engine_stress, minutes into a run, on every engine). Returns
+ * whether someone waits on the old state: call free_wake() after the
+ * unlock then.
+ */
+UF_SIGCTX static bool put_free(struct uf_region *r, uint32_t f)
 {
+	uint32_t old = atomic_exchange_explicit(&r->frames[f].state, F_FREE, memory_order_acq_rel);
 	r->frames[f].next = r->free_head;
 	r->free_head = f;
+	return old & F_WAITERS;
 }
+
+/* Wakes the waiters of a frame freed by put_free (spurious for whoever
+ * owns it by now: waiters look again). */
+UF_SIGCTX static void free_wake(struct uf__frame *fr) { uf__futex_wake_all(&fr->state); }
 
 /* An idle frame from the tail of a list (least recently brought in), removed
  * from the list. Busy frames stay where they are and are skipped. */
@@ -573,10 +591,11 @@ UF_SIGCTX static void unreserve(struct uf_region *r, uint32_t f, uint64_t blk)
 {
 	uf__spin_lock(&r->lock);
 	hremove(r, blk);
-	put_free(r, f);
+	bool waiters = put_free(r, f);
 	uf__spin_unlock(&r->lock);
 	resident_add(r, -1);
-	publish(&r->frames[f], F_FREE);
+	if (waiters)
+		free_wake(&r->frames[f]);
 }
 
 /* How many blocks to load for a read miss at blk: 1 for random access; for
@@ -1224,10 +1243,11 @@ int uf__pager_drop(struct uf_region *r, uint64_t b0, uint64_t b1, bool writeback
 		uf__spin_lock(&r->lock);
 		if (e == 0) {
 			hremove(r, blk);
-			put_free(r, f);
+			bool waiters = put_free(r, f);
 			uf__spin_unlock(&r->lock);
 			resident_add(r, -1);
-			publish(fr, F_FREE);
+			if (waiters)
+				free_wake(fr);
 			continue;
 		}
 		list_push_head(r, parked ? L_INACTIVE : L_ACTIVE, f);

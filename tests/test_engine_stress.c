@@ -175,6 +175,31 @@ static void do_write(struct worker *me)
 	atomic_fetch_add_explicit(&n_writes, 1, memory_order_relaxed);
 }
 
+/* A write a successful uf_sync did not put in the store: say which was
+ * lost, the block's dirty state (the region still holds the write; is
+ * the block still known, does a second sync write it?) or the write
+ * itself, then fail. */
+static void lost_write(size_t w, uint64_t want, uint64_t got, size_t off, size_t len)
+{
+	uint64_t now = 0;
+	int re = uf_try_read(&now, &region[w], sizeof(now));
+	atomic_store(&inj.on, 0);
+	uint64_t dirty = stats_of(R).dirty;
+	int e2 = uf_sync(R, (char *)region + off, len);
+	uint64_t after = stored(w);
+	unsigned char mapped = 0;
+	(void)mincore((void *)((uintptr_t)&region[w] & ~(uintptr_t)(ps - 1)), ps, &mapped);
+	struct uf_stats b4 = stats_of(R);
+	int e3 = uf_evict(R, (char *)region + (w * 8 / bs) * bs, bs);
+	struct uf_stats af = stats_of(R);
+	SFAIL("after uf_sync = 0, word %zu (block %zu) holds %#llx in the store, written %#llx "
+	      "before the sync; the region holds %#llx (uf_try_read %d), page mapped %d; %llu "
+	      "blocks dirty; a second sync = %d leaves %#llx; uf_evict = %d evicts %llu blocks",
+	      w, w * 8 / bs, (unsigned long long)got, (unsigned long long)want,
+	      (unsigned long long)now, re, mapped & 1, (unsigned long long)dirty, e2,
+	      (unsigned long long)after, e3, (unsigned long long)(af.evictions - b4.evictions));
+}
+
 static void do_sync(struct worker *me)
 {
 	size_t off, len;
@@ -200,9 +225,7 @@ static void do_sync(struct worker *me)
 			continue;
 		uint64_t st = stored(w);
 		if (st != m->shadow)
-			SFAIL("after uf_sync = 0, word %zu (block %zu) holds %#llx in the store, "
-			      "written %#llx before the sync",
-			      w, w * 8 / bs, (unsigned long long)st, (unsigned long long)m->shadow);
+			lost_write(w, m->shadow, st, off, len);
 		m->floor = (uint32_t)GEN(m->shadow);
 		atomic_fetch_add_explicit(&n_sync_checked, 1, memory_order_relaxed);
 	}
