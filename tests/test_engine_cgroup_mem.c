@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "common.h"
+#include "memlimit.h"
 
 #define LIMIT ((size_t)64 << 20)
 #define BUDGET ((size_t)256 << 20)
@@ -200,27 +200,6 @@ static const char *make_cgroup(void)
 	return NULL;
 }
 
-static sigjmp_buf jb;
-static _Atomic int cb_err;
-static void on_bus(int sig, siginfo_t *si, void *uc)
-{
-	(void)sig, (void)si, (void)uc;
-	siglongjmp(jb, 1);
-}
-static int give_up(uf_region *r, void *addr, int err, void *arg)
-{
-	(void)r, (void)addr, (void)arg;
-	cb_err = err;
-	return UF_ERR_SIGBUS;
-}
-static int fill_fn(void *ctx, uint64_t off, void *dst, size_t len)
-{
-	(void)ctx;
-	uint64_t *d = dst;
-	for (size_t i = 0; i < len / 8; i++)
-		d[i] = off + i * 8 + 1;
-	return 0;
-}
 
 /* In the cgroup: fill. 0: everything read back (the limit did not bite);
  * 3: -ENOMEM through the error callback; uf_map's -ENOMEM: 4. */

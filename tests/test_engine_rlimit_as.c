@@ -12,30 +12,8 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
-#include "common.h"
+#include "memlimit.h"
 
-static sigjmp_buf jb;
-static _Atomic int cb_err;
-static void on_bus(int sig, siginfo_t *si, void *uc)
-{
-	(void)sig, (void)si, (void)uc;
-	siglongjmp(jb, 1);
-}
-static int give_up(uf_region *r, void *addr, int err, void *arg)
-{
-	(void)r, (void)addr, (void)arg;
-	cb_err = err;
-	return UF_ERR_SIGBUS;
-}
-
-static int fill_fn(void *ctx, uint64_t off, void *dst, size_t len)
-{
-	(void)ctx;
-	uint64_t *d = dst;
-	for (size_t i = 0; i < len / 8; i++)
-		d[i] = off + i * 8 + 1;
-	return 0;
-}
 
 static int child(size_t room, size_t budget)
 {
