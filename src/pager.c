@@ -670,15 +670,6 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 	if (e) {
 		if (src)
 			stat_add(&r->st_loads, -(int64_t)got);
-		bool final = (buf || src) && got == 1;
-		/* The faulting block's load failed for good: tell the engine while
-		 * the frame is still ours, as load() does (the handler-thread
-		 * engine poisons the faulting page now, when no other thread can
-		 * be installing the block; poisoned later, unowned, the marker
-		 * could outlive its record while a racing load cleared it, and
-		 * the next access died of a SIGBUS no one claimed). */
-		if (final && r->eng->release)
-			r->eng->release(r, frames[0], blk, uf__blk_install_len(r, blk));
 		for (unsigned i = 0; i < got; i++)
 			unreserve(r, frames[i], blk + i);
 		/* A failing block fails alone: a batch whose store read failed
@@ -686,7 +677,7 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 		 * loaded again by itself (as a file mapping does not fail a good
 		 * page because read-ahead failed). Without a staging buffer, the
 		 * one-block path through the frame too. */
-		if (final)
+		if ((buf || src) && got == 1)
 			return e;
 		int e2;
 		uint32_t f = reserve(r, blk, true, &e2);
