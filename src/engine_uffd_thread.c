@@ -122,6 +122,7 @@ struct thr_priv {
 	bool poison;               /* UFFDIO_POISON usable */
 	bool tid;                  /* messages carry the faulting thread id */
 	bool exact;                /* ... and the exact fault address */
+	int pagemap;               /* /proc/self/pagemap (uffd.c's), or -1 */
 	_Atomic(struct req *) reqs;
 	_Atomic uint32_t nlive;    /* live (uncleared) records */
 	_Atomic uint64_t rec[NREC];
@@ -493,6 +494,17 @@ UF_SIGCTX static int request(struct uf_region *r, uintptr_t addr, int access)
 	return q.result;
 }
 
+/* Whether the page holds a PTE marker (poison shows in /proc/self/pagemap
+ * as a swap entry that is not present); true when that cannot be read. */
+UF_SIGCTX static bool page_has_marker(const struct thr_priv *p, uintptr_t page)
+{
+	uint64_t e;
+	if (p->pagemap < 0 ||
+	    pread(p->pagemap, &e, sizeof(e), (off_t)(page / uf__page_size() * sizeof(e))) != sizeof(e))
+		return true;
+	return (e >> 62) == 1; /* PM_SWAP without PM_PRESENT */
+}
+
 /* The engine's sigbus hook: a thread of this region (rg, referenced: dropped
  * here) took SIGBUS on a page a handler thread poisoned after a failed load
  * (BUS_MCEERR_AR on older kernels, BUS_ADRERR on 6.18). Delivers the load's
@@ -511,6 +523,15 @@ UF_SIGCTX static int thr_sigbus(const struct uf__range *rg, siginfo_t *si, void 
 	 * by siglongjmp. */
 	for (;;) {
 		int i = rec_find(p, page);
+		if (i < 0 && !page_has_marker(p, page)) {
+			/* Our poison, gone since the fault: another thread loaded
+			 * the block (zapping the marker, clearing its record) and
+			 * the record's slot went to another page before we looked.
+			 * No marker is left: access again (the page is there, or
+			 * the access faults as usual). */
+			uf__registry_put(rg);
+			return UF__HANDLED;
+		}
 		if (i < 0) {
 			uf__registry_put(rg);
 			return UF__PASS; /* not our poison: a real memory error */
@@ -682,6 +703,7 @@ static int thr_attach(struct uf_region *r)
 	p->poison = feat & UFFD_FEATURE_POISON;
 	p->tid = feat & UFFD_FEATURE_THREAD_ID;
 	p->exact = feat & UFFD_FEATURE_EXACT_ADDRESS;
+	p->pagemap = uf__pagemap_fd(); /* opened now: thr_sigbus reads it */
 	/* uf__uffd_attach applied MADV_DONTFORK to the region and the pool. */
 	p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (p->evfd < 0) {
