@@ -91,7 +91,15 @@ int main(void)
 		 * threads: a store reading another region of that engine there
 		 * waits for a handler of the same pool (documented: a store
 		 * must not depend on regions of the engine serving it). */
-		if (test_engine() != UF_ENGINE_UFFD_THREAD)
+		int nested_ok = test_engine() != UF_ENGINE_UFFD_THREAD;
+#if defined(__SANITIZE_THREAD__)
+		/* ThreadSanitizer runs signal handlers with every signal blocked,
+		 * so the nested fault (the store's memcpy from the outer region,
+		 * inside the inner region's fault handler) kills the process, as
+		 * in test_engine_store_nested. */
+		nested_ok = 0;
+#endif
+		if (nested_ok)
 			nested();
 	}
 	printf("ok\n");

@@ -68,9 +68,21 @@ int main(void)
 	st = run_child(&fx, 2);
 	ASSERT(WIFEXITED(st));
 	ASSERT_EQ(WEXITSTATUS(st), 0);
-	st = run_child(&fx, 3);
-	ASSERT(WIFEXITED(st));
-	ASSERT_EQ(WEXITSTATUS(st), 0);
+#if defined(__SANITIZE_THREAD__)
+	/* The child maps a region of its own: under the handler-thread engine
+	 * that starts threads, which ThreadSanitizer refuses in a child of a
+	 * threaded process (it dies, "starting new threads after
+	 * multi-threaded fork is not supported"). Run natively and on the
+	 * other engines. */
+	if (test_engine() == UF_ENGINE_UFFD_THREAD)
+		fprintf(stderr, "the child's own region not mapped under ThreadSanitizer\n");
+	else
+#endif
+	{
+		st = run_child(&fx, 3);
+		ASSERT(WIFEXITED(st));
+		ASSERT_EQ(WEXITSTATUS(st), 0);
+	}
 
 	/* the parent is unaffected */
 	ASSERT_EQ(fx.p[ps], 0x31);
