@@ -246,16 +246,28 @@ UF_SIGCTX static bool put_free(struct uf_region *r, uint32_t f)
 UF_SIGCTX static void free_wake(struct uf__frame *fr) { uf__futex_wake_all(&fr->state); }
 
 /* An idle frame from the tail of a list (least recently brought in), removed
- * from the list. Busy frames stay where they are and are skipped. */
-UF_SIGCTX static uint32_t take_tail(struct uf_region *r, int which)
+ * from the list. Busy frames stay where they are and are skipped, and so
+ * are the nskip frames in skip (victims that just failed to be evicted). */
+UF_SIGCTX static uint32_t take_tail_skip(struct uf_region *r, int which, const uint32_t *skip,
+					 unsigned nskip)
 {
 	for (uint32_t f = list_of(r, which)->tail; f != UF__NIL; f = r->frames[f].prev) {
-		if (idle(atomic_load_explicit(&r->frames[f].state, memory_order_relaxed))) {
-			list_remove(r, f);
-			return f;
-		}
+		if (!idle(atomic_load_explicit(&r->frames[f].state, memory_order_relaxed)))
+			continue;
+		bool skipped = false;
+		for (unsigned i = 0; i < nskip && !skipped; i++)
+			skipped = skip[i] == f;
+		if (skipped)
+			continue;
+		list_remove(r, f);
+		return f;
 	}
 	return UF__NIL;
+}
+
+UF_SIGCTX static uint32_t take_tail(struct uf_region *r, int which)
+{
+	return take_tail_skip(r, which, NULL, 0);
 }
 
 UF_SIGCTX static inline void stat_add(_Atomic uint64_t *c, int64_t v)
@@ -519,6 +531,8 @@ UF_SIGCTX static uint32_t reserve_free_locked(struct uf_region *r, uint64_t blk)
 UF_SIGCTX static uint32_t reserve(struct uf_region *r, uint64_t blk, bool may_wait, int *err)
 {
 	unsigned failures = 0;
+	uint32_t failed[8]; /* victims that could not be evicted */
+	int last_err = 0;
 	*err = 0;
 	for (;;) {
 		uf__spin_lock(&r->lock);
@@ -529,9 +543,17 @@ UF_SIGCTX static uint32_t reserve(struct uf_region *r, uint64_t blk, bool may_wa
 		uint32_t f = reserve_free_locked(r, blk);
 		if (f != UF__NIL)
 			return f;
-		f = take_tail(r, L_INACTIVE);
+		/* A victim that failed to be evicted (its write-back failed, or
+		 * its store cannot take writes) is not tried again here: the
+		 * next coldest frame may be clean. */
+		f = take_tail_skip(r, L_INACTIVE, failed, failures);
 		if (f == UF__NIL)
-			f = take_tail(r, L_ACTIVE);
+			f = take_tail_skip(r, L_ACTIVE, failed, failures);
+		if (f == UF__NIL && failures) {
+			uf__spin_unlock(&r->lock);
+			*err = last_err;
+			return UF__NIL;
+		}
 		if (f == UF__NIL) {
 			if (!may_wait) {
 				uf__spin_unlock(&r->lock);
@@ -579,6 +601,8 @@ UF_SIGCTX static uint32_t reserve(struct uf_region *r, uint64_t blk, bool may_wa
 		list_push_head(r, parked ? L_INACTIVE : L_ACTIVE, f);
 		uf__spin_unlock(&r->lock);
 		publish(fr, (parked ? F_PARKED : F_ACTIVE) | (vst & F_DIRTY));
+		failed[failures] = f;
+		last_err = e;
 		if (!may_wait || ++failures >= 8 || failures >= r->nframes) {
 			*err = e;
 			return UF__NIL;
