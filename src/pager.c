@@ -668,29 +668,26 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 	 * copy). Not for the store's last, partial page (zeros follow it). */
 	const unsigned char *src =
 		r->direct && dlen == ilen ? uf__store_peek(r->store, r->soff + (blk << r->bshift), dlen) : NULL;
-	if (src) {
-		stat_add(&r->st_loads, got);
-		if (r->async_wp)
-			for (unsigned i = 0; i < got; i++)
-				r->frames[frames[i]].clean_hash =
-					block_hash(src + ((size_t)i << r->bshift),
-						   uf__blk_install_len(r, blk + i));
-		e = r->eng->install_clean(r, blk, ilen, src);
-	} else if ((buf = r->eng->stage_get(r, ilen, &tok))) {
+	const unsigned char *from = src;
+	if (!src && (buf = r->eng->stage_get(r, ilen, &tok))) {
 		e = store_read(r, blk, buf, dlen);
 		if (!e) {
 			if (dlen < ilen)
 				memset(buf + dlen, 0, ilen - dlen);
-			stat_add(&r->st_loads, got);
-			if (r->async_wp)
-				for (unsigned i = 0; i < got; i++)
-					r->frames[frames[i]].clean_hash =
-						block_hash(buf + ((size_t)i << r->bshift),
-							   uf__blk_install_len(r, blk + i));
-			e = r->eng->install_clean(r, blk, ilen, buf);
+			from = buf;
 		}
-		r->eng->stage_put(r, tok);
 	}
+	if (from) {
+		stat_add(&r->st_loads, got);
+		if (r->async_wp)
+			for (unsigned i = 0; i < got; i++)
+				r->frames[frames[i]].clean_hash =
+					block_hash(from + ((size_t)i << r->bshift),
+						   uf__blk_install_len(r, blk + i));
+		e = r->eng->install_clean(r, blk, ilen, from);
+	}
+	if (buf)
+		r->eng->stage_put(r, tok);
 	if (e) {
 		if (src)
 			stat_add(&r->st_loads, -(int64_t)got);

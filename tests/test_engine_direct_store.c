@@ -7,7 +7,7 @@
  * through the staging copy. */
 #include <sys/mman.h>
 
-#include "harness.h"
+#include "common.h"
 
 static int fill(void *ctx, uint64_t off, void *dst, size_t len)
 {
@@ -20,17 +20,11 @@ static int fill(void *ctx, uint64_t off, void *dst, size_t len)
 
 static void rw(size_t npages, size_t bs, size_t budget, int prot)
 {
-	size_t ps = (size_t)sysconf(_SC_PAGESIZE), size = npages * ps;
-	uf_store *s;
-	unsigned char *buf = pattern_store(size, &s);
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
-	o.block_size = bs;
-	o.max_resident = budget;
-	uf_region *r;
-	ASSERT_OK(uf_map(s, 0, size, prot, &o, &r));
-	unsigned char *p = uf_region_addr(r);
+	size_t ps = page_size(), size = npages * ps;
+	struct fixture fx;
+	fixture_open(&fx, size, bs, budget, prot);
+	unsigned char *p = fx.p, *buf = fx.buf;
+	uf_region *r = fx.r;
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < size; i += 61)
 			/* Against the pattern, not the store: a handler thread may
@@ -49,9 +43,7 @@ static void rw(size_t npages, size_t bs, size_t budget, int prot)
 				FAIL("store page %zu after sync: got %u want %u", pg, buf[pg * ps + 5], want);
 		}
 	}
-	ASSERT_OK(uf_unmap(r, 0));
-	ASSERT_OK(uf_store_close(s));
-	free(buf);
+	fixture_close(&fx, 0);
 }
 
 /* A memory store over another region's memory. */
