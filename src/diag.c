@@ -129,7 +129,8 @@ static void say_budget(const struct uf_region *r, const struct uf_map_opts *o, s
 static void say_readahead(const struct uf_region *r, const char *id)
 {
 	if (r->ra_max > 1)
-		say("userfault: %s: read-ahead on: up to %u blocks for a sequential run", id, r->ra_max);
+		say("userfault: %s: read-ahead on: up to %u blocks for a sequential run%s", id, r->ra_max,
+		    r->ra_jobs ? ", the next window read by a store thread in the background" : "");
 	else if (r->flags & UF_MAP_NO_READAHEAD)
 		say("userfault: %s: read-ahead off: UF_MAP_NO_READAHEAD", id);
 	else if (!r->eng->install_clean)

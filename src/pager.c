@@ -639,27 +639,163 @@ UF_SIGCTX static unsigned readahead(struct uf_region *r, uint64_t blk)
 	return win ? win : 1;
 }
 
-/* Loads the clean blocks blk.. (up to n, the first already reserved in f0)
- * with one store read and one install. Read-ahead blocks are reserved here
- * and the run stops at the first one that is resident or has no frame. */
-UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, unsigned n)
+/* Reserves frames for the blocks blk + from .. blk + n - 1 into frames[],
+ * without waiting; stops at the first one that is resident or has no
+ * frame. How many frames[] now hold (from and up). */
+UF_SIGCTX static unsigned reserve_run(struct uf_region *r, uint64_t blk, uint32_t *frames,
+				      unsigned from, unsigned n)
 {
-	uint32_t frames[UF__RA_MAX];
-	frames[0] = f0;
-	unsigned got = 1;
+	unsigned got = from;
 	for (; got < n; got++) {
 		int e;
 		frames[got] = reserve(r, blk + got, false, &e);
 		if (frames[got] == UF__NIL)
 			break;
 	}
+	return got;
+}
+
+/* Store bytes (*dlen) and mapped bytes (*ilen) of the n blocks from blk. */
+UF_SIGCTX static void run_len(const struct uf_region *r, uint64_t blk, unsigned n, size_t *dlen,
+			      size_t *ilen)
+{
+	*dlen = *ilen = 0;
+	for (unsigned i = 0; i < n; i++) {
+		*dlen += uf__blk_data_len(r, blk + i);
+		*ilen += uf__blk_install_len(r, blk + i);
+	}
+}
+
+/* Installs the clean run of n reserved blocks from blk with one call, from
+ * their bytes at from (hashed first under asynchronous tracking). */
+UF_SIGCTX static int install_run(struct uf_region *r, uint64_t blk, const uint32_t *frames,
+				 unsigned n, size_t ilen, const unsigned char *from)
+{
+	if (r->async_wp)
+		for (unsigned i = 0; i < n; i++)
+			r->frames[frames[i]].clean_hash =
+				block_hash(from + ((size_t)i << r->bshift), uf__blk_install_len(r, blk + i));
+	return r->eng->install_clean(r, blk, ilen, from);
+}
+
+/* Makes an installed run resident: active (the first block the most
+ * recent, read-ahead behind it), published, the lists balanced. */
+UF_SIGCTX static void activate_run(struct uf_region *r, const uint32_t *frames, unsigned n)
+{
+	uf__spin_lock(&r->lock);
+	for (unsigned i = n; i-- > 0;)
+		list_push_head(r, L_ACTIVE, frames[i]);
+	uf__spin_unlock(&r->lock);
+	for (unsigned i = 0; i < n; i++)
+		publish(&r->frames[frames[i]], F_ACTIVE);
+	balance(r, n);
+}
+
+/*
+ * Background read-ahead, for stores with store threads (a network store's
+ * read is a round trip, and its server would idle while we install): once
+ * a sequential run reaches full windows, the next window is read by a
+ * store thread while the faulting thread installs the current one, and
+ * installed by that store thread. Its blocks stay LOADING meanwhile, so a
+ * thread that gets there first waits for them (as for any load in
+ * progress); the first thread to wait on the window's first block
+ * (ra_mark) starts the window after it, so the store always has the next
+ * window to read while the program works through this one. A job that
+ * fails gives its frames back: the program's access then loads those
+ * blocks itself and gets the real error. Each job holds a reference on
+ * the region, which uf_unmap waits for.
+ */
+#define RA_JOBS 2
+struct uf__ra_job {
+	struct uf__store_req q; /* first: the store thread hands back &q */
+	struct uf_region *r;
+	uint64_t blk;
+	unsigned n, tok, slot;
+	size_t dlen, ilen;
+	unsigned char *buf;
+	uint32_t frames[UF__RA_MAX];
+};
+
+/* On a store thread, when a job's read is done. */
+static void ra_done(struct uf__store_req *q)
+{
+	struct uf__ra_job *j = (struct uf__ra_job *)q;
+	struct uf_region *r = j->r;
+	int e = q->result;
+	if (!e) {
+		if (j->dlen < j->ilen)
+			memset(j->buf + j->dlen, 0, j->ilen - j->dlen);
+		e = install_run(r, j->blk, j->frames, j->n, j->ilen, j->buf);
+	}
+	r->eng->stage_put(r, j->tok);
+	if (e) {
+		for (unsigned i = 0; i < j->n; i++)
+			unreserve(r, j->frames[i], j->blk + i);
+	} else {
+		stat_add(&r->st_loads, j->n);
+		activate_run(r, j->frames, j->n);
+	}
+	atomic_fetch_and_explicit(&r->ra_busy, ~(1u << j->slot), memory_order_release);
+	atomic_fetch_sub_explicit(&r->refs, 1, memory_order_release); /* r may go now */
+}
+
+/* Starts a job for the window at b0, if a job record, a staging slot and
+ * frames are free (it is only read-ahead: otherwise nothing happens). */
+UF_SIGCTX static void ra_start(struct uf_region *r, uint64_t b0)
+{
+	uint64_t last = (r->data_end - r->base + r->bs - 1) >> r->bshift;
+	if (!r->ra_jobs || b0 >= last)
+		return;
+	unsigned n = r->ra_max, i;
+	if (b0 + n > last)
+		n = (unsigned)(last - b0);
+	uint32_t busy = atomic_load_explicit(&r->ra_busy, memory_order_relaxed);
+	do {
+		i = (unsigned)__builtin_ctz(~busy);
+		if (i >= RA_JOBS)
+			return;
+	} while (!atomic_compare_exchange_weak_explicit(&r->ra_busy, &busy, busy | (1u << i),
+							memory_order_acquire, memory_order_relaxed));
+	struct uf__ra_job *j = &r->ra_jobs[i];
+	unsigned got = reserve_run(r, b0, j->frames, 0, n);
+	if (got) {
+		run_len(r, b0, got, &j->dlen, &j->ilen);
+		j->buf = r->eng->stage_get(r, j->ilen, &j->tok);
+		if (j->buf) {
+			j->r = r;
+			j->blk = b0;
+			j->n = got;
+			j->slot = i;
+			atomic_fetch_add_explicit(&r->refs, 1, memory_order_acquire);
+			atomic_store_explicit(&r->ra_next, b0 + got, memory_order_relaxed);
+			atomic_store_explicit(&r->ra_mark, b0, memory_order_relaxed);
+			if (uf__store_read_async(r->store, &j->q, r->soff + (b0 << r->bshift), j->buf,
+						 j->dlen, ra_done))
+				return;
+			atomic_store_explicit(&r->ra_mark, UINT64_MAX, memory_order_relaxed);
+			atomic_fetch_sub_explicit(&r->refs, 1, memory_order_release);
+			r->eng->stage_put(r, j->tok);
+		}
+		for (unsigned k = 0; k < got; k++)
+			unreserve(r, j->frames[k], b0 + k);
+	}
+	atomic_fetch_and_explicit(&r->ra_busy, ~(1u << i), memory_order_release);
+}
+
+/* Loads the clean blocks blk.. (up to n, the first already reserved in f0)
+ * with one store read and one install. Read-ahead blocks are reserved here
+ * and the run stops at the first one that is resident or has no frame.
+ * bg: a program's access (not uf_prefetch), which may start background
+ * read-ahead. */
+UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, unsigned n, bool bg)
+{
+	uint32_t frames[UF__RA_MAX];
+	frames[0] = f0;
+	unsigned got = reserve_run(r, blk, frames, 1, n);
 	if (got < n) /* the next sequential miss is right after what we got */
 		atomic_store_explicit(&r->ra_next, blk + got, memory_order_relaxed);
-	size_t dlen = 0, ilen = 0;
-	for (unsigned i = 0; i < got; i++) {
-		dlen += uf__blk_data_len(r, blk + i);
-		ilen += uf__blk_install_len(r, blk + i);
-	}
+	size_t dlen, ilen;
+	run_len(r, blk, got, &dlen, &ilen);
 	unsigned tok;
 	unsigned char *buf = NULL;
 	int e = -ENOMEM;
@@ -675,16 +811,13 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 			if (dlen < ilen)
 				memset(buf + dlen, 0, ilen - dlen);
 			from = buf;
+			if (bg && got == r->ra_max)
+				ra_start(r, blk + got);
 		}
 	}
 	if (from) {
 		stat_add(&r->st_loads, got);
-		if (r->async_wp)
-			for (unsigned i = 0; i < got; i++)
-				r->frames[frames[i]].clean_hash =
-					block_hash(from + ((size_t)i << r->bshift),
-						   uf__blk_install_len(r, blk + i));
-		e = r->eng->install_clean(r, blk, ilen, from);
+		e = install_run(r, blk, frames, got, ilen, from);
 	}
 	if (buf)
 		r->eng->stage_put(r, tok);
@@ -704,14 +837,7 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 		uint32_t f = reserve(r, blk, true, &e2);
 		return f == UF__NIL ? e2 : load(r, f, blk, M_READ);
 	}
-	uf__spin_lock(&r->lock);
-	/* The faulting block is the most recent; read-ahead behind it. */
-	for (unsigned i = got; i-- > 0;)
-		list_push_head(r, L_ACTIVE, frames[i]);
-	uf__spin_unlock(&r->lock);
-	for (unsigned i = 0; i < got; i++)
-		publish(&r->frames[frames[i]], F_ACTIVE);
-	balance(r, got);
+	activate_run(r, frames, got);
 	return 0;
 }
 
@@ -729,6 +855,15 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 				if (!may_sleep(r)) {
 					uf__spin_unlock(&r->lock);
 					return -EDEADLK;
+				}
+				/* The first wait on a background window: start the next. */
+				uint64_t m = blk, nx = atomic_load_explicit(&r->ra_next, memory_order_relaxed);
+				if (kind == F_LOADING && mode != M_PREFETCH && nx > blk && nx - blk <= r->ra_max &&
+				    atomic_load_explicit(&r->ra_mark, memory_order_relaxed) == blk &&
+				    atomic_compare_exchange_strong(&r->ra_mark, &m, UINT64_MAX)) {
+					uf__spin_unlock(&r->lock);
+					ra_start(r, nx);
+					continue;
 				}
 				wait_unlock(r, fr, st);
 				continue;
@@ -799,7 +934,7 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 		}
 		if (mode == M_WRITE || !r->eng->install_clean)
 			return load(r, f, blk, mode);
-		return load_clean(r, blk, f, readahead(r, blk));
+		return load_clean(r, blk, f, readahead(r, blk), mode != M_PREFETCH);
 	}
 }
 
@@ -1387,6 +1522,11 @@ int uf__pager_init(struct uf_region *r)
 	}
 	atomic_store(&r->ra_win, 1);
 	atomic_store(&r->ra_next, UINT64_MAX);
+	atomic_store(&r->ra_mark, UINT64_MAX);
+	/* Background read-ahead where the store has store threads; without
+	 * the records, read-ahead stays in the faulting thread. */
+	if (r->store->pool && r->ra_max > 1)
+		r->ra_jobs = calloc(RA_JOBS, sizeof(*r->ra_jobs));
 	return 0;
 }
 
@@ -1401,6 +1541,8 @@ void uf__pager_fini(struct uf_region *r)
 		munmap(r->htab_alt, cap * sizeof(*r->htab));
 	if (r->dmap)
 		munmap(r->dmap, r->nblocks * sizeof(*r->dmap));
+	free(r->ra_jobs); /* uf_unmap waited for the jobs (their region references) */
+	r->ra_jobs = NULL;
 	r->frames = NULL;
 	r->htab = r->htab_alt = NULL;
 	r->dmap = NULL;

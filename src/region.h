@@ -171,6 +171,12 @@ struct uf_region {
 	_Atomic unsigned ra_win;
 	unsigned ra_max;
 	_Atomic uint32_t stage_busy; /* engine staging slots in use (bitmap) */
+	/* Background read-ahead, for stores with store threads (pager.c): the
+	 * job records (NULL: none), which are in use (bitmap), and the first
+	 * block of the window a job loads last (UINT64_MAX: none). */
+	struct uf__ra_job *ra_jobs;
+	_Atomic uint32_t ra_busy;
+	_Atomic uint64_t ra_mark;
 
 	/* pager: everything below is guarded by lock */
 	uf__spinlock lock;

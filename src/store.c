@@ -155,6 +155,10 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&p->mu);
 		if (q) {
 			q->result = call(p->store, q);
+			if (q->then) { /* asynchronous: the hook owns the record */
+				q->then(q);
+				continue;
+			}
 			/* The record may be gone once done is seen: wake by address
 			 * only (a stale wake is a spurious wake-up, which every futex
 			 * waiter tolerates). */
@@ -355,6 +359,21 @@ UF_SIGCTX int uf__store_write(uf_store *s, uint64_t off, const void *src, size_t
 	int r = s->ops.write(s->ctx, off, src, len);
 	uf__diag_stop(&s->ns_write, t0);
 	return r > 0 ? 0 : r;
+}
+
+UF_SIGCTX bool uf__store_read_async(uf_store *s, struct uf__store_req *q, uint64_t off, void *dst,
+				    size_t len, void (*then)(struct uf__store_req *q))
+{
+	struct uf__store_pool *p = s->pool;
+	/* getpid as in pool_call: a fork child has no store threads. */
+	if (!p || t_pool == p || p->pid != getpid())
+		return false;
+	if (!s->fills)
+		memset(dst, 0, len);
+	*q = (struct uf__store_req){.op = OP_READ, .off = off, .buf = dst, .len = len, .then = then};
+	pool_push(p, q);
+	pool_kick(p);
+	return true;
 }
 
 int uf__store_writev_start(uf_store *s, const struct uf_store_vec *v, unsigned n,

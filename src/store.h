@@ -17,6 +17,9 @@ struct uf__store_req {
 	size_t len;
 	int result;
 	_Atomic uint32_t done; /* futex word: 0 while pending */
+	/* Optional (uf__store_read_async): run by the store thread once the
+	 * call is done, instead of setting done; it owns the record then. */
+	void (*then)(struct uf__store_req *q);
 };
 
 struct uf_store {
@@ -69,6 +72,13 @@ int uf__store_writev_start(uf_store *s, const struct uf_store_vec *v, unsigned n
 			   struct uf__store_req *q);
 int uf__store_writev_wait(uf_store *s, struct uf__store_req *q);
 int uf__store_flush(uf_store *s);
+/* A read handed to a store thread without waiting for it (background
+ * read-ahead): q->then(q) runs on that thread when it is done, with
+ * q->result set, and owns q from then on. Only for a store with store
+ * threads of this process, called from a thread that is not one of them:
+ * otherwise returns false and queues nothing. Signal-safe. */
+UF_SIGCTX bool uf__store_read_async(uf_store *s, struct uf__store_req *q, uint64_t off, void *dst,
+				    size_t len, void (*then)(struct uf__store_req *q));
 
 /* True while the calling thread runs with every asynchronous signal
  * blocked for sure: serving a region fault (the fault handler's sa_mask)

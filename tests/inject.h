@@ -49,6 +49,7 @@ struct inject {
 	int partial;                    /* a failing call does half its work first */
 	int short_read;                 /* contract breach: reads fill only their first half, return 0 */
 	int err;                        /* the error injected (default -EIO) */
+	unsigned store_flags;           /* uf_store_ops.flags of the wrapper (UF_STORE_NOT_SIGSAFE) */
 
 	/* counters */
 	_Atomic uint64_t reads, writes, read_fails, write_fails;
@@ -140,11 +141,12 @@ static void inject_close(void *ctx)
  * *j (which must outlive the store). The injector starts off. */
 static inline uf_store *inject_wrap(struct inject *j, uf_store *inner)
 {
-	static const struct uf_store_ops ops = {.struct_size = sizeof(ops),
-						.read = inject_read,
-						.write = inject_write,
-						.flush = inject_flush,
-						.close = inject_close};
+	const struct uf_store_ops ops = {.struct_size = sizeof(ops),
+					 .read = inject_read,
+					 .write = inject_write,
+					 .flush = inject_flush,
+					 .close = inject_close,
+					 .flags = j->store_flags};
 	j->inner = inner;
 	uf_store *s;
 	ASSERT_OK(uf_store_new(&ops, j, (uint64_t)uf_store_size(inner), &s));

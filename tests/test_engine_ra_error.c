@@ -2,8 +2,11 @@
 /* A failing block fails alone: a store that cannot read a few chosen blocks
  * gives SIGBUS only on accesses to those blocks, under sequential and
  * strided scans (read-ahead batches that contain a failing block fall back
- * to loading the faulting block alone), for single-page and 4-page blocks.
- * Every other block reads its own bytes. */
+ * to loading the faulting block alone), for single-page and 4-page blocks,
+ * and for a store with store threads, whose full read-ahead windows are
+ * read in the background (a failing background window gives its blocks
+ * back; the access then loads them itself). Every other block reads its
+ * own bytes. */
 #include <setjmp.h>
 
 #include "common.h"
@@ -12,7 +15,7 @@ static sigjmp_buf jb;
 static void *volatile bus_addr;
 static unsigned char *g_buf;
 static size_t g_bs;
-static const unsigned bad[] = {5, 6, 17, 40, 63};
+static const unsigned bad[] = {5, 6, 17, 40, 63, 150, 201, 333};
 
 static bool is_bad(uint64_t blk)
 {
@@ -39,11 +42,11 @@ static void on_bus(int sig, siginfo_t *si, void *uc)
 	siglongjmp(jb, 1);
 }
 
-static void scan(size_t bs, unsigned stride, unsigned nblk)
+static void scan(size_t bs, unsigned stride, unsigned nblk, unsigned flags)
 {
 	size_t size = (size_t)nblk * bs, ps = page_size();
 	g_bs = bs;
-	static const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = rd};
+	const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = rd, .flags = flags};
 	uf_store *s;
 	ASSERT_OK(uf_store_new(&ops, NULL, size, &s));
 	struct uf_map_opts o;
@@ -62,8 +65,8 @@ static void scan(size_t bs, unsigned stride, unsigned nblk)
 				bus_addr = NULL;
 				if (sigsetjmp(jb, 1)) {
 					if (!is_bad(b))
-						FAIL("SIGBUS on good block %u (bs %zu, stride %u, pass %d)", b, bs,
-						     stride, pass);
+						FAIL("SIGBUS on good block %u (bs %zu, stride %u, pass %d, flags %u)",
+						     b, bs, stride, pass, flags);
 					ASSERT_EQ((uintptr_t)bus_addr, (uintptr_t)(p + off));
 					continue;
 				}
@@ -83,14 +86,15 @@ int main(void)
 	test_init(60);
 	size_t ps = page_size();
 	catch_signal(SIGBUS, on_bus);
-	unsigned nblk = 96;
+	unsigned nblk = 400;
 	g_buf = malloc((size_t)nblk * 4 * ps);
 	ASSERT(g_buf);
 	for (size_t i = 0; i < (size_t)nblk * 4 * ps; i++)
 		g_buf[i] = pattern_byte(i);
 	for (size_t bs = ps; bs <= 4 * ps; bs *= 4)
 		for (unsigned stride = 1; stride <= 3; stride++)
-			scan(bs, stride, nblk);
+			for (unsigned k = 0; k < 2; k++)
+				scan(bs, stride, nblk, k ? UF_STORE_NOT_SIGSAFE : 0);
 	free(g_buf);
 	printf("ok\n");
 	return 0;

@@ -69,7 +69,7 @@ static _Atomic uint64_t disc_gen, disc_active;
 static _Atomic int stop;
 
 static _Atomic uint64_t n_reads, n_writes, n_syncs, n_sync_err, n_discards, n_evicts,
-	n_prefetch, n_cb, n_maps, n_sigbus, n_loose, n_sync_checked;
+	n_prefetch, n_cb, n_maps, n_sigbus, n_loose, n_sync_checked, n_scans;
 
 static uint64_t stored(size_t w) { return __atomic_load_n(&backing[w], __ATOMIC_RELAXED); }
 
@@ -149,14 +149,27 @@ static void check_read(struct worker *me, size_t w, uint64_t v, uint64_t s1)
 	}
 }
 
-static void do_read(struct worker *me)
+static void read_word(struct worker *me, size_t w)
 {
-	size_t w = xorshift64(&me->rng) % nwords;
 	uint64_t s0 = qbegin();
 	uint64_t v = __atomic_load_n(&region[w], __ATOMIC_RELAXED);
 	uint64_t s1 = qend(s0);
 	check_read(me, w, v, s1);
 	atomic_fetch_add_explicit(&n_reads, 1, memory_order_relaxed);
+}
+
+static void do_read(struct worker *me) { read_word(me, xorshift64(&me->rng) % nwords); }
+
+/* A sequential scan: one word of each block of a run of 16-64 blocks, in
+ * order (read-ahead; background read-ahead for a store with store
+ * threads). */
+static void do_scan(struct worker *me)
+{
+	size_t nb = size / bs, b0 = xorshift64(&me->rng) % nb, n = 16 + xorshift64(&me->rng) % 49;
+	size_t wpb = bs / 8, at = xorshift64(&me->rng) % wpb;
+	for (size_t b = b0; b < b0 + n && b < nb; b++)
+		read_word(me, b * wpb + at);
+	atomic_fetch_add_explicit(&n_scans, 1, memory_order_relaxed);
 }
 
 static void do_write(struct worker *me)
@@ -267,8 +280,10 @@ static void *worker_main(void *arg)
 	struct worker *me = arg;
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
 		unsigned x = (unsigned)(xorshift64(&me->rng) % 1000);
-		if (x < 600)
+		if (x < 590)
 			do_read(me);
+		else if (x < 600)
+			do_scan(me);
 		else if (x < 980)
 			do_write(me);
 		else if (x < 988)
@@ -410,6 +425,10 @@ int main(void)
 	inj.partial = 1;
 	inj.read_fail_ppm = 20000;  /* 2 % */
 	inj.write_fail_ppm = 50000; /* 5 % */
+	/* Store calls on store threads for one seed in two (background
+	 * read-ahead, hand-offs), in the faulting thread for the other. */
+	if (xorshift64(&rng) & 1)
+		inj.store_flags = UF_STORE_NOT_SIGSAFE;
 	uf_store *s = inject_wrap(&inj, inner);
 	struct uf_map_opts o;
 	uf_map_opts_init(&o);
@@ -421,9 +440,10 @@ int main(void)
 		o.flags |= UF_MAP_NO_READAHEAD;
 	ASSERT_OK(uf_map(s, 0, size, PROT_READ | PROT_WRITE, &o, &R));
 	region = uf_region_addr(R);
-	fprintf(stderr, "stress: engine %s, block %zu, budget %zu blocks, region %zu blocks%s\n",
+	fprintf(stderr, "stress: engine %s, block %zu, budget %zu blocks, region %zu blocks%s%s\n",
 		uf_engine_name(uf_region_engine(R)), bs, budget / bs, size / bs,
-		(o.flags & UF_MAP_NO_READAHEAD) ? ", no read-ahead" : "");
+		(o.flags & UF_MAP_NO_READAHEAD) ? ", no read-ahead" : "",
+		inj.store_flags ? ", store threads" : "");
 
 	failed_writeback();
 
@@ -471,7 +491,7 @@ int main(void)
 	struct uf_stats st = stats_of(R);
 	printf("stress %s: %llu faults, %llu loads, %llu evictions, %llu writebacks; "
 	       "%llu reads, %llu writes, %llu syncs (%llu failed, %llu words checked in the store), "
-	       "%llu discards, %llu evicts, %llu prefetches, %llu loose reads; "
+	       "%llu discards, %llu evicts, %llu prefetches, %llu scans, %llu loose reads; "
 	       "injected %llu read + %llu write failures, %llu callback retries; "
 	       "mapper: %llu regions, %llu SIGBUS; 0 mismatches\n",
 	       uf_engine_name(st.engine), (unsigned long long)st.faults, (unsigned long long)st.loads,
@@ -480,7 +500,7 @@ int main(void)
 	       (unsigned long long)n_syncs, (unsigned long long)n_sync_err,
 	       (unsigned long long)n_sync_checked, (unsigned long long)n_discards,
 	       (unsigned long long)n_evicts, (unsigned long long)n_prefetch,
-	       (unsigned long long)n_loose, (unsigned long long)inj.read_fails,
+	       (unsigned long long)n_scans, (unsigned long long)n_loose, (unsigned long long)inj.read_fails,
 	       (unsigned long long)inj.write_fails, (unsigned long long)n_cb,
 	       (unsigned long long)n_maps, (unsigned long long)n_sigbus);
 	ASSERT_OK(uf_unmap(R, 0));
