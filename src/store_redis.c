@@ -67,9 +67,11 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 #define META_FMT "userfault-redis 1 size=%llu block=%zu"
 
 struct pend; /* SET/DEL commands of a node not yet sent (run()) */
+struct gbuf; /* replies of plain GETs read without hiredis (lean_get()) */
 struct row {
 	redisContext *c[RC_MAX_NODES];
 	struct pend *pend[RC_MAX_NODES]; /* made on first use, by the row's thread */
+	struct gbuf *gb[RC_MAX_NODES];   /* the same */
 };
 
 /* Spare sockets for the signal-safe one-block GET (rs_fast_read): connected
@@ -181,11 +183,26 @@ static int errno_of(redisContext *c)
 	return -EPROTO;
 }
 
+/* Bytes of a connection read past hiredis, for plain GET replies: the
+ * block lands in its buffer with one copy (hiredis takes three, a malloc
+ * and a memmove of its buffer per reply). Either reader may hold the
+ * stream's next bytes, never both: lean_get() reads only when hiredis
+ * holds none, and bytes left here are fed to hiredis before it reads. */
+#define GB_SIZE (64u << 10)
+struct gbuf {
+	size_t pos, len;
+	char d[GB_SIZE];
+};
+
+static void gb_reset(struct gbuf *g) { g->pos = g->len = 0; }
+
 static void drop(struct rs *s, struct row *rw, int node)
 {
 	if (rw->c[node]) {
 		redisFree(rw->c[node]);
 		rw->c[node] = NULL;
+		if (rw->gb[node])
+			gb_reset(rw->gb[node]); /* its bytes were that connection's */
 		if (rw == &s->rows[0] && s->wrote[node])
 			s->lost[node] = true;
 	}
@@ -543,16 +560,19 @@ struct pend {
 	char head[RS_DEPTH][RS_HEAD_MAX];
 };
 
-/* Whether op goes by pend (a plain SET or DEL; an ASK redirection goes
- * through hiredis with its ASKING). */
-static bool direct(const struct op *op) { return !op->ask && (op->cmd == C_SET || op->cmd == C_DEL); }
+/* Whether op goes by pend (a plain SET, DEL, or GET of a block; an ASK
+ * redirection goes through hiredis with its ASKING). */
+static bool direct(const struct op *op)
+{
+	return !op->ask && (op->cmd == C_SET || op->cmd == C_DEL || (op->cmd == C_GET && op->dst));
+}
 
 static void pend_add(struct pend *pd, const struct op *op)
 {
 	static const char crlf[] = "\r\n";
 	char *h = pd->head[pd->nops++];
 	size_t n = 0;
-	memcpy(h, op->cmd == C_SET ? "*3\r\n$3\r\nSET\r\n$" : "*2\r\n$3\r\nDEL\r\n$", 14);
+	memcpy(h, op->cmd == C_SET ? "*3\r\n$3\r\nSET\r\n$" : op->cmd == C_GET ? "*2\r\n$3\r\nGET\r\n$" : "*2\r\n$3\r\nDEL\r\n$", 14);
 	n = 14;
 	n += put_u64(h + n, op->klen);
 	h[n++] = '\r';
@@ -612,6 +632,144 @@ static int pend_flush(struct row *rw, int node)
 	return 0;
 }
 
+/* lean_get(): the connection broke (c->err says how). */
+#define LG_BROKEN 100
+
+static int broke(redisContext *c, int err, const char *why)
+{
+	int en = errno;
+	c->err = err;
+	snprintf(c->errstr, sizeof(c->errstr), "%s", why ? why : strerror(en ? en : EIO));
+	errno = en;
+	return -1;
+}
+
+/* At least n unparsed bytes in g, read from node's connection after
+ * sending its pending commands (the reply may need them). 0, or -1 with
+ * c->err set (broken, closed, or command_timeout_ms passed). */
+static int gb_fill(struct row *rw, int node, struct gbuf *g, size_t n)
+{
+	redisContext *c = rw->c[node];
+	if (g->len - g->pos >= n)
+		return 0;
+	if (pend_flush(rw, node))
+		return -1;
+	if (g->pos + n > GB_SIZE) {
+		memmove(g->d, g->d + g->pos, g->len - g->pos);
+		g->len -= g->pos;
+		g->pos = 0;
+	}
+	while (g->len - g->pos < n) {
+		ssize_t k = recv(c->fd, g->d + g->len, GB_SIZE - g->len, 0);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return broke(c, REDIS_ERR_IO, NULL);
+		if (k == 0)
+			return broke(c, REDIS_ERR_EOF, "Server closed the connection");
+		g->len += (size_t)k;
+	}
+	return 0;
+}
+
+/* The next reply line of g, NUL-terminated in place of its CRLF (*len
+ * bytes), consumed; NULL with c->err set. */
+static char *gb_line(struct row *rw, int node, struct gbuf *g, size_t *len)
+{
+	for (size_t want = 3;;) {
+		if (gb_fill(rw, node, g, want))
+			return NULL;
+		char *p = g->d + g->pos, *nl = memchr(p, '\n', g->len - g->pos);
+		if (nl) {
+			if (nl == p || nl[-1] != '\r') {
+				broke(rw->c[node], REDIS_ERR_PROTOCOL, "Protocol error: no CRLF");
+				return NULL;
+			}
+			*len = (size_t)(nl - 1 - p);
+			nl[-1] = 0;
+			g->pos += *len + 2;
+			return p;
+		}
+		want = g->len - g->pos + 1;
+		if (want > GB_SIZE / 2) {
+			broke(rw->c[node], REDIS_ERR_PROTOCOL, "Protocol error: reply line too long");
+			return NULL;
+		}
+	}
+}
+
+/*
+ * Reads the reply of op, a plain GET of a block, and settles it as
+ * settle() would (0, 1, 2 or a negative errno), or says LG_BROKEN. The
+ * value goes from the connection's buffer into the block with one copy,
+ * and what is not read yet is received straight into it.
+ */
+static int lean_get(struct rs *s, struct row *rw, int node, struct gbuf *g, struct op *op)
+{
+	redisContext *c = rw->c[node];
+	size_t ll;
+	char *l = gb_line(rw, node, g, &ll);
+	if (!l)
+		return LG_BROKEN;
+	redisReply fake;
+	memset(&fake, 0, sizeof(fake));
+	if (l[0] == '-' || l[0] == '+' || l[0] == ':') {
+		fake.type = l[0] == '-' ? REDIS_REPLY_ERROR : l[0] == '+' ? REDIS_REPLY_STATUS : REDIS_REPLY_INTEGER;
+		fake.str = l + 1;
+		fake.len = ll - 1;
+		return settle(s, op, &fake);
+	}
+	char *end;
+	long long n = l[0] == '$' ? strtoll(l + 1, &end, 10) : -2;
+	if (n < -1 || end == l + 1 || *end) {
+		broke(c, REDIS_ERR_PROTOCOL, "Protocol error: not a GET reply");
+		return LG_BROKEN;
+	}
+	if (n == -1) {
+		memset(op->dst, 0, s->bs); /* no key: a hole, zeros */
+		return 0;
+	}
+	size_t left = (size_t)n;
+	bool fits = left == s->bs;
+	while (left) {
+		size_t have = g->len - g->pos < left ? g->len - g->pos : left;
+		if (fits)
+			memcpy((char *)op->dst + (s->bs - left), g->d + g->pos, have);
+		g->pos += have;
+		left -= have;
+		if (!left)
+			break;
+		if (!fits) { /* skipped */
+			if (gb_fill(rw, node, g, 1))
+				return LG_BROKEN;
+			continue;
+		}
+		if (pend_flush(rw, node))
+			return LG_BROKEN;
+		ssize_t k = recv(c->fd, (char *)op->dst + (s->bs - left), left, MSG_WAITALL);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			broke(c, k ? REDIS_ERR_IO : REDIS_ERR_EOF, k ? NULL : "Server closed the connection");
+			return LG_BROKEN;
+		}
+		left -= (size_t)k;
+	}
+	if (gb_fill(rw, node, g, 2))
+		return LG_BROKEN;
+	if (memcmp(g->d + g->pos, "\r\n", 2)) {
+		broke(c, REDIS_ERR_PROTOCOL, "Protocol error: no CRLF after a value");
+		return LG_BROKEN;
+	}
+	g->pos += 2;
+	if (fits)
+		return 0;
+	fake.type = REDIS_REPLY_STRING; /* of another length: settle says so */
+	fake.len = (size_t)n;
+	fake.str = (char *)"";
+	return settle(s, op, &fake);
+}
+
 /* The replies of one round of run(): per node, the ops in flight, oldest
  * first (a ring of RS_DEPTH). */
 struct round {
@@ -632,6 +790,20 @@ static void reap(struct rs *s, struct row *rw, struct op *ops, struct round *rd,
 	rd->count[node]--;
 	redisContext *c = rw->c[node];
 	redisReply *r = NULL;
+	struct gbuf *g = rw->gb[node];
+	int v;
+	if (op->cmd == C_GET && op->dst && !op->ask && c->reader->pos == c->reader->len &&
+	    (g || (g = rw->gb[node] = calloc(1, sizeof(*g))))) {
+		v = lean_get(s, rw, node, g, op);
+		if (v == LG_BROKEN)
+			goto broken;
+		goto settled;
+	}
+	if (g && g->len > g->pos) { /* the stream's next bytes, hiredis's now */
+		if (redisReaderFeed(c->reader, g->d + g->pos, g->len - g->pos) != REDIS_OK)
+			goto broken;
+		gb_reset(g);
+	}
 	/* A reply read already needs nothing sent: the commands pending go
 	 * out together once the replies read run out, one writev for many
 	 * instead of one per reply (a SET's reply is 5 bytes: one read takes
@@ -650,7 +822,8 @@ static void reap(struct rs *s, struct row *rw, struct op *ops, struct round *rd,
 		if (redisGetReply(c, (void **)&r) != REDIS_OK)
 			goto broken;
 	}
-	int v = settle(s, op, r);
+	v = settle(s, op, r);
+settled:
 	if (v == 0) {
 		op->done = true;
 		if ((op->cmd == C_SET || op->cmd == C_DEL) && rw == &s->rows[0])
@@ -965,8 +1138,10 @@ static void rs_free(struct rs *s)
 			if (s->rows[t].c[i])
 				redisFree(s->rows[t].c[i]);
 	for (unsigned t = 0; t <= s->nthreads; t++)
-		for (unsigned i = 0; i < RC_MAX_NODES; i++)
+		for (unsigned i = 0; i < RC_MAX_NODES; i++) {
 			free(s->rows[t].pend[i]);
+			free(s->rows[t].gb[i]);
+		}
 	uf__rc_map_fini(&s->map);
 	pthread_mutex_destroy(&s->other_mu);
 	pthread_mutex_destroy(&s->err_mu);
