@@ -3,7 +3,8 @@
  * (started here with redis-cli --cluster create, killed at the end): keys
  * spread over the masters and each readable with redis-cli GET on the
  * master that owns its slot, read-back through pipelined prefetch, four
- * threads against a shadow model, and a master killed under a workload:
+ * threads against a shadow model, a slot migrating (ASK) and moved
+ * (MOVED) under the store, and a master killed under a workload:
  * the store follows the failover, and with wait_replicas = 1 no write
  * acknowledged by uf_sync is lost. */
 #include <setjmp.h>
@@ -144,6 +145,120 @@ static void batched(void)
 	printf("batched write-back ok\n");
 }
 
+/* Which of the masters (ports[]) owns slot, from CLUSTER NODES: a line
+ * per node, "<id> <ip:port@cport> <flags> ... <state> <ranges...>". */
+static int owner_of(int slot, const int *ports, int n)
+{
+	char out[8192];
+	rs_sh(out, sizeof(out), "redis-cli -p %d cluster nodes 2>&1", ports[0]);
+	for (char *l = strtok(out, "\n"); l; l = strtok(NULL, "\n")) {
+		char *colon = strchr(l, ':');
+		if (!colon || !strstr(l, "master"))
+			continue;
+		int port = atoi(colon + 1), f = 0;
+		for (char *t = l; (t = strchr(t, ' ')); ) {
+			t++;
+			if (++f < 8 || *t < '0' || *t > '9')
+				continue; /* ranges are the 9th field on */
+			char *e;
+			long lo = strtol(t, &e, 10), hi = *e == '-' ? strtol(e + 1, NULL, 10) : lo;
+			if (slot >= lo && slot <= hi)
+				for (int i = 0; i < n; i++)
+					if (ports[i] == port)
+						return i;
+		}
+	}
+	return -1;
+}
+
+static void node_id(int port, char *id, size_t cap)
+{
+	rs_sh(id, cap, "redis-cli -p %d cluster myid 2>&1", port);
+	id[strcspn(id, "\r\n")] = 0;
+	ASSERT_EQ(strlen(id), 40);
+}
+
+/*
+ * A slot in migration: block X's key is moved (MIGRATE) from its master to
+ * another one while the slot is MIGRATING there and IMPORTING here, so the
+ * old master answers ASK for it. A pipelined read of the whole region
+ * (plain GETs, X redirected with ASKING) reads every block, X's value from
+ * its new master; a write-back of X goes there too (ASK on SET). Then the
+ * migration ends (SETSLOT NODE): the store's map is stale (MOVED), and a
+ * new store reads what was written.
+ */
+static void migrating(void)
+{
+	size_t nblk = 64, size = nblk * BS;
+	uint64_t X = 21;
+	uf_store *s = open_store("cm", size, 0);
+	uf_region *r = map(s, 0);
+	unsigned char *p = uf_region_addr(r);
+	for (size_t b = 0; b < nblk; b++)
+		fill_block(p + b * BS, b);
+	ASSERT_OK(uf_sync(r, NULL, 0));
+	ASSERT_OK(uf_unmap(r, 0));
+
+	int masters[8];
+	ASSERT_EQ(rs_masters(first, nsrv, masters), 3);
+	char out[512], src_id[64], dst_id[64];
+	rs_sh(out, sizeof(out), "redis-cli -p %d cluster keyslot cm:%llu", masters[0], (unsigned long long)X);
+	int slot = atoi(out), si = owner_of(slot, masters, 3);
+	ASSERT(si >= 0);
+	int src = masters[si], dst = masters[(si + 1) % 3];
+	node_id(src, src_id, sizeof(src_id));
+	node_id(dst, dst_id, sizeof(dst_id));
+	rs_sh(out, sizeof(out), "redis-cli -p %d cluster setslot %d importing %s", dst, slot, src_id);
+	ASSERT(!strncmp(out, "OK", 2));
+	rs_sh(out, sizeof(out), "redis-cli -p %d cluster setslot %d migrating %s", src, slot, dst_id);
+	ASSERT(!strncmp(out, "OK", 2));
+	rs_sh(out, sizeof(out), "redis-cli -p %d migrate 127.0.0.1 %d cm:%llu 0 5000", src, dst,
+	      (unsigned long long)X);
+	ASSERT(!strncmp(out, "OK", 2));
+	rs_sh(out, sizeof(out), "redis-cli -p %d exists cm:%llu", src, (unsigned long long)X);
+	ASSERT_EQ(atoi(out), 0); /* the key lives on dst now: src says ASK */
+
+	r = map(s, 0);
+	p = uf_region_addr(r);
+	unsigned char want[BS];
+	for (size_t b = 0; b < nblk; b++) { /* sequential: pipelined windows */
+		fill_block(want, b);
+		if (memcmp(p + b * BS, want, BS))
+			FAIL("block %zu reads wrong bytes with slot %d migrating", b, slot);
+	}
+	memset(p + X * BS, 0x5A, BS); /* written back through ASK */
+	ASSERT_OK(uf_sync(r, NULL, 0));
+	ASSERT_OK(uf_unmap(r, 0));
+	rs_sh(out, sizeof(out), "redis-cli -p %d exists cm:%llu", src, (unsigned long long)X);
+	ASSERT_EQ(atoi(out), 0);
+
+	for (int m = 0; m < 3; m++) {
+		rs_sh(out, sizeof(out), "redis-cli -p %d cluster setslot %d node %s", masters[m], slot, dst_id);
+		ASSERT(!strncmp(out, "OK", 2));
+	}
+	rs_sh(out, sizeof(out), "redis-cli -p %d strlen cm:%llu", dst, (unsigned long long)X);
+	ASSERT_EQ(atoi(out), BS);
+	r = map(s, 0); /* the old store: its map says src, which says MOVED */
+	p = uf_region_addr(r);
+	for (size_t i = 0; i < BS; i++)
+		ASSERT_EQ(p[X * BS + i], 0x5A);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	s = open_store("cm", size, 0);
+	r = map(s, 0);
+	p = uf_region_addr(r);
+	for (size_t b = 0; b < nblk; b++) {
+		fill_block(want, b);
+		if (b == X)
+			memset(want, 0x5A, BS);
+		if (memcmp(p + b * BS, want, BS))
+			FAIL("block %zu reads wrong bytes after slot %d moved", b, slot);
+	}
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	printf("slot %d migrating from :%d to :%d (ASK), then moved (MOVED) ok\n", slot, src, dst);
+}
+
 static void threads(void)
 {
 	size_t size = 128 * BS;
@@ -245,6 +360,7 @@ int main(void)
 		 rs_srv[first + 1].port);
 	spread_and_readback();
 	batched();
+	migrating();
 	threads();
 	failover();
 	printf("ok\n");
