@@ -44,7 +44,7 @@ bench: $(BUILD)/bench/ufbench $(BENCH_PROGS)
 # LLNL UMap against userfault (bench/umap_bench.cpp), only when pointed at a
 # UMap install: make UMAP_DIR=/path/to/umap-install $(BUILD)/bench/umap_bench
 # (UMAP_DIR/include/umap/umap.h and UMAP_DIR/lib/libumap.so). See
-# docs/PERFORMANCE.md, "UMap comparison".
+# docs/PERFORMANCE.md, "LLNL UMap against userfault".
 ifneq ($(UMAP_DIR),)
 CXX ?= g++
 UMAP_CXXFLAGS ?= -O2 -g -Wall -Wextra -Wno-unused-parameter -std=gnu++17 -pthread
