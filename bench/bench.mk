@@ -40,3 +40,16 @@ bench: $(BUILD)/bench/ufbench $(BENCH_PROGS)
 			bench/plot.gp && echo "plot: $(BENCH_OUT)/ufbench.png"; \
 	else echo "gnuplot not installed: no plot ($(BENCH_OUT)/results.dat has the data)"; fi; \
 	echo "results: $(BENCH_OUT)/results.json"; exit $$st
+
+# LLNL UMap against userfault (bench/umap_bench.cpp), only when pointed at a
+# UMap install: make UMAP_DIR=/path/to/umap-install $(BUILD)/bench/umap_bench
+# (UMAP_DIR/include/umap/umap.h and UMAP_DIR/lib/libumap.so). See
+# docs/PERFORMANCE.md, "LLNL UMap against userfault".
+ifneq ($(UMAP_DIR),)
+CXX ?= g++
+UMAP_CXXFLAGS ?= -O2 -g -Wall -Wextra -Wno-unused-parameter -std=gnu++17 -pthread
+$(BUILD)/bench/umap_bench: bench/umap_bench.cpp include/userfault.h $(SHLIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(UMAP_CXXFLAGS) -Iinclude -I$(UMAP_DIR)/include $< -o $@ $(LINK_UF) \
+		-L$(UMAP_DIR)/lib -Wl,-rpath,$(abspath $(UMAP_DIR)/lib) -lumap
+endif
