@@ -698,14 +698,17 @@ UF_SIGCTX static void activate_run(struct uf_region *r, const uint32_t *frames, 
  * store thread while the faulting thread installs the current one, and
  * installed by that store thread. Its blocks stay LOADING meanwhile, so a
  * thread that gets there first waits for them (as for any load in
- * progress); the first thread to wait on the window's first block
- * (ra_mark) starts the window after it, so the store always has the next
- * window to read while the program works through this one. A job that
+ * progress). Up to ra_depth windows are read ahead (3 where the budget
+ * holds 12 windows, fewer in smaller budgets): the sequential miss that
+ * starts a run of them starts them all, and the first thread to wait on
+ * the first block of the oldest (ra_mark) starts one more after the last
+ * and moves the mark to the next window, so the store always has windows
+ * to read while the program works through the one it is in. A job that
  * fails gives its frames back: the program's access then loads those
  * blocks itself and gets the real error. Each job holds a reference on
  * the region, which uf_unmap waits for.
  */
-#define RA_JOBS 2
+#define RA_JOBS 3
 struct uf__ra_job {
 	struct uf__store_req q; /* first: the store thread hands back &q */
 	struct uf_region *r;
@@ -768,11 +771,13 @@ UF_SIGCTX static void ra_start(struct uf_region *r, uint64_t b0)
 			j->slot = i;
 			atomic_fetch_add_explicit(&r->refs, 1, memory_order_acquire);
 			atomic_store_explicit(&r->ra_next, b0 + got, memory_order_relaxed);
-			atomic_store_explicit(&r->ra_mark, b0, memory_order_relaxed);
+			uint64_t none = UINT64_MAX; /* the oldest window marks, if none does */
+			bool marked = atomic_compare_exchange_strong(&r->ra_mark, &none, b0);
 			if (uf__store_read_async(r->store, &j->q, r->soff + (b0 << r->bshift), j->buf,
 						 j->dlen, ra_done))
 				return;
-			atomic_store_explicit(&r->ra_mark, UINT64_MAX, memory_order_relaxed);
+			if (marked)
+				atomic_store_explicit(&r->ra_mark, UINT64_MAX, memory_order_relaxed);
 			atomic_fetch_sub_explicit(&r->refs, 1, memory_order_release);
 			r->eng->stage_put(r, j->tok);
 		}
@@ -811,8 +816,11 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 			if (dlen < ilen)
 				memset(buf + dlen, 0, ilen - dlen);
 			from = buf;
-			if (bg && got == r->ra_max)
-				ra_start(r, blk + got);
+			if (bg && got == r->ra_max && r->ra_jobs) {
+				atomic_store_explicit(&r->ra_mark, UINT64_MAX, memory_order_relaxed);
+				for (unsigned k = 0; k < r->ra_depth; k++)
+					ra_start(r, atomic_load_explicit(&r->ra_next, memory_order_relaxed));
+			}
 		}
 	}
 	if (from) {
@@ -858,9 +866,11 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 				}
 				/* The first wait on a background window: start the next. */
 				uint64_t m = blk, nx = atomic_load_explicit(&r->ra_next, memory_order_relaxed);
-				if (kind == F_LOADING && mode != M_PREFETCH && nx > blk && nx - blk <= r->ra_max &&
+				if (kind == F_LOADING && mode != M_PREFETCH && nx > blk &&
+				    nx - blk <= (uint64_t)r->ra_depth * r->ra_max &&
 				    atomic_load_explicit(&r->ra_mark, memory_order_relaxed) == blk &&
-				    atomic_compare_exchange_strong(&r->ra_mark, &m, UINT64_MAX)) {
+				    atomic_compare_exchange_strong(&r->ra_mark, &m,
+								   r->ra_depth > 1 ? blk + r->ra_max : UINT64_MAX)) {
 					uf__spin_unlock(&r->lock);
 					ra_start(r, nx);
 					continue;
@@ -1527,6 +1537,8 @@ int uf__pager_init(struct uf_region *r)
 	 * the records, read-ahead stays in the faulting thread. */
 	if (r->store->pool && r->ra_max > 1)
 		r->ra_jobs = calloc(RA_JOBS, sizeof(*r->ra_jobs));
+	r->ra_depth = (unsigned)(r->nframes / (4ull * r->ra_max));
+	r->ra_depth = r->ra_depth > RA_JOBS ? RA_JOBS : r->ra_depth ? r->ra_depth : 1;
 	return 0;
 }
 

@@ -175,6 +175,7 @@ struct uf_region {
 	 * job records (NULL: none), which are in use (bitmap), and the first
 	 * block of the window a job loads last (UINT64_MAX: none). */
 	struct uf__ra_job *ra_jobs;
+	unsigned ra_depth; /* windows read ahead at most */
 	_Atomic uint32_t ra_busy;
 	_Atomic uint64_t ra_mark;
 

@@ -95,10 +95,10 @@ int main(void)
 		printf("engine %s does not read ahead: overlap not checked\n",
 		       uf_engine_name(st.engine));
 
-	/* uf_unmap with a background read in flight. Windows grow 1, 2, 4 ..
-	 * 64 blocks: the sync read of [63, 127) starts the background window
-	 * [127, 191); the first wait on block 127 starts [191, 255), whose
-	 * read takes 300 ms. */
+	/* uf_unmap with background reads in flight. Windows grow 1, 2, 4 ..
+	 * 64 blocks: the sync read of [63, 127) starts the background windows
+	 * from 127 on (up to 3: this budget holds the region), and every read
+	 * from block 191 on takes 300 ms. */
 	g_slow_from = 191;
 	max_inflight = 0;
 	r = map(&s, size);
@@ -112,7 +112,7 @@ int main(void)
 	printf("unmap: %d store reads in flight before uf_unmap, %d after\n", before, after);
 	ASSERT_EQ(after, 0);
 	if (ahead)
-		ASSERT_EQ(before, 1);
+		ASSERT(before >= 1);
 	free(g_buf);
 	printf("ok\n");
 	return 0;
