@@ -259,6 +259,91 @@ static void migrating(void)
 	printf("slot %d migrating from :%d to :%d (ASK), then moved (MOVED) ok\n", slot, src, dst);
 }
 
+/* Moves the key of block b (prefix p) to the master on port dst: its slot
+ * IMPORTING there, MIGRATING on its owner, MIGRATE; with done, the slot is
+ * then given to dst on every master (SETSLOT NODE). Returns the slot. */
+static int move_key(const char *p, uint64_t b, const int *masters, int dst, bool done)
+{
+	char out[512], src_id[64], dst_id[64];
+	rs_sh(out, sizeof(out), "redis-cli -p %d cluster keyslot %s:%llu", masters[0], p, (unsigned long long)b);
+	int slot = atoi(out), src = masters[owner_of(slot, masters, 3)];
+	ASSERT(src != dst);
+	node_id(src, src_id, sizeof(src_id));
+	node_id(dst, dst_id, sizeof(dst_id));
+	rs_sh(out, sizeof(out), "redis-cli -p %d cluster setslot %d importing %s", dst, slot, src_id);
+	ASSERT(!strncmp(out, "OK", 2));
+	rs_sh(out, sizeof(out), "redis-cli -p %d cluster setslot %d migrating %s", src, slot, dst_id);
+	ASSERT(!strncmp(out, "OK", 2));
+	rs_sh(out, sizeof(out), "redis-cli -p %d migrate 127.0.0.1 %d %s:%llu 0 5000", src, dst, p,
+	      (unsigned long long)b);
+	ASSERT(!strncmp(out, "OK", 2));
+	for (int m = 0; done && m < 3; m++) {
+		rs_sh(out, sizeof(out), "redis-cli -p %d cluster setslot %d node %s", masters[m], slot, dst_id);
+		ASSERT(!strncmp(out, "OK", 2));
+	}
+	return slot;
+}
+
+/*
+ * Redirections of both kinds in one pipelined read, to one master: block Y's
+ * slot moved to it after the store read the map (MOVED), block X's slot is
+ * migrating to it with X's key moved (ASK), Y < X. The second round sends
+ * both there: Y as a plain GET whose reply the store parses itself, X as
+ * ASKING + GET through hiredis, on the same connection, so the bytes the
+ * first read past its reply go to hiredis. Every block reads its bytes.
+ */
+static void mixed_redirects(void)
+{
+	size_t nblk = 64, size = nblk * BS;
+	uf_store *s = open_store("cx", size, 0);
+	uf_region *r = map(s, 0);
+	unsigned char *p = uf_region_addr(r);
+	for (size_t b = 0; b < nblk; b++)
+		fill_block(p + b * BS, b);
+	ASSERT_OK(uf_sync(r, NULL, 0));
+	ASSERT_OK(uf_unmap(r, 0));
+	int masters[8];
+	ASSERT_EQ(rs_masters(first, nsrv, masters), 3);
+	/* dst: the owner of block 0's slot; Y, X: the first two blocks after
+	 * it owned elsewhere, in different slots */
+	char out[64];
+	int own[64], slot[64];
+	for (size_t b = 0; b < nblk; b++) {
+		rs_sh(out, sizeof(out), "redis-cli -p %d cluster keyslot cx:%zu", masters[0], b);
+		slot[b] = atoi(out);
+		own[b] = owner_of(slot[b], masters, 3);
+	}
+	int dst = own[0];
+	uint64_t Y = 0, X = 0;
+	for (size_t b = 1; b < nblk && !X; b++)
+		if (own[b] != dst && !Y)
+			Y = b;
+		else if (own[b] != dst && Y && slot[b] != slot[Y])
+			X = b;
+	ASSERT(Y && X);
+	int sy = move_key("cx", Y, masters, masters[dst], true);
+	int sx = move_key("cx", X, masters, masters[dst], false);
+	r = map(s, 0); /* the store's map still has Y's slot on its old master */
+	p = uf_region_addr(r);
+	unsigned char want[BS];
+	for (size_t b = 0; b < nblk; b++) {
+		fill_block(want, b);
+		if (memcmp(p + b * BS, want, BS))
+			FAIL("block %zu reads wrong bytes (Y %llu MOVED, X %llu ASK)", b, (unsigned long long)Y,
+			     (unsigned long long)X);
+	}
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	char dst_id[64], o2[64];
+	node_id(masters[dst], dst_id, sizeof(dst_id));
+	for (int m = 0; m < 3; m++) { /* end X's migration */
+		rs_sh(o2, sizeof(o2), "redis-cli -p %d cluster setslot %d node %s", masters[m], sx, dst_id);
+		ASSERT(!strncmp(o2, "OK", 2));
+	}
+	printf("MOVED (block %llu, slot %d) and ASK (block %llu, slot %d) in one read ok\n",
+	       (unsigned long long)Y, sy, (unsigned long long)X, sx);
+}
+
 static void threads(void)
 {
 	size_t size = 128 * BS;
@@ -361,6 +446,7 @@ int main(void)
 	spread_and_readback();
 	batched();
 	migrating();
+	mixed_redirects();
 	threads();
 	failover();
 	printf("ok\n");
