@@ -699,10 +699,11 @@ static char *gb_line(struct row *rw, int node, struct gbuf *g, size_t *len)
 }
 
 /*
- * Reads the reply of op, a plain GET of a block, and settles it as
- * settle() would (0, 1, 2 or a negative errno), or says LG_BROKEN. The
- * value goes from the connection's buffer into the block with one copy,
- * and what is not read yet is received straight into it.
+ * Reads the reply of op, a command sent by pend (a plain GET of a block,
+ * SET or DEL), and settles it as settle() would (0, 1, 2 or a negative
+ * errno), or says LG_BROKEN. A GET's value goes from the connection's
+ * buffer into the block with one copy, and what is not read yet is
+ * received straight into it; a SET's "+OK" costs no allocation.
  */
 static int lean_get(struct rs *s, struct row *rw, int node, struct gbuf *g, struct op *op)
 {
@@ -726,11 +727,11 @@ static int lean_get(struct rs *s, struct row *rw, int node, struct gbuf *g, stru
 		return LG_BROKEN;
 	}
 	if (n == -1) {
-		memset(op->dst, 0, s->bs); /* no key: a hole, zeros */
-		return 0;
+		fake.type = REDIS_REPLY_NIL; /* a GET of no key: a hole, zeros */
+		return settle(s, op, &fake);
 	}
 	size_t left = (size_t)n;
-	bool fits = left == s->bs;
+	bool fits = op->cmd == C_GET && op->dst && left == s->bs;
 	while (left) {
 		size_t have = g->len - g->pos < left ? g->len - g->pos : left;
 		if (fits)
@@ -792,7 +793,7 @@ static void reap(struct rs *s, struct row *rw, struct op *ops, struct round *rd,
 	redisReply *r = NULL;
 	struct gbuf *g = rw->gb[node];
 	int v;
-	if (op->cmd == C_GET && op->dst && !op->ask && c->reader->pos == c->reader->len &&
+	if (direct(op) && c->reader->pos == c->reader->len &&
 	    (g || (g = rw->gb[node] = calloc(1, sizeof(*g))))) {
 		v = lean_get(s, rw, node, g, op);
 		if (v == LG_BROKEN)
