@@ -178,6 +178,44 @@ static void node_id(int port, char *id, size_t cap)
 	ASSERT_EQ(strlen(id), 40);
 }
 
+/* A new store of nblk blocks, each written with fill_block and synced. */
+static uf_store *filled_store(const char *prefix, size_t nblk)
+{
+	uf_store *s = open_store(prefix, nblk * BS, 0);
+	uf_region *r = map(s, 0);
+	unsigned char *p = uf_region_addr(r);
+	for (size_t b = 0; b < nblk; b++)
+		fill_block(p + b * BS, b);
+	ASSERT_OK(uf_sync(r, NULL, 0));
+	ASSERT_OK(uf_unmap(r, 0));
+	return s;
+}
+
+/* Moves the key of block b (prefix p) to the master on port dst: its slot
+ * IMPORTING there, MIGRATING on its owner, MIGRATE; with done, the slot is
+ * then given to dst on every master (SETSLOT NODE). Returns the slot. */
+static int move_key(const char *p, uint64_t b, const int *masters, int dst, bool done)
+{
+	char out[512], src_id[64], dst_id[64];
+	rs_sh(out, sizeof(out), "redis-cli -p %d cluster keyslot %s:%llu", masters[0], p, (unsigned long long)b);
+	int slot = atoi(out), src = masters[owner_of(slot, masters, 3)];
+	ASSERT(src != dst);
+	node_id(src, src_id, sizeof(src_id));
+	node_id(dst, dst_id, sizeof(dst_id));
+	rs_sh(out, sizeof(out), "redis-cli -p %d cluster setslot %d importing %s", dst, slot, src_id);
+	ASSERT(!strncmp(out, "OK", 2));
+	rs_sh(out, sizeof(out), "redis-cli -p %d cluster setslot %d migrating %s", src, slot, dst_id);
+	ASSERT(!strncmp(out, "OK", 2));
+	rs_sh(out, sizeof(out), "redis-cli -p %d migrate 127.0.0.1 %d %s:%llu 0 5000", src, dst, p,
+	      (unsigned long long)b);
+	ASSERT(!strncmp(out, "OK", 2));
+	for (int m = 0; done && m < 3; m++) {
+		rs_sh(out, sizeof(out), "redis-cli -p %d cluster setslot %d node %s", masters[m], slot, dst_id);
+		ASSERT(!strncmp(out, "OK", 2));
+	}
+	return slot;
+}
+
 /*
  * A slot in migration: block X's key is moved (MIGRATE) from its master to
  * another one while the slot is MIGRATING there and IMPORTING here, so the
@@ -191,30 +229,19 @@ static void migrating(void)
 {
 	size_t nblk = 64, size = nblk * BS;
 	uint64_t X = 21;
-	uf_store *s = open_store("cm", size, 0);
-	uf_region *r = map(s, 0);
-	unsigned char *p = uf_region_addr(r);
-	for (size_t b = 0; b < nblk; b++)
-		fill_block(p + b * BS, b);
-	ASSERT_OK(uf_sync(r, NULL, 0));
-	ASSERT_OK(uf_unmap(r, 0));
+	uf_store *s = filled_store("cm", nblk);
+	uf_region *r;
+	unsigned char *p;
 
 	int masters[8];
 	ASSERT_EQ(rs_masters(first, nsrv, masters), 3);
-	char out[512], src_id[64], dst_id[64];
+	char out[512], dst_id[64];
 	rs_sh(out, sizeof(out), "redis-cli -p %d cluster keyslot cm:%llu", masters[0], (unsigned long long)X);
-	int slot = atoi(out), si = owner_of(slot, masters, 3);
+	int si = owner_of(atoi(out), masters, 3);
 	ASSERT(si >= 0);
 	int src = masters[si], dst = masters[(si + 1) % 3];
-	node_id(src, src_id, sizeof(src_id));
+	int slot = move_key("cm", X, masters, dst, false);
 	node_id(dst, dst_id, sizeof(dst_id));
-	rs_sh(out, sizeof(out), "redis-cli -p %d cluster setslot %d importing %s", dst, slot, src_id);
-	ASSERT(!strncmp(out, "OK", 2));
-	rs_sh(out, sizeof(out), "redis-cli -p %d cluster setslot %d migrating %s", src, slot, dst_id);
-	ASSERT(!strncmp(out, "OK", 2));
-	rs_sh(out, sizeof(out), "redis-cli -p %d migrate 127.0.0.1 %d cm:%llu 0 5000", src, dst,
-	      (unsigned long long)X);
-	ASSERT(!strncmp(out, "OK", 2));
 	rs_sh(out, sizeof(out), "redis-cli -p %d exists cm:%llu", src, (unsigned long long)X);
 	ASSERT_EQ(atoi(out), 0); /* the key lives on dst now: src says ASK */
 
@@ -259,31 +286,6 @@ static void migrating(void)
 	printf("slot %d migrating from :%d to :%d (ASK), then moved (MOVED) ok\n", slot, src, dst);
 }
 
-/* Moves the key of block b (prefix p) to the master on port dst: its slot
- * IMPORTING there, MIGRATING on its owner, MIGRATE; with done, the slot is
- * then given to dst on every master (SETSLOT NODE). Returns the slot. */
-static int move_key(const char *p, uint64_t b, const int *masters, int dst, bool done)
-{
-	char out[512], src_id[64], dst_id[64];
-	rs_sh(out, sizeof(out), "redis-cli -p %d cluster keyslot %s:%llu", masters[0], p, (unsigned long long)b);
-	int slot = atoi(out), src = masters[owner_of(slot, masters, 3)];
-	ASSERT(src != dst);
-	node_id(src, src_id, sizeof(src_id));
-	node_id(dst, dst_id, sizeof(dst_id));
-	rs_sh(out, sizeof(out), "redis-cli -p %d cluster setslot %d importing %s", dst, slot, src_id);
-	ASSERT(!strncmp(out, "OK", 2));
-	rs_sh(out, sizeof(out), "redis-cli -p %d cluster setslot %d migrating %s", src, slot, dst_id);
-	ASSERT(!strncmp(out, "OK", 2));
-	rs_sh(out, sizeof(out), "redis-cli -p %d migrate 127.0.0.1 %d %s:%llu 0 5000", src, dst, p,
-	      (unsigned long long)b);
-	ASSERT(!strncmp(out, "OK", 2));
-	for (int m = 0; done && m < 3; m++) {
-		rs_sh(out, sizeof(out), "redis-cli -p %d cluster setslot %d node %s", masters[m], slot, dst_id);
-		ASSERT(!strncmp(out, "OK", 2));
-	}
-	return slot;
-}
-
 /*
  * Redirections of both kinds in one pipelined read, to one master: block Y's
  * slot moved to it after the store read the map (MOVED), block X's slot is
@@ -294,14 +296,10 @@ static int move_key(const char *p, uint64_t b, const int *masters, int dst, bool
  */
 static void mixed_redirects(void)
 {
-	size_t nblk = 64, size = nblk * BS;
-	uf_store *s = open_store("cx", size, 0);
-	uf_region *r = map(s, 0);
-	unsigned char *p = uf_region_addr(r);
-	for (size_t b = 0; b < nblk; b++)
-		fill_block(p + b * BS, b);
-	ASSERT_OK(uf_sync(r, NULL, 0));
-	ASSERT_OK(uf_unmap(r, 0));
+	size_t nblk = 64;
+	uf_store *s = filled_store("cx", nblk);
+	uf_region *r;
+	unsigned char *p;
 	int masters[8];
 	ASSERT_EQ(rs_masters(first, nsrv, masters), 3);
 	/* dst: the owner of block 0's slot; Y, X: the first two blocks after
