@@ -48,8 +48,11 @@ bench: $(BUILD)/bench/ufbench $(BENCH_PROGS)
 ifneq ($(UMAP_DIR),)
 CXX ?= g++
 UMAP_CXXFLAGS ?= -O2 -g -Wall -Wextra -Wno-unused-parameter -std=gnu++17 -pthread
-$(BUILD)/bench/umap_bench: bench/umap_bench.cpp include/userfault.h $(SHLIB)
+$(BUILD)/bench/umap_bench_util.o: bench/ufbench_util.c bench/ufbench.h include/userfault.h
 	@mkdir -p $(dir $@)
-	$(CXX) $(UMAP_CXXFLAGS) -Iinclude -I$(UMAP_DIR)/include $< -o $@ $(LINK_UF) \
-		-L$(UMAP_DIR)/lib -Wl,-rpath,$(abspath $(UMAP_DIR)/lib) -lumap
+	$(CC) $(CFLAGS) -Iinclude -Ibench -c $< -o $@
+$(BUILD)/bench/umap_bench: bench/umap_bench.cpp $(BUILD)/bench/umap_bench_util.o include/userfault.h $(SHLIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(UMAP_CXXFLAGS) -Iinclude -I$(UMAP_DIR)/include $< $(BUILD)/bench/umap_bench_util.o -o $@ $(LINK_UF) \
+		-L$(UMAP_DIR)/lib -Wl,-rpath,$(abspath $(UMAP_DIR)/lib) -lumap -lm
 endif

@@ -72,53 +72,11 @@ struct Opts {
 	std::string file = "/dev/shm/umap_bench.dat";
 };
 
-/* ---- the same pattern, trace and sum as bench/ufbench_util.c ---- */
-inline uint64_t word(uint64_t off)
-{
-	uint64_t x = (off + 0x51ed2701u) * 0x9E3779B97F4A7C15ull;
-	return x ^ (x >> 29);
-}
-
-void fill(uint64_t off, void *dst, size_t len)
-{
-	uint64_t *w = static_cast<uint64_t *>(dst);
-	for (size_t i = 0; i < len / 8; i++)
-		w[i] = word(off + 8 * i);
-}
-
-uint64_t sum(const void *p, size_t len)
-{
-	const uint64_t *w = static_cast<const uint64_t *>(p);
-	uint64_t a = 0, b = 0, c = 0, d = 0;
-	for (size_t i = 0; i + 4 <= len / 8; i += 4) {
-		a += w[i];
-		b += w[i + 1];
-		c += w[i + 2];
-		d += w[i + 3];
-	}
-	return a + b + c + d;
-}
-
-uint64_t rand64(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
-std::vector<uint64_t> trace_distinct(uint64_t pages, uint64_t n, uint64_t seed)
-{
-	std::vector<uint64_t> perm(pages);
-	for (uint64_t i = 0; i < pages; i++)
-		perm[i] = i;
-	uint64_t st = seed;
-	for (uint64_t i = 0; i < n; i++) {
-		uint64_t j = i + (uint64_t)(((unsigned __int128)rand64(&st) * (pages - i)) >> 64);
-		std::swap(perm[i], perm[j]);
-	}
-	perm.resize(n);
-	return perm;
+/* ---- the pattern, trace and sum of ufbench: bench/ufbench_util.c, linked in ---- */
+extern "C" {
+void ufb_fill(uint64_t off, void *dst, size_t len);
+uint64_t ufb_sum(const void *p, size_t len);
+uint64_t *ufb_trace_distinct(uint64_t pages, uint64_t n, uint64_t seed);
 }
 
 uint64_t now(clockid_t c)
@@ -132,6 +90,16 @@ uint64_t now(clockid_t c)
 {
 	fprintf(stderr, "umap_bench: %s: %s\n", what, strerror(err));
 	exit(2);
+}
+
+std::vector<uint64_t> trace_distinct(uint64_t pages, uint64_t n, uint64_t seed)
+{
+	uint64_t *t = ufb_trace_distinct(pages, n, seed);
+	if (!t)
+		die("trace", ENOMEM);
+	std::vector<uint64_t> v(t, t + (n < pages ? n : pages));
+	free(t);
+	return v;
 }
 
 size_t parse_size(const char *s)
@@ -159,7 +127,7 @@ int make_file(const std::string &path, size_t size)
 	void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		die("mmap", errno);
-	fill(0, p, size);
+	ufb_fill(0, p, size);
 	munmap(p, size);
 	return fd;
 }
@@ -239,10 +207,10 @@ void child(const Opts &o, const std::vector<uint64_t> &trace, char *buf, int fd,
 	uint64_t c0 = now(CLOCK_PROCESS_CPUTIME_ID), t0 = now(CLOCK_MONOTONIC);
 	if (o.seq) {
 		for (uint64_t i = 0; i < n; i++)
-			s += sum(r.addr + i * ps, ps);
+			s += ufb_sum(r.addr + i * ps, ps);
 	} else {
 		for (uint64_t i = 0; i < n; i++)
-			s += sum(r.addr + trace[i] * ps, ps);
+			s += ufb_sum(r.addr + trace[i] * ps, ps);
 	}
 	uint64_t t1 = now(CLOCK_MONOTONIC), c1 = now(CLOCK_PROCESS_CPUTIME_ID);
 
@@ -250,8 +218,8 @@ void child(const Opts &o, const std::vector<uint64_t> &trace, char *buf, int fd,
 	uint64_t want = 0;
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t p = o.seq ? i : trace[i];
-		fill(p * ps, scratch.data(), ps);
-		want += sum(scratch.data(), ps);
+		ufb_fill(p * ps, scratch.data(), ps);
+		want += ufb_sum(scratch.data(), ps);
 	}
 	res->wall_ns = t1 - t0;
 	res->cpu_ns = c1 - c0;
@@ -337,7 +305,7 @@ int main(int argc, char **argv)
 		if (p == MAP_FAILED)
 			die("mmap", errno);
 		buf = static_cast<char *>(p);
-		fill(0, buf, o.size);
+		ufb_fill(0, buf, o.size);
 	}
 	std::vector<uint64_t> trace = o.seq ? std::vector<uint64_t>(o.ops) : trace_distinct(pages, o.ops, o.seed);
 
