@@ -32,8 +32,12 @@ static inline uintptr_t slot(const struct uf_region *r, uint32_t f)
  * batch or one block, whichever is larger: blocks above the batch size
  * (up to 2 MiB and beyond) take the same path, instead of filling the
  * frame's slot, which would cost a fresh zeroed page per 4 KiB (65,536
- * minor faults per 256 MiB at 2 MiB blocks). */
-#define STAGE_SLOTS 4
+ * minor faults per 256 MiB at 2 MiB blocks). Six: the pager's up to four
+ * background read-ahead windows (pager.c, RA_JOBS) and two faulting
+ * threads' loads (a Redis scan: 0.62x pipelined GET with three windows
+ * and four slots, 0.85x with four and six; docs/PERFORMANCE.md). A thread that finds none loads block by
+ * block through its frame. */
+#define STAGE_SLOTS 6
 
 static inline size_t frames_len(const struct uf_region *r) { return (size_t)r->nframes << r->bshift; }
 static inline size_t stage_len(const struct uf_region *r)

@@ -698,17 +698,23 @@ UF_SIGCTX static void activate_run(struct uf_region *r, const uint32_t *frames, 
  * store thread while the faulting thread installs the current one, and
  * installed by that store thread. Its blocks stay LOADING meanwhile, so a
  * thread that gets there first waits for them (as for any load in
- * progress). Up to ra_depth windows are read ahead (3 where the budget
- * holds 12 windows, fewer in smaller budgets): the sequential miss that
+ * progress). Up to ra_depth windows are read ahead (4, as many as a
+ * store has threads by default, where the budget holds 16 windows; fewer
+ * in smaller budgets): the sequential miss that
  * starts a run of them starts them all, and the first thread to wait on
  * the first block of the oldest (ra_mark) starts one more after the last
  * and moves the mark to the next window, so the store always has windows
  * to read while the program works through the one it is in. A job that
+ * finishes before the program gets there installs all but the window's
+ * first block, which it parks (F_RA): the program's access to it is a
+ * fault, one reactivation from the frame, that starts the next window
+ * just the same (without it a window read in time would be entered
+ * without a fault, and the pipeline would drain). A job that
  * fails gives its frames back: the program's access then loads those
  * blocks itself and gets the real error. Each job holds a reference on
  * the region, which uf_unmap waits for.
  */
-#define RA_JOBS 3
+#define RA_JOBS 4
 struct uf__ra_job {
 	struct uf__store_req q; /* first: the store thread hands back &q */
 	struct uf_region *r;
@@ -725,10 +731,20 @@ static void ra_done(struct uf__store_req *q)
 	struct uf__ra_job *j = (struct uf__ra_job *)q;
 	struct uf_region *r = j->r;
 	int e = q->result;
+	/* The first block is parked, the rest installed (a lone block is
+	 * installed: nothing would follow its fault). */
+	unsigned p = j->n > 1;
+	size_t l0 = p ? uf__blk_install_len(r, j->blk) : 0;
 	if (!e) {
 		if (j->dlen < j->ilen)
 			memset(j->buf + j->dlen, 0, j->ilen - j->dlen);
-		e = install_run(r, j->blk, j->frames, j->n, j->ilen, j->buf);
+		e = install_run(r, j->blk + p, j->frames + p, j->n - p, j->ilen - l0, j->buf + l0);
+	}
+	if (!e && p) {
+		struct uf__frame *f0 = &r->frames[j->frames[0]];
+		if (r->async_wp)
+			f0->clean_hash = block_hash(j->buf, l0);
+		memcpy(r->eng->frame_buf(r, j->frames[0], j->blk), j->buf, l0);
 	}
 	r->eng->stage_put(r, j->tok);
 	if (e) {
@@ -736,7 +752,13 @@ static void ra_done(struct uf__store_req *q)
 			unreserve(r, j->frames[i], j->blk + i);
 	} else {
 		stat_add(&r->st_loads, j->n);
-		activate_run(r, j->frames, j->n);
+		if (p) {
+			uf__spin_lock(&r->lock);
+			list_push_head(r, L_INACTIVE, j->frames[0]);
+			uf__spin_unlock(&r->lock);
+			publish(&r->frames[j->frames[0]], F_PARKED | F_RA);
+		}
+		activate_run(r, j->frames + p, j->n - p);
 	}
 	atomic_fetch_and_explicit(&r->ra_busy, ~(1u << j->slot), memory_order_release);
 	atomic_fetch_sub_explicit(&r->refs, 1, memory_order_release); /* r may go now */
@@ -785,6 +807,23 @@ UF_SIGCTX static void ra_start(struct uf_region *r, uint64_t b0)
 			unreserve(r, j->frames[k], b0 + k);
 	}
 	atomic_fetch_and_explicit(&r->ra_busy, ~(1u << i), memory_order_release);
+}
+
+/* Called with the lock held, on an access to blk in a background window.
+ * If blk is the mark, moves the mark on a window, drops the lock, starts
+ * the window after the last one in flight and returns true (look again);
+ * otherwise false, the lock still held. */
+UF_SIGCTX static bool ra_trigger(struct uf_region *r, uint64_t blk)
+{
+	uint64_t m = blk, nx = atomic_load_explicit(&r->ra_next, memory_order_relaxed);
+	if (nx <= blk || nx - blk > (uint64_t)r->ra_depth * r->ra_max ||
+	    atomic_load_explicit(&r->ra_mark, memory_order_relaxed) != blk ||
+	    !atomic_compare_exchange_strong(&r->ra_mark, &m,
+					    r->ra_depth > 1 ? blk + r->ra_max : UINT64_MAX))
+		return false;
+	uf__spin_unlock(&r->lock);
+	ra_start(r, nx);
+	return true;
 }
 
 /* Loads the clean blocks blk.. (up to n, the first already reserved in f0)
@@ -865,16 +904,8 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 					return -EDEADLK;
 				}
 				/* The first wait on a background window: start the next. */
-				uint64_t m = blk, nx = atomic_load_explicit(&r->ra_next, memory_order_relaxed);
-				if (kind == F_LOADING && mode != M_PREFETCH && nx > blk &&
-				    nx - blk <= (uint64_t)r->ra_depth * r->ra_max &&
-				    atomic_load_explicit(&r->ra_mark, memory_order_relaxed) == blk &&
-				    atomic_compare_exchange_strong(&r->ra_mark, &m,
-								   r->ra_depth > 1 ? blk + r->ra_max : UINT64_MAX)) {
-					uf__spin_unlock(&r->lock);
-					ra_start(r, nx);
+				if (kind == F_LOADING && mode != M_PREFETCH && ra_trigger(r, blk))
 					continue;
-				}
 				wait_unlock(r, fr, st);
 				continue;
 			}
@@ -903,6 +934,9 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 				return e;
 			}
 			uf__assert(kind == F_PARKED);
+			/* A background window's parked first block: start the next. */
+			if ((st & F_RA) && mode != M_PREFETCH && ra_trigger(r, blk))
+				continue;
 			/* Parked: bring it back without a store read. */
 			list_remove(r, f);
 			bool wr = mode == M_WRITE && r->writable;
@@ -917,7 +951,8 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 				publish(fr, F_PARKED | dirty);
 				return e;
 			}
-			stat_add(&r->st_reactivations, 1);
+			if (!(st & F_RA))
+				stat_add(&r->st_reactivations, 1);
 			if (wr && !dirty) {
 				stat_add(&r->st_dirty, 1);
 				if (!r->async_wp)

@@ -31,6 +31,8 @@ enum {
 			      * LOADING or BUSY frame) before the block is
 			      * mapped writable, so a sync never misses a write
 			      * another thread already saw complete */
+	F_RA = 1u << 9,      /* PARKED by background read-ahead, never mapped:
+			      * its first access is no reactivation (pager.c) */
 	F_WAITERS = 1u << 31 /* someone sleeps on the futex: wake on change */
 };
 

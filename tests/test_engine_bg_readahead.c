@@ -11,6 +11,10 @@
  *   - uf_unmap while a background read is still in flight waits for it:
  *     when uf_unmap returns, no store call of the region is running (and
  *     nothing touches the freed region afterwards: ASan, valgrind);
+ *   - a program slower than the store keeps the store reading ahead: a
+ *     window read in time is still entered with a fault (its first block
+ *     is parked) that starts the next one, so after the first full window
+ *     no store read is for a window the program is already waiting at;
  *   - a store read failing inside a background window is covered by
  *     test_engine_ra_error (its failing blocks alone give SIGBUS).
  * The signal engine does not read ahead: there only the data is checked.
@@ -25,6 +29,10 @@ static unsigned char *g_buf;
 static size_t g_bs;
 static uint64_t g_slow_from = UINT64_MAX; /* blocks from here read slowly */
 static _Atomic int inflight, max_inflight, in_app;
+/* The block the program is at (UINT64_MAX: none), and the store reads of
+ * windows holding it (the program waits for those). */
+static _Atomic uint64_t g_pos = UINT64_MAX;
+static _Atomic int waited_reads;
 static __thread int t_app;
 
 static void sleep_ms(unsigned ms)
@@ -39,6 +47,9 @@ static int rd(void *ctx, uint64_t off, void *dst, size_t len)
 	(void)ctx;
 	if (t_app)
 		in_app++;
+	uint64_t at = g_pos;
+	if (at != UINT64_MAX && at >= off / g_bs && at < (off + len) / g_bs)
+		waited_reads++;
 	int n = ++inflight, m = max_inflight;
 	while (n > m && !atomic_compare_exchange_weak(&max_inflight, &m, n))
 		;
@@ -94,6 +105,36 @@ int main(void)
 	else
 		printf("engine %s does not read ahead: overlap not checked\n",
 		       uf_engine_name(st.engine));
+
+	/* A program slower than the store: it spends 20 ms at the start of
+	 * every 64-block window, a store read takes 2 ms. Windows grow 1, 2,
+	 * 4 .. 64 blocks, read while the program waits; from block 127 on
+	 * every window is read ahead. Without the parked first block only
+	 * the windows started by the last wait would be: once the program
+	 * caught up with them (no fault, they were installed), it would wait
+	 * for the next window again, one in every 4. */
+	r = map(&s, size);
+	p = uf_region_addr(r);
+	int waited_warm = 0;
+	for (size_t b = 0; b < nblk; b++) {
+		if (b == 127)
+			waited_warm = waited_reads;
+		g_pos = b;
+		if (b % 64 == 0)
+			sleep_ms(20);
+		ASSERT_EQ(p[b * g_bs + b % 89], g_buf[b * g_bs + b % 89]);
+	}
+	g_pos = UINT64_MAX;
+	st = stats_of(r);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	printf("slow scan: %d store reads waited for up to block 127, %d after; %llu faults, %llu reactivations\n",
+	       waited_warm, waited_reads - waited_warm, (unsigned long long)st.faults,
+	       (unsigned long long)st.reactivations);
+	ASSERT_EQ(st.loads, nblk);
+	ASSERT_EQ(st.reactivations, 0); /* a parked first block is no reactivation */
+	if (ahead)
+		ASSERT_EQ(waited_reads - waited_warm, 0);
 
 	/* uf_unmap with background reads in flight. Windows grow 1, 2, 4 ..
 	 * 64 blocks: the sync read of [63, 127) starts the background windows
