@@ -11,7 +11,9 @@
  *
  * Usage: redisbench [--mb N] [--faults N] [--reps N] [--standalone-only]
  * Every figure is the best of --reps rounds (default 3), client and store
- * measured one after the other in each round.
+ * measured one after the other in each round; the CPU lines say, summed
+ * over the rounds, how much CPU each side used per block and how busy the
+ * servers were (what limits a ratio: a CPU or waiting).
  * Built by mk/redis.mk when hiredis is present.
  */
 #define _GNU_SOURCE
@@ -196,6 +198,57 @@ static double random_faults(uf_store *s, size_t nblk, int nf, uint64_t seed, uns
 
 static double min_d(double a, double b) { return a < b ? a : b; }
 
+/* Where the time of a phase goes, summed over the rounds: wall seconds,
+ * CPU seconds of this process (the client; or the mapping thread and the
+ * store's threads) and of the servers' main threads (/proc/PID/schedstat,
+ * nanoseconds on a CPU). Servers busy well below 1 while this process is
+ * not using a CPU either means the phase waits on wake-ups; both near
+ * their share of the 2 vCPUs means it is CPU-bound. */
+struct cpu_use {
+	double wall, self, srv;
+};
+
+static double servers_cpu(void)
+{
+	double t = 0;
+	for (int i = 0; i < rs_nsrv; i++) {
+		char path[64];
+		unsigned long long ns = 0;
+		snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)rs_srv[i].pid);
+		FILE *f = rs_srv[i].pid > 0 ? fopen(path, "r") : NULL;
+		if (f) {
+			if (fscanf(f, "%llu", &ns) != 1)
+				ns = 0;
+			fclose(f);
+		}
+		t += (double)ns * 1e-9;
+	}
+	return t;
+}
+
+static struct cpu_use cpu_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (struct cpu_use){now_s(), (double)t.tv_sec + (double)t.tv_nsec * 1e-9, servers_cpu()};
+}
+
+static void cpu_add(struct cpu_use *acc, struct cpu_use from)
+{
+	struct cpu_use to = cpu_now();
+	acc->wall += to.wall - from.wall;
+	acc->self += to.self - from.self;
+	acc->srv += to.srv - from.srv;
+}
+
+/* "client x us, servers y us a block; servers busy z" of two phases. */
+static void cpu_print(const char *what, const struct cpu_use *a, const struct cpu_use *b, double blocks)
+{
+	printf("   %-34s %5.2f / %5.2f us here, %5.2f / %5.2f us in the servers a block; servers busy %.2f / %.2f\n",
+	       what, a->self / blocks * 1e6, b->self / blocks * 1e6, a->srv / blocks * 1e6,
+	       b->srv / blocks * 1e6, a->srv / a->wall, b->srv / b->wall);
+}
+
 /* reps rounds, each measuring the client and then the store, so both see
  * the same load; every figure is the best round's (the least disturbed on a
  * shared machine; latencies are the medians of each round). */
@@ -222,18 +275,26 @@ static void run(const char *name, const char *seeds, const int *masters, int nm,
 	int engine = uf_region_engine(r);
 	volatile unsigned char *p = uf_region_addr(r);
 	unsigned sum = 0;
+	struct cpu_use u_get = {0}, u_scan = {0}, u_set = {0}, u_wb = {0};
 	for (int rep = 0; rep < reps; rep++) {
-		double r_set = pipelined(&cl, "b", nblk, true, val), r_get = pipelined(&cl, "b", nblk, false, NULL),
-		       r_rtt = round_trip(&cl, "b", nblk, nfaults);
+		struct cpu_use c0 = cpu_now();
+		double r_set = pipelined(&cl, "b", nblk, true, val);
+		cpu_add(&u_set, c0);
+		c0 = cpu_now();
+		double r_get = pipelined(&cl, "b", nblk, false, NULL);
+		cpu_add(&u_get, c0);
+		double r_rtt = round_trip(&cl, "b", nblk, nfaults);
 		t_set = min_d(t_set, r_set);
 		t_get = min_d(t_get, r_get);
 		t_rtt = min_d(t_rtt, r_rtt);
 
 		ASSERT_OK(uf_evict(r, NULL, 0)); /* clean: nothing to write */
+		c0 = cpu_now();
 		double t0 = now_s();
 		unsigned scan = 0;
 		for (size_t i = 0; i < size; i += BS)
 			scan += p[i];
+		cpu_add(&u_scan, c0);
 		q_scan[rep] = r_get / (now_s() - t0);
 		t_scan = min_d(t_scan, now_s() - t0);
 		ASSERT_EQ(scan, (unsigned)nblk * val[0]);
@@ -241,8 +302,10 @@ static void run(const char *name, const char *seeds, const int *masters, int nm,
 		 * writes them all */
 		for (size_t i = 0; i < size; i += BS)
 			p[i + 1] ^= 0x55;
+		c0 = cpu_now();
 		t0 = now_s();
 		ASSERT_OK(uf_sync(r, NULL, 0));
+		cpu_add(&u_wb, c0);
 		q_wb[rep] = r_set / (now_s() - t0);
 		t_wb = min_d(t_wb, now_s() - t0);
 		double r_fault = random_faults(s, nblk, nfaults, 11 + (uint64_t)rep, &sum);
@@ -267,12 +330,14 @@ static void run(const char *name, const char *seeds, const int *masters, int nm,
 	printf("   %-34s %10.1f MB/s\n", "sequential scan (read-ahead)", mbs / t_scan);
 	printf("   %-34s %10.1f MB/s   scan/GET = %.2f (median of rounds %.2f)\n", "pipelined GET (hiredis)",
 	       mbs / t_get, t_get / t_scan, median(q_scan, reps));
+	cpu_print("CPU, GET / scan:", &u_get, &u_scan, (double)nblk * reps);
 	printf("   %-34s %10.1f us\n", "random 4 KiB fault (median)", t_fault * 1e6);
 	printf("   %-34s %10.1f us     fault/RTT = %.2f (median of rounds %.2f)\n", "one GET round trip (median)",
 	       t_rtt * 1e6, t_fault / t_rtt, median(q_fault, reps));
 	printf("   %-34s %10.1f MB/s\n", "write-back (uf_sync)", mbs / t_wb);
 	printf("   %-34s %10.1f MB/s   sync/SET = %.2f (median of rounds %.2f)\n", "pipelined SET (hiredis)",
 	       mbs / t_set, t_set / t_wb, median(q_wb, reps));
+	cpu_print("CPU, SET / write-back:", &u_set, &u_wb, (double)nblk * reps);
 	free(q_scan);
 	free(q_fault);
 	free(q_wb);
