@@ -35,8 +35,8 @@ static inline uintptr_t slot(const struct uf_region *r, uint32_t f)
  * minor faults per 256 MiB at 2 MiB blocks). Six: the pager's up to four
  * background read-ahead windows (pager.c, RA_JOBS) and two faulting
  * threads' loads (a Redis scan: 0.62x pipelined GET with three windows
- * and four slots, 0.85x with four and six; docs/PERFORMANCE.md). A thread that finds none loads block by
- * block through its frame. */
+ * and four slots, 0.85x with four and six; docs/PERFORMANCE.md). A
+ * thread that finds none loads block by block through its frame. */
 #define STAGE_SLOTS 6
 
 static inline size_t frames_len(const struct uf_region *r) { return (size_t)r->nframes << r->bshift; }

@@ -698,21 +698,21 @@ UF_SIGCTX static void activate_run(struct uf_region *r, const uint32_t *frames, 
  * store thread while the faulting thread installs the current one, and
  * installed by that store thread. Its blocks stay LOADING meanwhile, so a
  * thread that gets there first waits for them (as for any load in
- * progress). Up to ra_depth windows are read ahead (4, as many as a
- * store has threads by default, where the budget holds 16 windows; fewer
- * in smaller budgets): the sequential miss that
- * starts a run of them starts them all, and the first thread to wait on
- * the first block of the oldest (ra_mark) starts one more after the last
- * and moves the mark to the next window, so the store always has windows
- * to read while the program works through the one it is in. A job that
- * finishes before the program gets there installs all but the window's
- * first block, which it parks (F_RA): the program's access to it is a
- * fault, one reactivation from the frame, that starts the next window
- * just the same (without it a window read in time would be entered
- * without a fault, and the pipeline would drain). A job that
- * fails gives its frames back: the program's access then loads those
- * blocks itself and gets the real error. Each job holds a reference on
- * the region, which uf_unmap waits for.
+ * progress). Up to ra_depth windows are read ahead (4, as many as a store
+ * has threads by default, where the budget holds 16 windows; fewer in
+ * smaller budgets): the sequential miss that starts a run of them starts
+ * them all, and the first thread to wait on the first block of the oldest
+ * (ra_mark) starts one more after the last and moves the mark to the next
+ * window, so the store always has windows to read while the program works
+ * through the one it is in. A job that finishes before the program gets
+ * there installs all but the window's first block, which it parks (F_RA):
+ * the program's access to it is a fault, served by one install from the
+ * frame (no store read, and no reactivation in the statistics), that
+ * starts the next window just the same; without it a window read in time
+ * would be entered without a fault, and the pipeline would drain. A job
+ * that fails gives its frames back: the program's access then loads those
+ * blocks itself and gets the real error. Each job holds a reference on the
+ * region, which uf_unmap waits for.
  */
 #define RA_JOBS 4
 struct uf__ra_job {
