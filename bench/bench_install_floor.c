@@ -32,6 +32,14 @@
  *   move-recycle UFFDIO_MOVE of the evicted batch's pages out into the pool
  *                (recycled frames, no allocation or zeroing) + memcpy into
  *                them + UFFDIO_MOVE in + UFFDIO_WRITEPROTECT
+ * The same one page per ioctl (a random fault's load under a budget):
+ *   copy1-evict  per page: MADV_DONTNEED of the evicted page + memcpy into a
+ *                hot staging page + UFFDIO_COPY(MODE_WP)
+ *   park1-evict  per page: UFFDIO_MOVE of the evicted page into the pool, then
+ *                MADV_DONTNEED of it (the pager's eviction under asynchronous
+ *                tracking) + memcpy into a hot staging page + UFFDIO_COPY
+ *   move1-recycle per page: UFFDIO_MOVE of the evicted page into the pool +
+ *                memcpy into it + UFFDIO_MOVE in + UFFDIO_WRITEPROTECT
  * With transparent huge pages (MADV_HUGEPAGE), 2 MiB batches:
  *   populate-thp MADV_POPULATE_WRITE of a 2 MiB-aligned huge range + memcpy
  *   move-thp+wp  a 2 MiB huge pool page populated + memcpy + one UFFDIO_MOVE
@@ -73,9 +81,10 @@ struct uffdio_move {
 #define BLEN ((size_t)BATCH * PS)
 
 enum { V_TMPFS, V_SCAN, V_POP, V_COPY, V_MOVE, V_MOVEWP, V_COPYEV, V_MOVEREC, V_POPTHP, V_MOVETHP,
-       V_COPYDIRECT, NV };
+       V_COPYDIRECT, V_COPY1EV, V_PARK1EV, V_MOVE1REC, NV };
 static const char *names[NV] = {"tmpfs", "scan", "populate", "copy", "move", "move+wp",
-				"copy-evict", "move-recycle", "populate-thp", "move-thp+wp", "copy-direct"};
+				"copy-evict", "move-recycle", "populate-thp", "move-thp+wp", "copy-direct",
+				"copy1-evict", "park1-evict", "move1-recycle"};
 #define HLEN ((size_t)2 << 20)
 
 static size_t g_len, g_win;
@@ -251,6 +260,8 @@ static double run(int v)
 	 * same uffd, so both ends of a MOVE have equal flags. */
 	reg(fd, pool, BLEN, UFFDIO_REGISTER_MODE_WP);
 	madvise(pool, BLEN, MADV_POPULATE_WRITE); /* the staging slot is hot */
+	char *spare = anon(PS); /* park1-evict's frame slot */
+	reg(fd, spare, PS, UFFDIO_REGISTER_MODE_WP);
 	size_t wb = g_win / BLEN; /* budget in batches */
 	t0 = now();
 	for (size_t b = 0; b < n; b++) {
@@ -279,6 +290,32 @@ static double run(int v)
 			if (v == V_MOVEWP)
 				do_wp(fd, d, BLEN);
 			break;
+		case V_COPY1EV:
+		case V_PARK1EV:
+		case V_MOVE1REC:
+			for (size_t i = 0; i < BLEN; i += PS) {
+				char *ev = d - wb * BLEN + i;
+				if (v != V_MOVE1REC) {
+					if (b >= wb && v == V_COPY1EV)
+						madvise(ev, PS, MADV_DONTNEED);
+					if (b >= wb && v == V_PARK1EV) {
+						do_move(fd, spare, ev, PS);
+						madvise(spare, PS, MADV_DONTNEED);
+					}
+					memcpy(pool, src + i, PS);
+					do_copy(fd, d + i, pool, PS,
+						UFFDIO_COPY_MODE_WP | UFFDIO_COPY_MODE_DONTWAKE);
+					continue;
+				}
+				if (b >= wb)
+					do_move(fd, pool + i, ev, PS);
+				else if (madvise(pool + i, PS, MADV_POPULATE_WRITE))
+					die("MADV_POPULATE_WRITE");
+				memcpy(pool + i, src + i, PS);
+				do_move(fd, d + i, pool + i, PS);
+				do_wp(fd, d + i, PS);
+			}
+			break;
 		case V_MOVEREC:
 			if (b >= wb)
 				do_move(fd, pool, d - wb * BLEN, BLEN); /* an evicted batch's frames */
@@ -294,6 +331,7 @@ static double run(int v)
 	t1 = now();
 	close(fd);
 	munmap(pool, BLEN);
+	munmap(spare, PS);
 	munmap(r, g_len);
 	g_sink += s;
 	return (t1 - t0) / (g_len / PS);
