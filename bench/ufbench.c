@@ -39,7 +39,7 @@ struct opts {
 	int engines[4];
 	int nengines;
 	size_t size, block_size, budget;
-	bool have_size, have_budget;
+	bool have_size, have_budget, writable;
 	uint64_t ops;
 	int threads, reps, warmup;
 	double time_limit;
@@ -114,6 +114,8 @@ static void usage(FILE *f)
 		"  --warmup N             discarded rounds before them (default 1)\n"
 		"  --time-limit SEC       cut a measurement short after SEC (default 20)\n"
 		"  --seed N               access-trace seed\n"
+		"  --writable             map seq-read, rand-read, zipf-read and threads\n"
+		"                         read-write (write tracking on, nothing written)\n"
 		"  --json                 JSON lines on stdout (human text goes to stderr)\n"
 		"  --dat FILE             gnuplot table of medians (us per page) for bench/plot.gp\n"
 		"  --md FILE              Markdown tables of the results, ratios and targets\n"
@@ -199,7 +201,7 @@ static int add_engine(const char *s, void *ctx)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_SCEN = 256, O_SYS, O_ENG, O_SIZE, O_BLOCK, O_BUDGET, O_OPS, O_THR, O_REPS, O_TL,
-	       O_SEED, O_JSON, O_LIST, O_CMP, O_DAT, O_HELP, O_WARM, O_MD };
+	       O_SEED, O_JSON, O_LIST, O_CMP, O_DAT, O_HELP, O_WARM, O_MD, O_WRITABLE };
 	static const struct option lo[] = {
 		{"scenario", required_argument, NULL, O_SCEN}, {"system", required_argument, NULL, O_SYS},
 		{"engine", required_argument, NULL, O_ENG},    {"size", required_argument, NULL, O_SIZE},
@@ -210,7 +212,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"time-limit", required_argument, NULL, O_TL}, {"seed", required_argument, NULL, O_SEED},
 		{"json", no_argument, NULL, O_JSON},           {"list", no_argument, NULL, O_LIST},
 		{"compare", no_argument, NULL, O_CMP},         {"dat", required_argument, NULL, O_DAT},
-		{"md", required_argument, NULL, O_MD},
+		{"md", required_argument, NULL, O_MD},         {"writable", no_argument, NULL, O_WRITABLE},
 		{"help", no_argument, NULL, O_HELP},           {NULL, 0, NULL, 0},
 	};
 	memset(o, 0, sizeof(*o));
@@ -280,6 +282,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_CMP: o->compare = true; break;
 		case O_DAT: o->dat = optarg; break;
 		case O_MD: o->md = optarg; break;
+		case O_WRITABLE: o->writable = true; break;
 		case O_HELP: usage(stdout); exit(0);
 		default: usage(stderr); return -1;
 		}
@@ -717,6 +720,7 @@ static struct ufb_cfg resolve(const struct ufb_scenario *sc, const struct opts *
 	c.time_limit = o->time_limit;
 	c.seed = o->seed;
 	c.uf_flags = sc->uf_flags;
+	c.read_prot = o->writable ? PROT_READ | PROT_WRITE : PROT_READ;
 	c.reps = o->reps ? o->reps : sc->def_reps ? sc->def_reps : 5;
 	c.warmup = o->warmup;
 	return c;

@@ -77,6 +77,8 @@ struct ufb_cfg {
 	double time_limit;  /* seconds per measurement before it is cut short */
 	uint64_t seed;
 	unsigned uf_flags;  /* extra UF_MAP_* flags */
+	int read_prot;      /* the read scenarios' mapping: PROT_READ, or with
+			     * --writable PROT_READ | PROT_WRITE */
 	int reps, warmup;   /* measured rounds; discarded rounds before them */
 };
 

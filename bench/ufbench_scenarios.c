@@ -173,7 +173,7 @@ static void run_read(const struct ufb_cfg *cfg, const struct ufb_data *d, const 
 		return;
 	}
 	struct ufb_src src = {d->buf, d->memfd, d->size};
-	struct ufb_region_opts o = {PROT_READ, cfg->budget, cfg->block_size, cfg->uf_flags, false};
+	struct ufb_region_opts o = {cfg->read_prot, cfg->budget, cfg->block_size, cfg->uf_flags, false};
 	if (s->system == UFB_KERNEL_TMPFS)
 		o.budget = 0; /* the page cache has no per-mapping budget */
 	struct ufb_region r;
@@ -241,7 +241,7 @@ static void run_threads(const struct ufb_cfg *cfg, const struct ufb_data *d, con
 	size_t ps = ufb_page_size();
 	int nt = variant == 0 ? 1 : cfg->threads;
 	struct ufb_src src = {d->buf, d->memfd, d->size};
-	struct ufb_region_opts o = {PROT_READ, s->system == UFB_KERNEL_TMPFS ? 0 : cfg->budget,
+	struct ufb_region_opts o = {cfg->read_prot, s->system == UFB_KERNEL_TMPFS ? 0 : cfg->budget,
 				    cfg->block_size, cfg->uf_flags, false};
 	struct ufb_region r;
 	if (open_measured(&r, s, &src, &o, res) != UFB_OK)

@@ -213,6 +213,25 @@ UF_SIGCTX int uf__uffd_park(struct uf_region *r, uint32_t f, uint64_t blk, size_
 	return madvise((void *)a, len, MADV_DONTNEED) ? -errno : 0;
 }
 
+/* Parks the mapped blocks from b0 (len bytes, whole pages) into the slots
+ * of frames f0, f0 + 1, ... with one UFFDIO_MOVE. On failure *done bytes
+ * from the start were moved; the caller parks the rest block by block
+ * (uf__uffd_park, which also copes with what the move could not do). */
+UF_SIGCTX int uf__uffd_park_run(struct uf_region *r, uint32_t f0, uint64_t b0, size_t len, size_t *done)
+{
+	*done = 0;
+	if (!(r->eng_flags & UF__UFFD_MOVE))
+		return -ENOTSUP;
+	uint64_t mode = UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES | nowake(r, UFFDIO_MOVE_MODE_DONTWAKE);
+	return uf__uffd_move_part(r->uffd, slot(r, f0), (uintptr_t)uf__blk_addr(r, b0), len, mode, done);
+}
+
+/* Gives back the slots of frames f0 .. f0 + n - 1 with one call. */
+UF_SIGCTX void uf__uffd_release_run(struct uf_region *r, uint32_t f0, unsigned n)
+{
+	madvise((void *)slot(r, f0), (size_t)n << r->bshift, MADV_DONTNEED);
+}
+
 /* The frame's slot held the block while it was parked (or being filled):
  * give the page back so the frame owns no RAM while it holds no block. */
 UF_SIGCTX void uf__uffd_release(struct uf_region *r, uint32_t f, uint64_t blk, size_t len)
@@ -332,6 +351,8 @@ const struct uf__engine_ops uf__engine_uffd = {
 	.install = uf__uffd_install,
 	.park = uf__uffd_park,
 	.release = uf__uffd_release,
+	.park_run = uf__uffd_park_run,
+	.release_run = uf__uffd_release_run,
 	.zap = uf__uffd_zap,
 	.protect = uf__uffd_protect,
 	.stage_get = uf__uffd_stage_get,

@@ -377,9 +377,14 @@ UF_SIGCTX static bool balance1(struct uf_region *r);
  * keep it at whatever size it had when the budget filled up (often one),
  * and hot blocks would be evicted straight from the FIFO-ordered active
  * list. balance1 stops at the target. */
+UF_SIGCTX static unsigned balance_run(struct uf_region *r, unsigned n);
+
 UF_SIGCTX static void balance(struct uf_region *r, unsigned n)
 {
-	for (unsigned i = 0; i <= n; i++)
+	unsigned i = 0;
+	if (n > 1 && r->eng->park_run && r->bs == uf__page_size())
+		i = balance_run(r, n);
+	for (; i <= n; i++)
 		if (!balance1(r))
 			break;
 }
@@ -424,13 +429,146 @@ UF_SIGCTX static bool balance1(struct uf_region *r)
 	return !e;
 }
 
+/* Under pressure with the inactive list below its target: takes the
+ * coldest whole page blocks (up to n + 1) off the active list in one lock
+ * round, for callers that made n blocks active. */
+UF_SIGCTX static unsigned take_coldest(struct uf_region *r, unsigned n, uint32_t *fs, uint32_t *sts)
+{
+	unsigned k = 0;
+	if (atomic_load_explicit(&r->st_evictions, memory_order_relaxed) == 0)
+		return 0;
+	uf__spin_lock(&r->lock);
+	bool full = r->free_head == UF__NIL && r->fresh >= r->nframes;
+	while (full && k <= n && r->inactive.count + k < r->inactive_target && r->active.count > 1) {
+		uint32_t p = take_tail(r, L_ACTIVE);
+		if (p == UF__NIL)
+			break;
+		struct uf__frame *fr = &r->frames[p];
+		uint32_t st = atomic_load(&fr->state);
+		atomic_store(&fr->state, F_BUSY | (st & (F_DIRTY | F_WAITERS)));
+		fs[k] = p;
+		sts[k++] = st;
+	}
+	uf__spin_unlock(&r->lock);
+	return k;
+}
+
+/*
+ * Parks the owned mapped blocks of frames fs[0..m) (frame fs[0] + i holds
+ * block b0 + i) as park_settled would each, with one move for the run and,
+ * under asynchronous write tracking, one scan for its writes. What the
+ * move did not do is parked block by block. Errors land in es[].
+ */
+UF_SIGCTX static void park_run_settled(struct uf_region *r, const uint32_t *fs, uint32_t *sts,
+				       int *es, unsigned m)
+{
+	uint32_t f0 = fs[0];
+	uint64_t b0 = r->frames[f0].block;
+	size_t ps = uf__page_size(), done = 0;
+	/* Written blocks (the scan protects them again, as park_settled's
+	 * does). A full answer may have left some unreported, with their
+	 * marks taken: count every block from the last reported on as
+	 * written (a spurious write-back at worst). */
+	enum { NW = 16 };
+	uint64_t w[NW];
+	long nw = 0;
+	uint64_t written_from = b0 + m;
+	if (r->async_wp) {
+		nw = r->eng->written_scan(r, b0, b0 + m, true, w, NW);
+		if (nw < 0)
+			written_from = b0; /* a scan error counts as written */
+		else if (nw == NW)
+			written_from = w[NW - 1];
+	}
+	int e = r->eng->park_run(r, f0, b0, (size_t)m * ps, &done);
+	size_t moved = e ? done / ps : m;
+	long wi = 0;
+	for (unsigned i = 0; i < m; i++) {
+		uint64_t blk = b0 + i;
+		es[i] = 0;
+		if (!r->async_wp || (sts[i] & F_DIRTY)) {
+			if (i >= moved)
+				es[i] = park_settled(r, fs[i], blk, &sts[i]);
+			continue;
+		}
+		while (wi < nw && w[wi] < blk)
+			wi++;
+		bool written = blk >= written_from || (wi < nw && w[wi] == blk);
+		if (written) {
+			sts[i] |= F_DIRTY;
+			stat_add(&r->st_dirty, 1);
+		}
+		if (i >= moved) {
+			/* Not moved: park it alone (dirty now if the scan said so;
+			 * otherwise its own scan and content check settle it). */
+			es[i] = park_settled(r, fs[i], blk, &sts[i]);
+		} else if (!written && block_hash(r->eng->frame_buf(r, fs[i], blk), ps) !=
+						r->frames[fs[i]].clean_hash) {
+			sts[i] |= F_DIRTY;
+			stat_add(&r->st_dirty, 1);
+		}
+	}
+}
+
+/* balance() for a batch: parks up to n + 1 coldest blocks, adjacent ones
+ * (both blocks and frames in a row, as a scan leaves them) with one call.
+ * How many it parked; fewer than n + 1 means the list is at its target. */
+UF_SIGCTX static unsigned balance_run(struct uf_region *r, unsigned n)
+{
+	uint32_t fs[UF__RA_MAX + 1], sts[UF__RA_MAX + 1];
+	int es[UF__RA_MAX + 1];
+	if (n > UF__RA_MAX)
+		n = UF__RA_MAX;
+	unsigned k = take_coldest(r, n, fs, sts);
+	if (!k)
+		return 0;
+	/* In block order (the active tail gives a window last block first). */
+	for (unsigned i = 1; i < k; i++)
+		for (unsigned j = i; j > 0 && r->frames[fs[j]].block < r->frames[fs[j - 1]].block; j--) {
+			uint32_t t = fs[j], u = sts[j];
+			fs[j] = fs[j - 1];
+			sts[j] = sts[j - 1];
+			fs[j - 1] = t;
+			sts[j - 1] = u;
+		}
+	for (unsigned i = 0, j; i < k; i = j) {
+		for (j = i + 1; j < k && fs[j] == fs[j - 1] + 1 &&
+				r->frames[fs[j]].block == r->frames[fs[j - 1]].block + 1;
+		     j++)
+			;
+		if (j - i > 1) {
+			park_run_settled(r, fs + i, sts + i, es + i, j - i);
+		} else {
+			es[i] = park_settled(r, fs[i], r->frames[fs[i]].block, &sts[i]);
+		}
+	}
+	/* The lowest block nearest the tail: the victims of the next window
+	 * then come in frame order too, and that window parks as a run. */
+	uf__spin_lock(&r->lock);
+	for (unsigned i = 0; i < k; i++)
+		list_push_head(r, es[i] ? L_ACTIVE : L_INACTIVE, fs[i]);
+	uf__spin_unlock(&r->lock);
+	unsigned parked = 0;
+	for (unsigned i = 0; i < k; i++) {
+		publish(&r->frames[fs[i]], (es[i] ? F_ACTIVE : F_PARKED) | (sts[i] & F_DIRTY));
+		parked += !es[i];
+	}
+	return k < n + 1 ? n + 1 : parked;
+}
+
 /* Frees the frame f (BUSY, owned) of victim block vblk so it can hold
  * another block. Dirty data is written back first; if that fails the victim
  * stays resident and the error is returned, with *parked telling whether it
- * is still mapped (false) or kept unmapped in its frame (true). */
+ * is still mapped (false) or kept unmapped in its frame (true). defer (may
+ * be NULL): on entry, whether the frame's release may be left to the caller
+ * (who then gives back a run of frames with one call, release_run); on
+ * return, whether it was. */
 UF_SIGCTX static int evict_frame(struct uf_region *r, uint32_t f, uint64_t vblk, uint32_t *vstp,
-				 bool *parked)
+				 bool *parked, bool *defer)
 {
+	bool may_defer = defer && *defer && r->eng->release_run && r->bs == uf__page_size();
+	if (defer)
+		*defer = false;
 	size_t ilen = uf__blk_install_len(r, vblk);
 	int e = 0;
 	uint32_t vst = *vstp;
@@ -456,7 +594,9 @@ UF_SIGCTX static int evict_frame(struct uf_region *r, uint32_t f, uint64_t vblk,
 		stat_add(&r->st_writebacks, 1);
 		stat_add(&r->st_dirty, -1);
 	}
-	if (r->eng->release)
+	if (may_defer)
+		*defer = true;
+	else if (r->eng->release)
 		r->eng->release(r, f, vblk, ilen);
 	stat_add(&r->st_evictions, 1);
 	return 0;
@@ -527,9 +667,15 @@ UF_SIGCTX static uint32_t reserve_free_locked(struct uf_region *r, uint64_t blk)
  * coldest idle one after evicting its block. Returns the frame LOADING and
  * entered in the table, or UF__NIL if blk became resident meanwhile (*err
  * 0) or no frame could be freed (*err set; only when may_wait). Without
- * may_wait (read-ahead) it gives up at once instead of waiting or retrying. */
-UF_SIGCTX static uint32_t reserve(struct uf_region *r, uint64_t blk, bool may_wait, int *err)
+ * may_wait (read-ahead) it gives up at once instead of waiting or retrying.
+ * defer: as for evict_frame (NULL: release now); the caller must release
+ * a deferred frame before anything is written into it. */
+UF_SIGCTX static uint32_t reserve_defer(struct uf_region *r, uint64_t blk, bool may_wait, int *err,
+					bool *defer)
 {
+	bool may_defer = defer && *defer;
+	if (defer)
+		*defer = false;
 	unsigned failures = 0;
 	uint32_t failed[8]; /* victims that could not be evicted */
 	int last_err = 0;
@@ -586,8 +732,10 @@ UF_SIGCTX static uint32_t reserve(struct uf_region *r, uint64_t blk, bool may_wa
 		hinsert(r, blk, f); /* faults on blk now wait for this frame */
 		uf__spin_unlock(&r->lock);
 
-		bool parked;
-		int e = evict_frame(r, f, vblk, &vst, &parked);
+		bool parked, deferred = may_defer;
+		int e = evict_frame(r, f, vblk, &vst, &parked, &deferred);
+		if (defer)
+			*defer = deferred;
 		uf__spin_lock(&r->lock);
 		if (e == 0) {
 			hremove(r, vblk);
@@ -608,6 +756,11 @@ UF_SIGCTX static uint32_t reserve(struct uf_region *r, uint64_t blk, bool may_wa
 			return UF__NIL;
 		}
 	}
+}
+
+UF_SIGCTX static uint32_t reserve(struct uf_region *r, uint64_t blk, bool may_wait, int *err)
+{
+	return reserve_defer(r, blk, may_wait, err, NULL);
 }
 
 /* Gives a reserved (LOADING) frame back after a failed load. */
@@ -645,13 +798,33 @@ UF_SIGCTX static unsigned readahead(struct uf_region *r, uint64_t blk)
 UF_SIGCTX static unsigned reserve_run(struct uf_region *r, uint64_t blk, uint32_t *frames,
 				      unsigned from, unsigned n)
 {
-	unsigned got = from;
+	/* The victims' frames are released together at the end: adjacent
+	 * frames (a scan evicts an older window in order) with one call. */
+	uint64_t rel[(UF__RA_MAX + 63) / 64] = {0};
+	unsigned got = from, lo = UINT32_MAX, hi = 0;
 	for (; got < n; got++) {
 		int e;
-		frames[got] = reserve(r, blk + got, false, &e);
+		bool deferred = true;
+		frames[got] = reserve_defer(r, blk + got, false, &e, &deferred);
 		if (frames[got] == UF__NIL)
 			break;
+		if (deferred)
+			rel[got / 64] |= 1ull << (got % 64);
 	}
+	for (unsigned i = from; i < got; i++) {
+		if (!(rel[i / 64] & (1ull << (i % 64))))
+			continue;
+		uint32_t f = frames[i];
+		if (lo != UINT32_MAX && f == hi + 1) {
+			hi = f;
+			continue;
+		}
+		if (lo != UINT32_MAX)
+			r->eng->release_run(r, lo, hi - lo + 1);
+		lo = hi = f;
+	}
+	if (lo != UINT32_MAX)
+		r->eng->release_run(r, lo, hi - lo + 1);
 	return got;
 }
 
@@ -1426,7 +1599,7 @@ int uf__pager_drop(struct uf_region *r, uint64_t b0, uint64_t b1, bool writeback
 		bool parked = (st & F_KIND) == F_PARKED;
 		int e = 0;
 		if (writeback) {
-			e = evict_frame(r, f, blk, &st, &parked);
+			e = evict_frame(r, f, blk, &st, &parked, NULL);
 			dirty = st & F_DIRTY;
 		} else {
 			/* discard: forget the block, changes included */

@@ -95,6 +95,15 @@ struct uf__engine_ops {
 	UF_SIGCTX int (*zap)(struct uf_region *r, uint32_t f, uint64_t blk, size_t len);
 	/* The frame no longer holds blk (may release RAM). Optional. */
 	UF_SIGCTX void (*release)(struct uf_region *r, uint32_t f, uint64_t blk, size_t len);
+	/* Optional, for blocks of one page, in batches (a read-ahead window's
+	 * evictions): park the mapped run of len bytes from b0 into frames
+	 * f0, f0 + 1, ... with one call (on failure *done bytes were parked),
+	 * and release the frames f0 .. f0 + n - 1 of evicted victims with one
+	 * call (as release would each, for a block that is not being faulted
+	 * in). */
+	UF_SIGCTX int (*park_run)(struct uf_region *r, uint32_t f0, uint64_t b0, size_t len,
+				  size_t *done);
+	UF_SIGCTX void (*release_run)(struct uf_region *r, uint32_t f0, unsigned n);
 	/* Write-protect (on) or open (off) a mapped block. */
 	UF_SIGCTX int (*protect)(struct uf_region *r, uint64_t blk, size_t len, bool on);
 	/* Optional, for batched loads of clean blocks (read-ahead): a staging

@@ -142,39 +142,51 @@ UF_SIGCTX static bool move_happened(uintptr_t dst, uintptr_t src)
 }
 
 UF_SIGCTX static int fill_range(int fd, unsigned long req, uintptr_t dst, uintptr_t src, size_t len,
-				uint64_t mode)
+				uint64_t mode, size_t *done)
 {
-	while (len) {
-		struct uffdio_move a = {.dst = dst, .src = src, .len = len, .mode = mode};
+	size_t left = len;
+	while (left) {
+		struct uffdio_move a = {.dst = dst, .src = src, .len = left, .mode = mode};
 		if (ioctl(fd, req, &a) == 0)
-			return 0;
+			break;
 		int e = errno;
 		if (e == EEXIST && req == UFFDIO_MOVE && move_happened(dst, src)) {
 			size_t ps = uf__page_size();
 			dst += ps;
 			src += ps;
-			len -= ps < len ? ps : len;
+			left -= ps < left ? ps : left;
 			continue;
 		}
-		if (e != EAGAIN)
-			return -e;
 		if (a.move > 0) {
 			dst += (uint64_t)a.move;
 			src += (uint64_t)a.move;
-			len -= (size_t)a.move;
+			left -= (size_t)a.move;
+		}
+		if (e != EAGAIN) {
+			if (done)
+				*done = len - left;
+			return -e;
 		}
 	}
+	if (done)
+		*done = len;
 	return 0;
 }
 
 UF_SIGCTX int uf__uffd_copy(int fd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode)
 {
-	return fill_range(fd, UFFDIO_COPY, dst, src, len, mode);
+	return fill_range(fd, UFFDIO_COPY, dst, src, len, mode, NULL);
 }
 
 UF_SIGCTX int uf__uffd_move(int fd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode)
 {
-	return fill_range(fd, UFFDIO_MOVE, dst, src, len, mode);
+	return fill_range(fd, UFFDIO_MOVE, dst, src, len, mode, NULL);
+}
+
+UF_SIGCTX int uf__uffd_move_part(int fd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode,
+				 size_t *done)
+{
+	return fill_range(fd, UFFDIO_MOVE, dst, src, len, mode, done);
 }
 
 UF_SIGCTX int uf__uffd_wp(int fd, uintptr_t start, size_t len, uint64_t mode)

@@ -19,6 +19,9 @@ const struct uf__uffd_caps *uf__uffd_caps(void);
 int uf__uffd_open(uint64_t features, int flags);
 UF_SIGCTX int uf__uffd_copy(int fd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode);
 UF_SIGCTX int uf__uffd_move(int fd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode);
+/* The same, saying on failure how many bytes (from the start) were moved. */
+UF_SIGCTX int uf__uffd_move_part(int fd, uintptr_t dst, uintptr_t src, size_t len, uint64_t mode,
+				 size_t *done);
 UF_SIGCTX int uf__uffd_wp(int fd, uintptr_t start, size_t len, uint64_t mode);
 int uf__uffd_register(int fd, uintptr_t start, size_t len, uint64_t mode, uint64_t *ioctls);
 /* PAGEMAP_SCAN for pages written since write-protected (WP_ASYNC ranges):
@@ -45,6 +48,8 @@ UF_SIGCTX int uf__uffd_install(struct uf_region *r, uint32_t f, uint64_t blk, si
 UF_SIGCTX int uf__uffd_park(struct uf_region *r, uint32_t f, uint64_t blk, size_t len);
 UF_SIGCTX int uf__uffd_protect(struct uf_region *r, uint64_t blk, size_t len, bool on);
 UF_SIGCTX void uf__uffd_release(struct uf_region *r, uint32_t f, uint64_t blk, size_t len);
+UF_SIGCTX int uf__uffd_park_run(struct uf_region *r, uint32_t f0, uint64_t b0, size_t len, size_t *done);
+UF_SIGCTX void uf__uffd_release_run(struct uf_region *r, uint32_t f0, unsigned n);
 UF_SIGCTX int uf__uffd_zap(struct uf_region *r, uint32_t f, uint64_t blk, size_t len);
 UF_SIGCTX void *uf__uffd_stage_get(struct uf_region *r, size_t len, unsigned *token);
 UF_SIGCTX void uf__uffd_stage_put(struct uf_region *r, unsigned token);
