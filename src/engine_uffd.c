@@ -214,16 +214,28 @@ UF_SIGCTX int uf__uffd_park(struct uf_region *r, uint32_t f, uint64_t blk, size_
 }
 
 /* Parks the mapped blocks from b0 (len bytes, whole pages) into the slots
- * of frames f0, f0 + 1, ... with one UFFDIO_MOVE. On failure *done bytes
- * from the start were moved; the caller parks the rest block by block
+ * of frames f0, f0 + 1, ... with one UFFDIO_MOVE (without MOVE: one copy
+ * and one unmap, as uf__uffd_park does). On failure *done bytes from the
+ * start were parked; the caller parks the rest block by block
  * (uf__uffd_park, which also copes with what the move could not do). */
 UF_SIGCTX int uf__uffd_park_run(struct uf_region *r, uint32_t f0, uint64_t b0, size_t len, size_t *done)
 {
+	uintptr_t a = (uintptr_t)uf__blk_addr(r, b0), s = slot(r, f0);
 	*done = 0;
-	if (!(r->eng_flags & UF__UFFD_MOVE))
-		return -ENOTSUP;
-	uint64_t mode = UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES | nowake(r, UFFDIO_MOVE_MODE_DONTWAKE);
-	return uf__uffd_move_part(r->uffd, slot(r, f0), (uintptr_t)uf__blk_addr(r, b0), len, mode, done);
+	if (r->eng_flags & UF__UFFD_MOVE) {
+		uint64_t mode = UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES | nowake(r, UFFDIO_MOVE_MODE_DONTWAKE);
+		return uf__uffd_move_part(r->uffd, s, a, len, mode, done);
+	}
+	if (r->eng_flags & UF__UFFD_WP) {
+		int e = uf__uffd_wp(r->uffd, a, len, UFFDIO_WRITEPROTECT_MODE_WP);
+		if (e)
+			return e;
+	}
+	memcpy((void *)s, (const void *)a, len);
+	if (madvise((void *)a, len, MADV_DONTNEED))
+		return -errno;
+	*done = len;
+	return 0;
 }
 
 /* Gives back the slots of frames f0 .. f0 + n - 1 with one call. */
