@@ -1018,9 +1018,15 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 	int e = -ENOMEM;
 	/* A memory store: install from its bytes where they are, one 4 KiB
 	 * copy a page less (the kernel's copy reads them, not a staging
-	 * copy). Not for the store's last, partial page (zeros follow it). */
+	 * copy). Not for the store's last, partial page (zeros follow it).
+	 * Nor for a window under asynchronous tracking: the content hash
+	 * reads every byte first, and hashing a cold run in place costs more
+	 * than copying it into the (hot) staging slot and hashing it there
+	 * (seq-read of a writable region: 2030 against 2670 ns a page,
+	 * docs/PERFORMANCE.md); a single block costs less in place. */
+	bool direct = r->direct && dlen == ilen && !(r->async_wp && got > 1);
 	const unsigned char *src =
-		r->direct && dlen == ilen ? uf__store_peek(r->store, r->soff + (blk << r->bshift), dlen) : NULL;
+		direct ? uf__store_peek(r->store, r->soff + (blk << r->bshift), dlen) : NULL;
 	const unsigned char *from = src;
 	if (!src && (buf = r->eng->stage_get(r, ilen, &tok))) {
 		e = store_read(r, blk, buf, dlen);
