@@ -62,6 +62,7 @@
 #include <sys/syscall.h>
 
 #include "arch/arch.h"
+#include "diag.h"
 #include "fault.h"
 #include "region.h"
 #include "registry.h"
@@ -432,21 +433,7 @@ static void grow(struct uf_region *r, struct thr_priv *p)
 	pthread_mutex_unlock(&p->grow_lock);
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
-
-static uint64_t now_us(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
-}
+static uint64_t now_us(void) { return uf__diag_now_ns() / 1000u; }
 
 /*
  * A thread that faults in a loop faults again a few microseconds after it
@@ -506,7 +493,7 @@ static void *handler_main(void *arg)
 					fast = false;
 					break;
 				}
-				cpu_relax();
+				uf__cpu_relax();
 				continue;
 			}
 			if (spun) { /* caught one: the next poll may catch one too */

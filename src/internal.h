@@ -60,6 +60,15 @@ typedef struct {
 	_Atomic uint32_t v;
 } uf__spinlock;
 UF_SIGCTX void uf__spin_lock_slow(uf__spinlock *l);
+/* The CPU's spin-wait hint (pause, yield). */
+UF_SIGCTX static inline void uf__cpu_relax(void)
+{
+#if defined(__x86_64__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
 UF_SIGCTX static inline void uf__spin_lock(uf__spinlock *l)
 {
 	uint32_t z = 0;

@@ -33,11 +33,7 @@ UF_SIGCTX void uf__spin_lock_slow(uf__spinlock *l)
 							  memory_order_relaxed))
 			return;
 		if (n < 64) {
-#if defined(__x86_64__)
-			__builtin_ia32_pause();
-#elif defined(__aarch64__)
-			__asm__ volatile("yield");
-#endif
+			uf__cpu_relax();
 		} else {
 			/* The holder was preempted (2 vCPUs): give it the CPU. */
 			sched_yield();
