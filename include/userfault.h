@@ -213,7 +213,7 @@ typedef int (*uf_error_fn)(uf_region *r, void *addr, int err, void *arg);
 struct uf_map_opts {
 	size_t struct_size;   /* set by uf_map_opts_init */
 	size_t block_size;    /* power of two >= page size; 0 = page size */
-	size_t max_resident;  /* RAM budget in bytes; 0 = min(len, RAM/2) */
+	size_t max_resident;  /* RAM budget in bytes; 0 = min(len, RAM/2); >= 4 blocks */
 	int engine;           /* enum uf_engine */
 	unsigned flags;       /* UF_MAP_* */
 	uf_error_fn on_error; /* optional */

@@ -1716,11 +1716,22 @@ int uf__pager_init(struct uf_region *r)
 	 * 1/8, 1/3, 1/2 parked (exact LRU 0.290, FIFO 0.326), but each step up
 	 * costs more reactivation faults (+9%, +12%): a third is the middle. */
 	r->inactive_target = r->nframes >= 4 ? r->nframes / 3 : 0;
+	/* Parked blocks are unmapped: keep mapped at least what one
+	 * instruction may need at once (uf__frames_floor), or it would fault
+	 * forever, each fault parking a block its retry needs. */
+	uint32_t least = uf__frames_floor(r->prot);
+	uint32_t mapped = r->nframes > least ? r->nframes - least : 0;
+	if (r->inactive_target > mapped)
+		r->inactive_target = mapped;
 	/* Read-ahead: at most UF__RA_MAX_BYTES, a quarter of the budget, and
-	 * only where the engine can install a run in one call. */
+	 * only where the engine can install a run in one call; a window must
+	 * not push out the blocks an instruction needs besides the faulting
+	 * one either. */
 	size_t ra = UF__RA_MAX_BYTES >> r->bshift;
 	if (ra > r->nframes / 4)
 		ra = r->nframes / 4;
+	if (r->nframes - r->inactive_target >= least && ra > r->nframes - r->inactive_target - least + 1)
+		ra = r->nframes - r->inactive_target - least + 1;
 	if (ra > UF__RA_MAX)
 		ra = UF__RA_MAX;
 	if ((r->flags & UF_MAP_NO_READAHEAD) || !r->eng->install_clean || ra < 2)

@@ -231,6 +231,12 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 	if (budget > ram)
 		budget = ram > bs ? ram : bs;
 	uint64_t nframes = budget / bs;
+	/* With fewer frames than one instruction needs at once it could never
+	 * complete: every fault would evict the block its retry needs next (a
+	 * livelock fuzz_api found with a budget of one page and a 64-byte
+	 * uf_try_read across a page boundary). */
+	if (nframes < uf__frames_floor(prot))
+		nframes = uf__frames_floor(prot);
 	if (nframes > nblocks)
 		nframes = nblocks;
 	if (nframes >= UF__NIL)

@@ -11,6 +11,7 @@
 #define UF_REGION_H
 
 #include <pthread.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 #include "store.h"
@@ -61,6 +62,13 @@ struct uf__list {
 };
 
 #define UF__NIL UINT32_MAX
+
+/* The fewest frames a region gets, whatever its budget (capped at its
+ * blocks), and the fewest it keeps mapped (not parked): what one
+ * instruction may need at once. x86's movs reads one operand and writes
+ * another, each possibly across a block boundary; code run from the region
+ * adds the two blocks its bytes span. */
+static inline uint32_t uf__frames_floor(int prot) { return prot & PROT_EXEC ? 6 : 4; }
 
 struct uf_region;
 struct uf__range;
