@@ -389,6 +389,21 @@ UF_SIGCTX static void balance(struct uf_region *r, unsigned n)
 			break;
 }
 
+/* Whether one more active block may be parked, k already taken off the
+ * active list for parking (lock held). Only under pressure: a budget that
+ * holds every block touched so far is not exceeded even when every frame
+ * is in use, and parking then costs a fault for nothing (every park would
+ * be undone by a reactivation, which parks the next block: a budget the
+ * size of the region faulted each block twice). Pressure starts with the
+ * first eviction: from then on a load needs a victim, and the inactive
+ * list gives it a second chance. */
+UF_SIGCTX static bool may_park(const struct uf_region *r, unsigned k)
+{
+	bool full = r->free_head == UF__NIL && r->fresh >= r->nframes;
+	bool pressure = full && atomic_load_explicit(&r->st_evictions, memory_order_relaxed) != 0;
+	return pressure && r->inactive.count + k < r->inactive_target && r->active.count > 1;
+}
+
 /* Parks the coldest active block if the inactive list is below its
  * target; false if there was nothing to do. */
 UF_SIGCTX static bool balance1(struct uf_region *r)
@@ -397,16 +412,7 @@ UF_SIGCTX static bool balance1(struct uf_region *r)
 	if (atomic_load_explicit(&r->st_evictions, memory_order_relaxed) == 0)
 		return false;
 	uf__spin_lock(&r->lock);
-	/* Only under pressure: a budget that holds every block touched so far
-	 * is not exceeded even when every frame is in use, and parking then
-	 * costs a fault for nothing (every park would be undone by a
-	 * reactivation, which parks the next block: a budget the size of the
-	 * region faulted each block twice). Pressure starts with the first
-	 * eviction: from then on a load needs a victim, and the inactive list
-	 * gives it a second chance. */
-	bool full = r->free_head == UF__NIL && r->fresh >= r->nframes;
-	bool pressure = full && atomic_load_explicit(&r->st_evictions, memory_order_relaxed) != 0;
-	if (!pressure || r->inactive.count >= r->inactive_target || r->active.count <= 1) {
+	if (!may_park(r, 0)) {
 		uf__spin_unlock(&r->lock);
 		return false;
 	}
@@ -438,8 +444,7 @@ UF_SIGCTX static unsigned take_coldest(struct uf_region *r, unsigned n, uint32_t
 	if (atomic_load_explicit(&r->st_evictions, memory_order_relaxed) == 0)
 		return 0;
 	uf__spin_lock(&r->lock);
-	bool full = r->free_head == UF__NIL && r->fresh >= r->nframes;
-	while (full && k <= n && r->inactive.count + k < r->inactive_target && r->active.count > 1) {
+	while (k <= n && may_park(r, k)) {
 		uint32_t p = take_tail(r, L_ACTIVE);
 		if (p == UF__NIL)
 			break;
