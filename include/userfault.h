@@ -75,7 +75,9 @@ typedef struct uf_region uf_region;
  * every signal but the synchronous ones and stop when the store is closed
  * (close runs in the thread that lets go last, after they stopped). A store
  * thread that faults on a region of its own store gets -EDEADLK for that
- * load (SIGBUS or the error callback) instead of waiting for itself. In a
+ * load (SIGBUS or the error callback; -EFAULT from uf_try_read) instead of
+ * waiting for itself, under the uffd and signal engines (under uffd-thread
+ * a store must not touch the region it serves at all). In a
  * fork child the calls run in the calling thread (the threads are not
  * copied; the child serves no region faults, see uf_map).
  */
@@ -83,7 +85,9 @@ typedef struct uf_region uf_region;
 /*
  * Write-back in batches. uf_sync hands the store the dirty blocks of its
  * range in batches, in offset order: blocks that follow each other both in
- * the store and in memory go as one larger write call. A store may also
+ * the store and in memory go as one larger write call (except under the
+ * uffd engine's asynchronous write tracking, where a signal-safe store
+ * without writev gets one write call per block). A store may also
  * take a whole batch, scattered blocks included, in one writev call: n
  * pieces (n >= 1), in increasing off, not overlapping, each a whole block
  * (the store's last one may be shorter). It returns 0 when every piece is

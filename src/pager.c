@@ -313,7 +313,13 @@ UF_SIGCTX static int store_write(struct uf_region *r, uint64_t blk, const void *
 }
 
 /* Whether this thread may sleep until a frame of r changes. */
-UF_SIGCTX static inline bool may_sleep(const struct uf_region *r) { return t_in_store != r; }
+/* Nor may one of the region's store threads: the block it waits for may
+ * be loading through itself (the faulting thread's hand-off), or through
+ * store threads that all wait the same way. */
+UF_SIGCTX static inline bool may_sleep(const struct uf_region *r)
+{
+	return t_in_store != r && !uf__store_own_thread(r->store);
+}
 
 /* ------------------------------------------------------------------ */
 /* moving frames between states (lock not held; caller owns the frame)  */

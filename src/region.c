@@ -57,13 +57,14 @@ static uint64_t mono_ns(void)
 }
 
 /* At exit(): what uf_sync would do for every region this process mapped.
- * Regions of a read-only store (uf_store_fn) have nothing to write to. A
- * failure cannot be returned to anyone: it is said on stderr. */
+ * A failure cannot be returned to anyone: it is said on stderr, also for
+ * a store with nothing to write to (uf_store_fn, no write callback: the
+ * sync fails with -EROFS when blocks are dirty, and does nothing if not). */
 static void exit_writeback(void)
 {
 	pthread_mutex_lock(&g_list_lock);
 	for (struct uf_region *r = g_list; r; r = r->lnext) {
-		if (r->pid != uf__self_pid() || !r->writable || !r->store->ops.write)
+		if (r->pid != uf__self_pid() || !r->writable)
 			continue;
 		sigset_t old;
 		uf__async_block(&old);

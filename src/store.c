@@ -54,6 +54,7 @@ static __thread int t_slot __attribute__((tls_model("initial-exec"))) = -1;
 __thread bool uf__t_async_blocked __attribute__((tls_model("initial-exec")));
 
 int uf__store_thread_slot(void) { return t_pool ? t_slot : -1; }
+UF_SIGCTX bool uf__store_own_thread(const uf_store *s) { return t_pool && t_pool == s->pool; }
 
 /* Moves a push stack into f in push order. Under p->mu. */
 static void drain(_Atomic(struct uf__store_req *) *stack, struct fifo *f)

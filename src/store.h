@@ -91,5 +91,7 @@ extern __thread bool uf__t_async_blocked;
  * flush), for stores that keep per-thread state such as connections.
  * -1 on any other thread. */
 int uf__store_thread_slot(void);
+/* Whether the calling thread is one of s's store threads. Signal-safe. */
+bool uf__store_own_thread(const uf_store *s);
 
 #endif

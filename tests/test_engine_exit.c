@@ -29,12 +29,17 @@ static int sh_read(void *ctx, uint64_t off, void *dst, size_t len)
 	return 0;
 }
 
-static uf_region *map_buf(unsigned char *buf, size_t size, unsigned wb_ms, bool failing)
+/* kind 0: a memory store; 1: a store whose writes fail; 2: one with no
+ * write callback (nothing to write to: its dirty blocks are lost too). */
+static uf_region *map_buf(unsigned char *buf, size_t size, unsigned wb_ms, int kind)
 {
 	uf_store *s;
-	if (failing) {
+	if (kind == 1) {
 		static const struct uf_store_ops ops = {
 			.struct_size = sizeof(ops), .read = sh_read, .write = ro_write};
+		ASSERT_OK(uf_store_new(&ops, buf, size, &s));
+	} else if (kind == 2) {
+		static const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = sh_read};
 		ASSERT_OK(uf_store_new(&ops, buf, size, &s));
 	} else {
 		ASSERT_OK(uf_store_mem(buf, size, 0, &s));
@@ -57,12 +62,13 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* 0: exit(); 1: exit() with a failing store; 2: writeback_ms then _exit(). */
+/* 0: exit(); 1: exit() with a failing store; 2: writeback_ms then _exit();
+ * 3: exit() with a store that has no write callback. */
 static void child(unsigned char *buf, size_t size, int mode, int errfd)
 {
 	dup2(errfd, 2);
 	size_t ps = page_size();
-	uf_region *r = map_buf(buf, size, mode == 2 ? 50 : 0, mode == 1);
+	uf_region *r = map_buf(buf, size, mode == 2 ? 50 : 0, mode == 1 ? 1 : mode == 3 ? 2 : 0);
 	unsigned char *p = uf_region_addr(r);
 	for (size_t b = 0; b < size / ps; b += 3)
 		p[b * ps + 7] = (unsigned char)(0xa0 + b);
@@ -90,7 +96,7 @@ int main(void)
 	if (under_qemu())
 		SKIP("qemu-user ignores MADV_DONTFORK; exit write-back is tested natively");
 	size_t ps = page_size(), size = 32 * ps;
-	for (int mode = 0; mode < 3; mode++) {
+	for (int mode = 0; mode < 4; mode++) {
 		unsigned char *buf = shared_buf(size);
 		int pfd[2];
 		ASSERT_EQ(pipe(pfd), 0);
@@ -111,8 +117,8 @@ int main(void)
 		ASSERT_EQ(waitpid(pid, &st, 0), pid);
 		ASSERT(WIFEXITED(st));
 		ASSERT_EQ(WEXITSTATUS(st), 0);
-		check_written(buf, size, mode != 1);
-		if (mode == 1) {
+		check_written(buf, size, mode != 1 && mode != 3);
+		if (mode == 1 || mode == 3) {
 			if (!strstr(err, "could not be written back"))
 				FAIL("no word on stderr for the lost write-back: \"%s\"", err);
 		} else if (n) {

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* A store callback that touches the region it serves never hangs: reading
  * the very block it is loading (with uf_try_read) fails with -EFAULT at
- * once instead of waiting for itself, on the in-thread engines. The store
- * then fails the load, and the access gets SIGBUS as for any failed load. */
+ * once instead of waiting for itself, on the in-thread engines, both when
+ * the callback runs in the faulting thread (a signal-safe store) and on a
+ * store thread (UF_STORE_NOT_SIGSAFE, the faulting thread waiting for it).
+ * The store then fails the load, and the access gets SIGBUS as for any
+ * failed load. */
 #include <setjmp.h>
 
 #include "common.h"
@@ -46,29 +49,33 @@ int main(void)
 	for (size_t i = 0; i < size; i++)
 		g_buf[i] = pattern_byte(i);
 	catch_signal(SIGBUS, on_bus);
-	static const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = rd};
-	uf_store *s;
-	ASSERT_OK(uf_store_new(&ops, NULL, size, &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
-	o.flags = UF_MAP_NO_READAHEAD;
-	uf_region *r;
-	ASSERT_OK(uf_map(s, 0, size, PROT_READ, &o, &r));
-	g_p = uf_region_addr(r);
-	if (uf_region_engine(r) == UF_ENGINE_UFFD_THREAD)
-		SKIP("the handler-thread engine was chosen: see above");
-	volatile int bus = 0;
-	if (sigsetjmp(jb, 1))
-		bus = 1;
-	else
-		(void)g_p[0];
-	ASSERT_EQ(bus, 1);
-	ASSERT_EQ(nested_rc, -EFAULT);
-	/* other blocks are fine */
-	ASSERT_EQ(g_p[3 * ps], g_buf[3 * ps]);
-	ASSERT_OK(uf_unmap(r, 0));
-	ASSERT_OK(uf_store_close(s));
+	for (int pass = 0; pass < 2; pass++) {
+		const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = rd,
+						 .flags = pass ? UF_STORE_NOT_SIGSAFE : 0};
+		uf_store *s;
+		ASSERT_OK(uf_store_new(&ops, NULL, size, &s));
+		struct uf_map_opts o;
+		uf_map_opts_init(&o);
+		o.engine = test_engine();
+		o.flags = UF_MAP_NO_READAHEAD;
+		uf_region *r;
+		ASSERT_OK(uf_map(s, 0, size, PROT_READ, &o, &r));
+		g_p = uf_region_addr(r);
+		if (uf_region_engine(r) == UF_ENGINE_UFFD_THREAD)
+			SKIP("the handler-thread engine was chosen: see above");
+		nested_rc = 1;
+		volatile int bus = 0;
+		if (sigsetjmp(jb, 1))
+			bus = 1;
+		else
+			(void)g_p[0];
+		ASSERT_EQ(bus, 1);
+		ASSERT_EQ(nested_rc, -EFAULT);
+		/* other blocks are fine */
+		ASSERT_EQ(g_p[3 * ps], g_buf[3 * ps]);
+		ASSERT_OK(uf_unmap(r, 0));
+		ASSERT_OK(uf_store_close(s));
+	}
 	free(g_buf);
 	printf("ok\n");
 	return 0;
