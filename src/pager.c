@@ -312,10 +312,10 @@ UF_SIGCTX static int store_write(struct uf_region *r, uint64_t blk, const void *
 	return e;
 }
 
-/* Whether this thread may sleep until a frame of r changes. */
-/* Nor may one of the region's store threads: the block it waits for may
- * be loading through itself (the faulting thread's hand-off), or through
- * store threads that all wait the same way. */
+/* Whether this thread may sleep until a frame of r changes: not inside
+ * r's store (above), nor on one of its store threads, where the block
+ * waited for may be loading through that very thread (the faulting
+ * thread's hand-off) or through store threads all waiting the same way. */
 UF_SIGCTX static inline bool may_sleep(const struct uf_region *r)
 {
 	return t_in_store != r && !uf__store_own_thread(r->store);
@@ -1741,8 +1741,9 @@ int uf__pager_init(struct uf_region *r)
 	size_t ra = UF__RA_MAX_BYTES >> r->bshift;
 	if (ra > r->nframes / 4)
 		ra = r->nframes / 4;
-	if (r->nframes - r->inactive_target >= least && ra > r->nframes - r->inactive_target - least + 1)
-		ra = r->nframes - r->inactive_target - least + 1;
+	uint32_t active = r->nframes - r->inactive_target;
+	if (active >= least && ra > active - least + 1)
+		ra = active - least + 1;
 	if (ra > UF__RA_MAX)
 		ra = UF__RA_MAX;
 	if ((r->flags & UF_MAP_NO_READAHEAD) || !r->eng->install_clean || ra < 2)

@@ -255,7 +255,7 @@ UF_SIGCTX static int pool_call(uf_store *s, struct uf__store_req *q)
 	 * hand-off. */
 	if (p->pid != getpid())
 		return call(s, q); /* a fork child: the threads stayed behind */
-	if (t_pool == p)
+	if (uf__store_own_thread(s))
 		return -EDEADLK; /* a store thread faulted on its own store's region */
 	pool_push(p, q);
 	/* The record lives on this stack until a store thread is done with
