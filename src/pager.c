@@ -33,7 +33,8 @@
 #include "sanitizer.h"
 
 /* M_UNKNOWN: the hardware did not say (qemu-user gives no ESR): load as a
- * read; a second fault on the mapped block then can only be a write. */
+ * read; a fault on the mapped block then is a read that raced with its
+ * load, or a write (see unknown_on_mapped). */
 enum { M_READ, M_WRITE, M_PREFETCH, M_UNKNOWN };
 
 /* ------------------------------------------------------------------ */
@@ -187,6 +188,9 @@ UF_SIGCTX static void list_remove(struct uf_region *r, uint32_t f)
 /* Publishes a frame's next state; wakes whoever waits for the old one. */
 UF_SIGCTX static void publish(struct uf__frame *fr, uint32_t st)
 {
+	/* Only the frame's owner publishes: no read-modify-write needed. */
+	atomic_store_explicit(&fr->gen, atomic_load_explicit(&fr->gen, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 	uint32_t old = atomic_exchange_explicit(&fr->state, st, memory_order_acq_rel);
 	if (old & F_WAITERS)
 		uf__futex_wake_all(&fr->state);
@@ -310,6 +314,31 @@ UF_SIGCTX static int store_write(struct uf_region *r, uint64_t blk, const void *
 	int e = uf__store_write(r->store, r->soff + (blk << r->bshift), buf, len);
 	t_in_store = outer;
 	return e;
+}
+
+/* A fault of unknown access on a mapped block of a read-only region: a
+ * read that raced with the block's load (it faulted before the mapping,
+ * we looked after), or a write. A read of the mapped block cannot fault
+ * again, so the first such fault retries, and a second one by the same
+ * thread on the same frame, with no state change between, is a write
+ * (-EACCES). Per thread: each faulting thread has its own retry. */
+static __thread struct {
+	const struct uf_region *r;
+	uint64_t blk;
+	uint32_t f;
+	uint16_t gen;
+} t_unknown __attribute__((tls_model("initial-exec")));
+
+UF_SIGCTX static int unknown_on_mapped(const struct uf_region *r, uint64_t blk, uint32_t f)
+{
+	uint16_t gen = atomic_load_explicit(&r->frames[f].gen, memory_order_relaxed);
+	bool again = t_unknown.r == r && t_unknown.blk == blk && t_unknown.f == f &&
+		     t_unknown.gen == gen;
+	t_unknown.r = again ? NULL : r;
+	t_unknown.blk = blk;
+	t_unknown.f = f;
+	t_unknown.gen = gen;
+	return again ? -EACCES : 0;
 }
 
 /* Whether this thread may sleep until a frame of r changes: not inside
@@ -1103,8 +1132,9 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 				/* Mapped already: either we raced with its load, or this is the
 				 * first write to a write-protected block. */
 				if (mode == M_UNKNOWN && !r->writable) {
+					int e = unknown_on_mapped(r, blk, f);
 					uf__spin_unlock(&r->lock);
-					return -EACCES; /* a mapped read-only block: a write */
+					return e;
 				}
 				if ((mode != M_WRITE && mode != M_UNKNOWN) || dirty || !r->writable) {
 					uf__spin_unlock(&r->lock);
@@ -1182,7 +1212,7 @@ UF_SIGCTX int uf__pager_fault(struct uf_region *r, uintptr_t addr, int access)
 	if (access == UF_ACCESS_EXEC && !(r->prot & PROT_EXEC))
 		return -EACCES;
 	stat_add(&r->st_faults, 1);
-	/* An unknown access on a mapped block can only be a write. */
+	/* An unknown access: served as a read, see unknown_on_mapped. */
 	int mode = access == UF_ACCESS_WRITE ? M_WRITE : access == UF_ACCESS_UNKNOWN ? M_UNKNOWN : M_READ;
 	return serve(r, (addr - r->base) >> r->bshift, mode);
 }

@@ -43,6 +43,7 @@ struct uf__frame {
 	_Atomic uint32_t state;
 	uint32_t prev, next; /* list links (frame indices), under the lock */
 	uint8_t list;        /* L_* */
+	_Atomic uint16_t gen; /* bumped by every state change (pager.c: publish) */
 	uint64_t block;      /* the block held (not FREE) */
 	uint64_t clean_hash; /* hash of what the store holds for the block
 			      * (asynchronous write tracking) */
