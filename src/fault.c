@@ -52,10 +52,9 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 	return uf__handler_fault(sig, si, uc); /* process handler, stack guard */
 }
 
-/* Calls the handler that was installed before ours, or dies the default way. */
-UF_SIGCTX static void chain(int sig, siginfo_t *si, void *uc, bool repeats)
+/* Calls the handler p for sig, or dies the default way. */
+UF_SIGCTX static void chain_to(const struct sigaction *p, int sig, siginfo_t *si, void *uc, bool repeats)
 {
-	const struct sigaction *p = &g_prev[slot(sig)];
 	bool has_fn = (p->sa_flags & SA_SIGINFO) ? p->sa_sigaction != NULL
 						 : p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN;
 	if (has_fn && uc) {
@@ -96,14 +95,43 @@ UF_SIGCTX static void chain(int sig, siginfo_t *si, void *uc, bool repeats)
 		uf__raise_info(sig, si);
 }
 
+/* Calls the handler that was installed before ours, or dies the default way. */
+UF_SIGCTX static void chain(int sig, siginfo_t *si, void *uc, bool repeats)
+{
+	chain_to(&g_prev[slot(sig)], sig, si, uc, repeats);
+}
+
+static void on_fault(int sig, siginfo_t *si, void *uc);
+
+/* Engines that write-protect read-only regions see a write to one as
+ * SIGBUS; the program gets what the kernel would have given it, SIGSEGV
+ * (SEGV_ACCERR), from whoever handles SIGSEGV: a handler the program
+ * installed after ours (never overwritten by the default action), else
+ * the one before ours. */
+UF_SIGCTX static void deny_as_sigsegv(void *addr, void *uc)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	si.si_signo = SIGSEGV;
+	si.si_code = SEGV_ACCERR;
+	si.si_addr = addr;
+	struct sigaction cur;
+	if (!sigaction(SIGSEGV, NULL, &cur) &&
+	    !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_fault) &&
+	    ((cur.sa_flags & SA_SIGINFO) ? cur.sa_sigaction != NULL
+					 : cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN)) {
+		chain_to(&cur, SIGSEGV, &si, uc, false);
+		return;
+	}
+	chain(SIGSEGV, &si, uc, false);
+}
+
 UF_SIGCTX static void on_fault(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
 	int r = uf__fault_dispatch(sig, si, uc);
 	if (r == UF__DENIED && sig == SIGBUS)
-		/* Engines that write-protect read-only regions see such a write
-		 * as SIGBUS; the program gets what the kernel would have given it. */
-		uf__fault_deliver(SIGSEGV, SEGV_ACCERR, si->si_addr, uc);
+		deny_as_sigsegv(si->si_addr, uc);
 	else if (r != UF__HANDLED)
 		chain(sig, si, uc, true);
 	errno = saved;

@@ -2,7 +2,8 @@
 /* Faults that are not ours reach the handler installed before the library,
  * the way that handler expects (SA_SIGINFO or plain), with the original
  * siginfo; without one the process dies of the original signal. A write to
- * a read-only region is not ours either. */
+ * a read-only region is not ours either: SIGSEGV (SEGV_ACCERR) reaches the
+ * handler before ours, or one the program installed after ours. */
 #include <setjmp.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -93,6 +94,45 @@ static void die_by_bus_on_region(void)
 	(void)((volatile unsigned char *)uf_region_addr(r))[4096];
 }
 
+/* A write to a read-only region with the program's SIGSEGV handler
+ * installed after the library's (the one before is the default): that
+ * handler gets SIGSEGV (SEGV_ACCERR), twice, and stays installed; an
+ * engine that saw the write as SIGBUS must not put the default action
+ * over it. */
+static void handler_after_ours(void)
+{
+	no_core();
+	static unsigned char b[4096];
+	uf_store *s;
+	ASSERT_OK(uf_store_mem(b, sizeof(b), 0, &s));
+	struct uf_map_opts o;
+	uf_map_opts_init(&o);
+	o.engine = test_engine();
+	uf_region *r;
+	ASSERT_OK(uf_map(s, 0, sizeof(b), PROT_READ, &o, &r));
+	volatile unsigned char *p = uf_region_addr(r);
+	ASSERT_EQ(p[0], 0);
+	struct sigaction sa = {0}, cur;
+	sa.sa_sigaction = info_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(sigaction(SIGSEGV, &sa, NULL), 0);
+	for (volatile int round = 0; round < 2; round++) {
+		seen_sig = seen_code = 0;
+		seen_addr = NULL;
+		if (sigsetjmp(jb, 1) == 0) {
+			p[1 + round] = 1;
+			_exit(2);
+		}
+		if (seen_sig != SIGSEGV || seen_addr != (void *)(p + 1 + round) || seen_code != SEGV_ACCERR)
+			_exit(3);
+		ASSERT_EQ(sigaction(SIGSEGV, NULL, &cur), 0);
+		if (cur.sa_sigaction != info_handler)
+			_exit(4);
+	}
+	_exit(0);
+}
+
 int main(void)
 {
 	test_init(30);
@@ -111,6 +151,10 @@ int main(void)
 	st = child_status(die_by_bus_on_region);
 	ASSERT(WIFSIGNALED(st));
 	ASSERT_EQ(WTERMSIG(st), SIGBUS);
+	st = child_status(handler_after_ours);
+	if (!WIFEXITED(st))
+		FAIL("handler installed after ours: the child died of signal %d", WTERMSIG(st));
+	ASSERT_EQ(WEXITSTATUS(st), 0);
 
 	unsigned char *none = mmap(NULL, ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT(none != MAP_FAILED);
@@ -151,6 +195,8 @@ int main(void)
 	}
 	ASSERT_EQ(seen_sig, SIGSEGV);
 	ASSERT_EQ((uintptr_t)seen_addr, (uintptr_t)(p + 1));
+	ASSERT_EQ(seen_code, SEGV_ACCERR);
+
 	ASSERT_OK(uf_unmap(r, 0));
 	ASSERT_OK(uf_store_close(s));
 	printf("ok\n");
