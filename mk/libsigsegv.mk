@@ -31,7 +31,8 @@ $(SIGSEGV_COMPAT_HDR): compat/libsigsegv/sigsegv.h
 # Host-only: the scripts compile with the host's cc and run host programs
 # (a cross build's tests/run.sh would hand them to qemu).
 ifeq ($(CROSS),)
-SIGSEGV_TESTS := $(BUILD)/tests/test_sigsegv_suite $(BUILD)/tests/test_sigsegv_programs
+SIGSEGV_TESTS := $(BUILD)/tests/test_sigsegv_suite $(BUILD)/tests/test_sigsegv_programs \
+	$(BUILD)/tests/test_sigsegv_threads
 else
 SIGSEGV_TESTS :=
 endif
@@ -39,6 +40,13 @@ all: $(SIGSEGV_TESTS)
 $(BUILD)/tests/test_sigsegv_%: tests/sigsegv_%.sh
 	@mkdir -p $(dir $@)
 	cp $< $@ && chmod +x $@
+
+# Thread safety beyond libsigsegv, and overlapping areas, against the
+# drop-in's own header and library.
+$(BUILD)/tests/test_sigsegv_threads: tests/sigsegv_threads.c tests/overflow.h $(SIGSEGV_COMPAT) $(SIGSEGV_COMPAT_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icompat/libsigsegv $< -o $@ -L$(SIGSEGV_COMPAT_DIR) \
+		-Wl,-rpath,$(abspath $(SIGSEGV_COMPAT_DIR)) -lsigsegv $(SAN_LDFLAGS) $(LDLIBS)
 
 .PHONY: check-sigsegv
 check-sigsegv: all

@@ -27,12 +27,11 @@ static const struct option g_options[] = {
 	{"USERFAULT_THREAD_SPIN_US", false},/* uffd-thread: how long a handler polls before it sleeps */
 	{"USERFAULT_COPY_ISA", false},      /* sse2|avx2: cap the fault-safe copy width */
 	{"USERFAULT_MAX_MAP_COUNT", false}, /* lower vm.max_map_count for the signal engine */
-	{"USERFAULT_STACK_DISTANCE", false},/* bytes below SP that still count as an overflow */
+	{"USERFAULT_STACK_DISTANCE", false},/* bytes below SP that still count as an overflow (k/m/g) */
 	{"USERFAULT_VERBOSE", false},       /* 1: one stderr line per decision */
 	{"USERFAULT_STATS", false},         /* 1: region statistics at unmap and exit */
 	{"USERFAULT_PUBLISH", false},       /* 1: statistics in /dev/shm for ufstat */
 	{"USERFAULT_CATCH_FILE", true},     /* crash reporter: append reports here */
-	{"USERFAULT_STACK_DISTANCE", false}, /* stack overflow distance, bytes (k/m/g) */
 };
 
 const char *uf__getenv(const char *name)

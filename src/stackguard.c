@@ -78,17 +78,28 @@ static void thread_exit(void *p)
 	uf_stack_guard_thread_fini();
 }
 
-/* "2097152", "2048k", "2m": bytes; 0 if unparsable. */
+/* "2097152", "2048k", "2m": bytes; 0 if unparsable, negative, or too big
+ * to represent (a suffix must not wrap the value round). */
 static size_t parse_size(const char *s)
 {
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s == '-')
+		return 0;
 	char *end;
+	errno = 0;
 	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return 0;
+	unsigned shift = 0;
 	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
 	}
-	return *end || end == s ? 0 : (size_t)v;
+	if (*end || v > (SIZE_MAX >> shift))
+		return 0;
+	return (size_t)(v << shift);
 }
 
 static bool distance_ok(size_t d) { return d >= uf__page_size() && d <= MAX_DISTANCE; }
@@ -180,12 +191,23 @@ UF_SIGCTX int uf__stack_guard_fault(int sig, siginfo_t *si, void *uc)
 		if (sigaltstack(NULL, &ss))
 			ss.ss_flags = SS_DISABLE;
 		uintptr_t sp = uf__arch_sp(uc), lo = (uintptr_t)ss.ss_sp;
+		uintptr_t addr = (uintptr_t)si->si_addr;
+		const struct thread_guard *t = &t_guard;
+		/* A handler on the alternate stack that ran out of it: its SP
+		 * is on that stack, or already just below it (BELOW_SP, as for
+		 * a stack we know nothing about), with the fault there too and
+		 * not in this thread's own stack guard (a thread stack may lie
+		 * right under the alternate stack). */
+		bool alt = !(ss.ss_flags & SS_DISABLE) &&
+			   ((sp >= lo && sp < lo + ss.ss_size) ||
+			    (sp < lo && sp + BELOW_SP >= lo && addr < lo && addr + BELOW_SP >= lo &&
+			     !(t->inited && t->guard_hi && addr < t->guard_hi && addr >= t->guard_lo)));
 		struct uf_overflow ov = {
 			.addr = si->si_addr,
 			.info = si,
 			.ucontext = uc,
 			.on_alt_stack = (ss.ss_flags & SS_ONSTACK) != 0,
-			.interrupted_on_alt_stack = !(ss.ss_flags & SS_DISABLE) && sp >= lo && sp < lo + ss.ss_size,
+			.interrupted_on_alt_stack = alt,
 		};
 		((uf_overflow_ctx_fn)cb.fn)(&ov, cb.arg);
 	} else {

@@ -5,6 +5,7 @@
  *   - areas registered and removed by one thread (10,000 times, reshaping
  *     the dispatcher's table) while four others fault on their own areas
  *     and dispatch from their SIGSEGV handler;
+ *   - overlapping areas: an address is dispatched to an area holding it;
  *   - a stack overflow is caught in every thread that called
  *     stackoverflow_install_handler with its own extra stack, twice each,
  *     four threads at once, leaving by sigsegv_leave_handler.
@@ -116,6 +117,38 @@ static void test_dispatcher_churn(void)
 	munmap(base, slots * PAGES * ps);
 }
 
+/* ---- overlapping areas: the one holding the address answers ---- */
+static int answer(void *addr, void *arg)
+{
+	(void)addr;
+	return (int)(intptr_t)arg;
+}
+static void test_dispatcher_overlap(void)
+{
+	sigsegv_dispatcher d;
+	sigsegv_init(&d);
+	char *b = (char *)(uintptr_t)0x10000000; /* never touched: dispatch only */
+	void *t1 = sigsegv_register(&d, b, 4 * ps, answer, (void *)1);
+	void *t2 = sigsegv_register(&d, b + 8 * ps, 4 * ps, answer, (void *)2);
+	void *t3 = sigsegv_register(&d, b, 16 * ps, answer, (void *)3);
+	if (!t1 || !t2 || !t3)
+		FAIL("sigsegv_register");
+	/* Past both inner areas, inside the outer one. */
+	if (sigsegv_dispatch(&d, b + 13 * ps) != 3 || sigsegv_dispatch(&d, b + 5 * ps) != 3)
+		FAIL("an address held only by the enclosing area was not dispatched to it");
+	int r = sigsegv_dispatch(&d, b + 9 * ps);
+	if (r != 2 && r != 3)
+		FAIL("b+9p dispatched to %d", r);
+	if (sigsegv_dispatch(&d, b + 16 * ps) != 0)
+		FAIL("past every area: dispatched");
+	sigsegv_unregister(&d, t3);
+	if (sigsegv_dispatch(&d, b + 13 * ps) != 0 || sigsegv_dispatch(&d, b + 1 * ps) != 1)
+		FAIL("after unregistering the enclosing area");
+	sigsegv_unregister(&d, t1);
+	sigsegv_unregister(&d, t2);
+	printf("dispatcher: overlapping areas answered by the one holding the address\n");
+}
+
 /* ---- overflow in any thread ---- */
 static __thread sigjmp_buf t_jmp;
 static __thread int t_caught;
@@ -174,6 +207,7 @@ int main(void)
 	alarm(120);
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 	test_dispatcher_churn();
+	test_dispatcher_overlap();
 	test_overflow_in_threads();
 	printf("ok\n");
 	return 0;

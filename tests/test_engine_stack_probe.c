@@ -271,8 +271,28 @@ static void test_distance_setting(void)
 	ASSERT_EQ(WTERMSIG(st), SIGSEGV);
 }
 
-/* USERFAULT_STACK_DISTANCE sets the default: a child run with it reports
- * what it got (exit status = distance in MiB). */
+/* The distance a child run with USERFAULT_STACK_DISTANCE=val (unset if
+ * NULL) reports, in MiB (its exit status). */
+static int child_distance_mib(char **argv, const char *val)
+{
+	pid_t pid = fork();
+	ASSERT(pid >= 0);
+	if (pid == 0) {
+		if (val)
+			setenv("USERFAULT_STACK_DISTANCE", val, 1);
+		else
+			unsetenv("USERFAULT_STACK_DISTANCE");
+		execl("/proc/self/exe", argv[0], "--distance", (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	ASSERT(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+/* USERFAULT_STACK_DISTANCE sets the default; a value that is not one page
+ * to 1 GiB is ignored, also one whose suffix would wrap it round. */
 static void test_distance_env(char **argv)
 {
 	if (under_qemu()) {
@@ -280,19 +300,14 @@ static void test_distance_env(char **argv)
 		return;
 	}
 	const char *vals[] = {"3m", "3145728", "3072k"};
-	for (size_t i = 0; i < 3; i++) {
-		pid_t pid = fork();
-		ASSERT(pid >= 0);
-		if (pid == 0) {
-			setenv("USERFAULT_STACK_DISTANCE", vals[i], 1);
-			execl("/proc/self/exe", argv[0], "--distance", (char *)NULL);
-			_exit(127);
-		}
-		int st;
-		ASSERT_EQ(waitpid(pid, &st, 0), pid);
-		ASSERT(WIFEXITED(st));
-		ASSERT_EQ(WEXITSTATUS(st), 3);
-	}
+	for (size_t i = 0; i < 3; i++)
+		ASSERT_EQ(child_distance_mib(argv, vals[i]), 3);
+	int def = child_distance_mib(argv, NULL);
+	ASSERT(def != 3);
+	const char *bad[] = {"17179869185g", "18446744073709551616", "-1", "-3m", "2g", "4095", "abc", "3x", ""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (child_distance_mib(argv, bad[i]) != def)
+			FAIL("USERFAULT_STACK_DISTANCE=\"%s\" was not ignored", bad[i]);
 }
 
 int main(int argc, char **argv)

@@ -256,10 +256,15 @@ EXPORT int sigsegv_dispatch(sigsegv_dispatcher *dispatcher, void *fault_address)
 			else
 				hi = mid;
 		}
-		if (lo > 0 && addr < t->e[lo - 1]->end) {
-			h = t->e[lo - 1]->handler;
-			arg = t->e[lo - 1]->arg;
-		}
+		/* Of the areas starting at or below addr, the last one that
+		 * holds it: usually the nearest, but areas may overlap (one
+		 * holding others), so look further down when it does not. */
+		for (size_t i = lo; i > 0; i--)
+			if (addr < t->e[i - 1]->end) {
+				h = t->e[i - 1]->handler;
+				arg = t->e[i - 1]->arg;
+				break;
+			}
 	}
 	atomic_fetch_sub(&s->readers[e & 1], 1);
 	return h ? h(fault_address, arg) : 0;
