@@ -241,6 +241,12 @@ static void test_alt_stack_overflow_is_emergency(void)
 		       "instead of delivering that fault\n");
 		return;
 	}
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	/* The runtime starts a report of its own in the recursing handler and
+	 * dies in it (ASan: a bare "====" line); it runs natively. */
+	printf("alternate-stack overflow not checked under a sanitizer\n");
+	return;
+#endif
 	pid_t pid = fork();
 	ASSERT(pid >= 0);
 	if (pid == 0) {
