@@ -52,11 +52,17 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 	return uf__handler_fault(sig, si, uc); /* process handler, stack guard */
 }
 
+/* Whether p names a function (not the default action, not ignore). */
+UF_SIGCTX static bool has_handler(const struct sigaction *p)
+{
+	return (p->sa_flags & SA_SIGINFO) ? p->sa_sigaction != NULL
+					  : p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN;
+}
+
 /* Calls the handler p for sig, or dies the default way. */
 UF_SIGCTX static void chain_to(const struct sigaction *p, int sig, siginfo_t *si, void *uc, bool repeats)
 {
-	bool has_fn = (p->sa_flags & SA_SIGINFO) ? p->sa_sigaction != NULL
-						 : p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN;
+	bool has_fn = has_handler(p);
 	if (has_fn && uc) {
 		/* We run with asynchronous signals blocked (our sa_mask); the
 		 * previous handler expects the mask the kernel would have given
@@ -116,10 +122,8 @@ UF_SIGCTX static void deny_as_sigsegv(void *addr, void *uc)
 	si.si_code = SEGV_ACCERR;
 	si.si_addr = addr;
 	struct sigaction cur;
-	if (!sigaction(SIGSEGV, NULL, &cur) &&
-	    !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_fault) &&
-	    ((cur.sa_flags & SA_SIGINFO) ? cur.sa_sigaction != NULL
-					 : cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN)) {
+	if (!sigaction(SIGSEGV, NULL, &cur) && has_handler(&cur) &&
+	    !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_fault)) {
 		chain_to(&cur, SIGSEGV, &si, uc, false);
 		return;
 	}
