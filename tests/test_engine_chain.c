@@ -94,6 +94,21 @@ static void die_by_bus_on_region(void)
 	(void)((volatile unsigned char *)uf_region_addr(r))[4096];
 }
 
+/* One read-only page of zeros on the engine under test, its first byte
+ * read (loaded). */
+static volatile unsigned char *map_read_only(uf_store **s, uf_region **r)
+{
+	static unsigned char b[4096];
+	ASSERT_OK(uf_store_mem(b, sizeof(b), 0, s));
+	struct uf_map_opts o;
+	uf_map_opts_init(&o);
+	o.engine = test_engine();
+	ASSERT_OK(uf_map(*s, 0, sizeof(b), PROT_READ, &o, r));
+	volatile unsigned char *p = uf_region_addr(*r);
+	ASSERT_EQ(p[0], 0);
+	return p;
+}
+
 /* A write to a read-only region with the program's SIGSEGV handler
  * installed after the library's (the one before is the default): that
  * handler gets SIGSEGV (SEGV_ACCERR), twice, and stays installed; an
@@ -102,16 +117,9 @@ static void die_by_bus_on_region(void)
 static void handler_after_ours(void)
 {
 	no_core();
-	static unsigned char b[4096];
 	uf_store *s;
-	ASSERT_OK(uf_store_mem(b, sizeof(b), 0, &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
 	uf_region *r;
-	ASSERT_OK(uf_map(s, 0, sizeof(b), PROT_READ, &o, &r));
-	volatile unsigned char *p = uf_region_addr(r);
-	ASSERT_EQ(p[0], 0);
+	volatile unsigned char *p = map_read_only(&s, &r);
 	struct sigaction sa = {0}, cur;
 	sa.sa_sigaction = info_handler;
 	sa.sa_flags = SA_SIGINFO;
@@ -178,16 +186,9 @@ int main(void)
 	ASSERT_EQ(seen_code, SEGV_ACCERR);
 
 	/* write to a read-only region: the program's own error, not ours */
-	static unsigned char b[4096];
 	uf_store *s;
-	ASSERT_OK(uf_store_mem(b, sizeof(b), 0, &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
 	uf_region *r;
-	ASSERT_OK(uf_map(s, 0, sizeof(b), PROT_READ, &o, &r));
-	volatile unsigned char *p = uf_region_addr(r);
-	ASSERT_EQ(p[0], 0);
+	volatile unsigned char *p = map_read_only(&s, &r);
 	seen_sig = 0;
 	if (sigsetjmp(jb, 1) == 0) {
 		p[1] = 1;
