@@ -125,12 +125,19 @@ static inline uint8_t pattern_byte(uint64_t off)
 
 /* A malloc'd buffer of size pattern bytes and a memory store over it (*s);
  * returns the buffer (the caller frees it after closing the store). */
-static inline unsigned char *pattern_store(size_t size, uf_store **s)
+/* size bytes of the pattern, malloc'd. */
+static inline unsigned char *pattern_buf(size_t size)
 {
 	unsigned char *buf = malloc(size);
 	ASSERT(buf);
 	for (size_t i = 0; i < size; i++)
 		buf[i] = pattern_byte(i);
+	return buf;
+}
+
+static inline unsigned char *pattern_store(size_t size, uf_store **s)
+{
+	unsigned char *buf = pattern_buf(size);
 	ASSERT_OK(uf_store_mem(buf, size, 0, s));
 	return buf;
 }

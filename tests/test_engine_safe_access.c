@@ -120,10 +120,7 @@ static void *racer_main(void *arg)
 static void test_threads_race_on_one_block(void)
 {
 	size_t ps = page_size(), nblocks = 32, size = nblocks * ps;
-	unsigned char *want = malloc(size);
-	ASSERT(want);
-	for (size_t i = 0; i < size; i++)
-		want[i] = pattern_byte(i);
+	unsigned char *want = pattern_buf(size);
 	g_slow_src = want;
 	struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = slow_read};
 	uf_store *st;

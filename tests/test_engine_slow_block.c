@@ -55,10 +55,7 @@ int main(void)
 	test_init(60);
 	g_ps = page_size();
 	size_t size = nblocks * g_ps;
-	g_buf = malloc(size);
-	ASSERT(g_buf);
-	for (size_t i = 0; i < size; i++)
-		g_buf[i] = pattern_byte(i);
+	g_buf = pattern_buf(size);
 	struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = slow_read};
 	uf_store *st;
 	ASSERT_OK(uf_store_new(&ops, NULL, size, &st));
