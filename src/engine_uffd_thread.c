@@ -81,7 +81,8 @@
  * poison was cleared keeps the address (CLEARED), so a thread whose SIGBUS
  * was raised just before the clearing still recognises the page as ours. */
 #define NREC 256
-#define R_ERR 0xffull        /* -errno of the failed load (1..255) */
+#define R_ERR 0xffull        /* -errno of the failed load (1..254), or R_PAST_END */
+#define R_PAST_END 0xffull   /* UF__E_PAST_END: no load, the access is past the store */
 #define R_FRESH 0x100ull     /* error not yet delivered to anyone */
 #define R_PENDING 0x200ull   /* poisoned, error not yet filled in */
 #define R_CLEARED 0x400ull   /* poison gone (page filled): retry the access */
@@ -220,7 +221,14 @@ UF_SIGCTX static bool rec_clear(struct thr_priv *p, int i, uint64_t w)
 
 static inline uint64_t err_bits(int err)
 {
-	return (uint64_t)(err < 0 && err > -256 ? -err : EIO);
+	if (err == UF__E_PAST_END)
+		return R_PAST_END;
+	return (uint64_t)(err < 0 && err > -(int)R_PAST_END ? -err : EIO);
+}
+
+UF_SIGCTX static inline int bits_err(uint64_t w)
+{
+	return (w & R_ERR) == R_PAST_END ? UF__E_PAST_END : -(int)(w & R_ERR);
 }
 
 /* ------------------------------------------------------------------ */
@@ -603,7 +611,7 @@ UF_SIGCTX static int thr_sigbus(const struct uf__range *rg, siginfo_t *si, void 
 			/* The failure this very access caused. */
 			if (!atomic_compare_exchange_strong(&p->rec[i], &w, w & ~R_FRESH))
 				continue;
-			err = -(int)(w & R_ERR);
+			err = bits_err(w);
 		} else {
 			/* An old failure, or someone else's: load again first. */
 			err = request(r, page, access);
@@ -622,7 +630,7 @@ UF_SIGCTX static int thr_sigbus(const struct uf__range *rg, siginfo_t *si, void 
 	uf_error_fn cb = r->on_error;
 	void *cb_arg = r->error_arg;
 	struct uf__range cur = *rg;
-	while (err != 0 && err != -EFAULT && cb) {
+	while (err != 0 && err != UF__E_PAST_END && cb) {
 		uf__registry_put(&cur);
 		if (cb(r, (void *)addr, err, cb_arg) != UF_ERR_RETRY) {
 			uf__fault_deliver_sigbus((void *)addr, uc);

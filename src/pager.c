@@ -321,7 +321,7 @@ UF_SIGCTX static int store_write(struct uf_region *r, uint64_t blk, const void *
  * we looked after), or a write. A read of the mapped block cannot fault
  * again, so the first such fault retries, and a second one by the same
  * thread on the same frame, with no state change between, is a write
- * (-EACCES). Per thread: each faulting thread has its own retry. */
+ * (UF__E_PROT). Per thread: each faulting thread has its own retry. */
 static __thread struct {
 	const struct uf_region *r;
 	uint64_t blk;
@@ -338,7 +338,7 @@ UF_SIGCTX static int unknown_on_mapped(const struct uf_region *r, uint64_t blk, 
 	t_unknown.blk = blk;
 	t_unknown.f = f;
 	t_unknown.gen = gen;
-	return again ? -EACCES : 0;
+	return again ? UF__E_PROT : 0;
 }
 
 /* Whether this thread may sleep until a frame of r changes: not inside
@@ -1206,11 +1206,11 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 UF_SIGCTX int uf__pager_fault(struct uf_region *r, uintptr_t addr, int access)
 {
 	if (addr < r->base || addr >= r->data_end)
-		return -EFAULT;
+		return UF__E_PAST_END;
 	if (access == UF_ACCESS_WRITE && !r->writable)
-		return -EACCES;
+		return UF__E_PROT;
 	if (access == UF_ACCESS_EXEC && !(r->prot & PROT_EXEC))
-		return -EACCES;
+		return UF__E_PROT;
 	stat_add(&r->st_faults, 1);
 	/* An unknown access: served as a read, see unknown_on_mapped. */
 	int mode = access == UF_ACCESS_WRITE ? M_WRITE : access == UF_ACCESS_UNKNOWN ? M_UNKNOWN : M_READ;
@@ -1222,7 +1222,7 @@ UF_SIGCTX void uf__pager_fault_error(struct uf_region *r, uintptr_t addr, int er
 	/* Inside uf_try_read/uf_try_write: the copy fails with -EFAULT. */
 	if (uc && uf__safe_access_fail(uc))
 		return;
-	if (err != -EFAULT && r->on_error &&
+	if (err != UF__E_PAST_END && r->on_error &&
 	    r->on_error(r, (void *)addr, err, r->error_arg) == UF_ERR_RETRY)
 		return;
 	uf__fault_deliver_sigbus((void *)addr, uc);
@@ -1235,7 +1235,7 @@ UF_SIGCTX int uf__region_fault(const struct uf__range *rg, int sig, siginfo_t *s
 	if (sig == SIGBUS && r->eng->sigbus)
 		return r->eng->sigbus(rg, si, uc);
 	uintptr_t addr = (uintptr_t)si->si_addr;
-	int e = -EACCES;
+	int e = UF__E_PROT;
 	/* MAPERR: the range is not mapped (a fork child, or the program unmapped
 	 * it): not ours to serve. */
 	if (!(sig == SIGSEGV && si->si_code == SEGV_MAPERR) && r->pid == uf__self_pid()) {
@@ -1251,7 +1251,7 @@ UF_SIGCTX int uf__region_fault(const struct uf__range *rg, int sig, siginfo_t *s
 	uf__registry_put(rg);
 	if (e == 0)
 		return UF__HANDLED;
-	if (e == -EACCES)
+	if (e == UF__E_PROT)
 		return UF__DENIED; /* the program broke the region's protection */
 	/* The callback and the program's SIGBUS handler may leave by
 	 * siglongjmp: the reference is dropped already. The region stays valid

@@ -222,9 +222,14 @@ struct uf_region {
 /* pager.c */
 int uf__pager_init(struct uf_region *r);
 void uf__pager_fini(struct uf_region *r);
-/* Serves a fault at addr. 0: retry the access. -EACCES: a protection
- * violation the program made itself (not ours). -EFAULT: past the end of the
- * store. Other: the store's error while loading. */
+/* The pager's own verdicts on a fault, below the errno range: a store may
+ * fail with any errno (-EACCES, -EFAULT too), and its error must reach the
+ * program as a failed load, never be mistaken for one of these. */
+#define UF__E_PROT (-4096 - 1)     /* the program broke the region's protection */
+#define UF__E_PAST_END (-4096 - 2) /* past the end of the store */
+/* Serves a fault at addr. 0: retry the access. UF__E_PROT: a protection
+ * violation the program made itself (not ours). UF__E_PAST_END: past the end
+ * of the store. Other: the store's error while loading (a negative errno). */
 UF_SIGCTX int uf__pager_fault(struct uf_region *r, uintptr_t addr, int access);
 /* Turns a failed fault into the documented error: the region's callback or
  * SIGBUS. Returns 0 to retry, or after delivering SIGBUS. */

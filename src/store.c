@@ -113,6 +113,15 @@ static int call_writev(uf_store *s, const struct uf_store_vec *v, unsigned n)
 	return write_runs(s, v, n);
 }
 
+/* A store callback's return as the library's: positive counts from sloppy
+ * stores mean success, and a negative value that is no errno (below -4095)
+ * is -EIO, so that it cannot be mistaken for one of the pager's own
+ * verdicts (UF__E_PROT, UF__E_PAST_END in region.h). */
+UF_SIGCTX static inline int ret_of(int r)
+{
+	return r >= 0 ? 0 : r < -4095 ? -EIO : r;
+}
+
 static int call(uf_store *s, struct uf__store_req *q)
 {
 	int r;
@@ -130,7 +139,7 @@ static int call(uf_store *s, struct uf__store_req *q)
 		r = s->ops.flush ? s->ops.flush(s->ctx) : 0;
 		break;
 	}
-	return r > 0 ? 0 : r; /* positive counts from sloppy stores mean success */
+	return ret_of(r);
 }
 
 static void *worker(void *arg)
@@ -343,7 +352,7 @@ UF_SIGCTX int uf__store_read(uf_store *s, uint64_t off, void *dst, size_t len)
 	}
 	int r = s->ops.read(s->ctx, off, dst, len);
 	uf__diag_stop(&s->ns_read, t0);
-	return r > 0 ? 0 : r; /* positive counts from sloppy stores mean success */
+	return ret_of(r);
 }
 
 UF_SIGCTX int uf__store_write(uf_store *s, uint64_t off, const void *src, size_t len)
@@ -359,7 +368,7 @@ UF_SIGCTX int uf__store_write(uf_store *s, uint64_t off, const void *src, size_t
 	}
 	int r = s->ops.write(s->ctx, off, src, len);
 	uf__diag_stop(&s->ns_write, t0);
-	return r > 0 ? 0 : r;
+	return ret_of(r);
 }
 
 UF_SIGCTX bool uf__store_read_async(uf_store *s, struct uf__store_req *q, uint64_t off, void *dst,
@@ -397,7 +406,7 @@ int uf__store_writev_wait(uf_store *s, struct uf__store_req *q)
 	while (!atomic_load_explicit(&q->done, memory_order_acquire))
 		uf__futex_wait(&q->done, 0);
 	int r = q->result;
-	return r > 0 ? 0 : r;
+	return ret_of(r);
 }
 
 int uf__store_writev(uf_store *s, const struct uf_store_vec *v, unsigned n)
@@ -416,7 +425,7 @@ int uf__store_writev(uf_store *s, const struct uf_store_vec *v, unsigned n)
 		r = call_writev(s, v, n);
 	}
 	uf__diag_stop(&s->ns_write, t0);
-	return r > 0 ? 0 : r;
+	return ret_of(r);
 }
 
 int uf__store_flush(uf_store *s)
@@ -427,5 +436,5 @@ int uf__store_flush(uf_store *s)
 		struct uf__store_req q = {.op = OP_FLUSH};
 		return pool_call(s, &q);
 	}
-	return s->ops.flush ? s->ops.flush(s->ctx) : 0;
+	return s->ops.flush ? ret_of(s->ops.flush(s->ctx)) : 0;
 }
