@@ -10,7 +10,9 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <ucontext.h>
 
@@ -19,7 +21,7 @@
 #include "registry.h"
 
 static struct sigaction g_prev[2]; /* [0] SIGSEGV, [1] SIGBUS */
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static _Atomic int g_state; /* 0: not installed, 1: being installed, 2: done */
 static int g_init_err;
 
 static inline int slot(int sig) { return sig == SIGBUS; }
@@ -167,10 +169,16 @@ bool uf__fault_handler_current(int sig)
 pid_t uf__pid;
 static void after_fork_child(void) { uf__pid = getpid(); }
 
-static void install(void)
+/* At load time, not in uf__fault_init: pthread_atfork allocates, and the
+ * first fault-safe access may come from a signal handler. */
+__attribute__((constructor)) static void at_load(void)
 {
 	uf__pid = getpid();
 	pthread_atfork(NULL, NULL, after_fork_child);
+}
+
+UF_SIGCTX static void install(void)
+{
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_fault;
@@ -184,9 +192,26 @@ static void install(void)
 		g_init_err = -errno;
 }
 
-int uf__fault_init(void)
+/* Installs the handlers once. Async-signal-safe (uf_try_read may be the
+ * first call, from a signal handler): the installing thread blocks every
+ * signal meanwhile, so no handler of its own can wait for it; another
+ * thread waits only for two sigaction calls. */
+UF_SIGCTX int uf__fault_init(void)
 {
-	pthread_once(&g_once, install);
+	int st = atomic_load_explicit(&g_state, memory_order_acquire);
+	if (uf__likely(st == 2))
+		return g_init_err;
+	if (st == 0 && atomic_compare_exchange_strong(&g_state, &st, 1)) {
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		install();
+		atomic_store_explicit(&g_state, 2, memory_order_release);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return g_init_err;
+	}
+	while (atomic_load_explicit(&g_state, memory_order_acquire) != 2)
+		sched_yield();
 	return g_init_err;
 }
 

@@ -19,7 +19,7 @@
 #define UF__DENIED 2
 
 /* Installs the handlers once (idempotent, thread-safe). */
-int uf__fault_init(void);
+UF_SIGCTX int uf__fault_init(void);
 
 /* Whether the process's handler for sig is still ours (not replaced by a
  * handler the program installed after the library). A system call. */

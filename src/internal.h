@@ -99,7 +99,7 @@ UF_SIGCTX static inline pid_t uf__self_pid(void) { return uf__pid; }
  * frames or locks: a signal handler that touches a region can then never
  * interrupt the library half-way and wait for what its own thread holds. It
  * runs when the call returns, and is served like any other access. */
-void uf__async_sigset(sigset_t *set);
+UF_SIGCTX void uf__async_sigset(sigset_t *set);
 /* Blocks them in the calling thread (old mask in *old) / restores *old. */
 void uf__async_block(sigset_t *old);
 void uf__async_restore(const sigset_t *old);

@@ -91,7 +91,7 @@ static struct uf__store_req *fifo_pop(struct fifo *f)
 /* A batch for a store without writev: one write per run of pieces that
  * follow each other both in the store and in memory. Stops at the first
  * error (the caller keeps the whole batch dirty). */
-static int write_runs(uf_store *s, const struct uf_store_vec *v, unsigned n)
+UF_SIGCTX static int write_runs(uf_store *s, const struct uf_store_vec *v, unsigned n)
 {
 	for (unsigned i = 0; i < n;) {
 		uint64_t off = v[i].off;
@@ -106,7 +106,7 @@ static int write_runs(uf_store *s, const struct uf_store_vec *v, unsigned n)
 	return 0;
 }
 
-static int call_writev(uf_store *s, const struct uf_store_vec *v, unsigned n)
+UF_SIGCTX static int call_writev(uf_store *s, const struct uf_store_vec *v, unsigned n)
 {
 	if (s->ops.writev)
 		return s->ops.writev(s->ctx, v, n);
@@ -122,7 +122,7 @@ UF_SIGCTX static inline int ret_of(int r)
 	return r >= 0 ? 0 : r < -4095 ? -EIO : r;
 }
 
-static int call(uf_store *s, struct uf__store_req *q)
+UF_SIGCTX static int call(uf_store *s, struct uf__store_req *q)
 {
 	int r;
 	switch (q->op) {

@@ -78,7 +78,7 @@ UF_SIGCTX int uf__raise_info(int sig, const siginfo_t *info)
 	return uf__neg_errno(syscall(SYS_rt_tgsigqueueinfo, getpid(), uf__gettid(), sig, &si));
 }
 
-void uf__async_sigset(sigset_t *set)
+UF_SIGCTX void uf__async_sigset(sigset_t *set)
 {
 	static const int sync_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
 	sigfillset(set);
