@@ -208,12 +208,23 @@ static void drop(struct rs *s, struct row *rw, int node)
 	}
 }
 
+/* "host:port", or the socket path of a unix-socket node, for messages. */
+static const char *addr_str(const struct rc_node *n, char *buf, size_t len)
+{
+	if (n->port)
+		snprintf(buf, len, "%.108s:%d", n->host, n->port);
+	else
+		snprintf(buf, len, "%.108s", n->host);
+	return buf;
+}
+
 /* A new connected, authenticated context for node, or NULL with *err set
  * (-EACCES for a refused password: no point retrying). */
 static redisContext *connect_node(struct rs *s, int node, int *err)
 {
 	redisContext *c;
 	struct rc_node n;
+	char a[128];
 	pthread_mutex_lock(&s->map.mu);
 	n = s->map.nodes[node];
 	pthread_mutex_unlock(&s->map.mu);
@@ -226,8 +237,7 @@ static redisContext *connect_node(struct rs *s, int node, int *err)
 	}
 	if (c->err) {
 		*err = errno_of(c);
-		note(s, "cannot connect to %.108s%s%d: %.100s", n.host,
-			 n.port ? ":" : "", n.port, c->errstr);
+		note(s, "cannot connect to %s: %.100s", addr_str(&n, a, sizeof(a)), c->errstr);
 		redisFree(c);
 		return NULL;
 	}
@@ -237,8 +247,12 @@ static redisContext *connect_node(struct rs *s, int node, int *err)
 					: redisCommand(c, "AUTH %s", s->password);
 		if (!r || r->type == REDIS_REPLY_ERROR) {
 			*err = r ? -EACCES : errno_of(c);
-			note(s, "%.108s%s%d refused the login: %.100s", n.host,
-				 n.port ? ":" : "", n.port, r ? r->str : c->errstr);
+			if (r)
+				note(s, "%s refused the login: %.100s", addr_str(&n, a, sizeof(a)),
+				     r->str);
+			else
+				note(s, "cannot connect to %s: no answer to AUTH: %.100s",
+				     addr_str(&n, a, sizeof(a)), c->errstr);
 			if (r)
 				freeReplyObject(r);
 			redisFree(c);
@@ -1175,7 +1189,11 @@ static int discover(struct rs *s)
 			}
 			redisReply *r = redisCommand(c, "CLUSTER SLOTS");
 			if (!r) {
+				/* Connected, but it does not answer (or hung up). */
 				last = errno_of(c);
+				char a[128];
+				note(s, "cannot connect to %s: no answer to CLUSTER SLOTS: %.100s",
+				     addr_str(&s->seeds[i], a, sizeof(a)), c->errstr);
 				drop(s, rw, node);
 				continue;
 			}
@@ -1219,16 +1237,27 @@ static int meta(struct rs *s, uint64_t want_size, size_t want_bs)
 		struct op op = {.cmd = C_GET};
 		key_of(s, &op, "meta");
 		int e = run(s, -1, &op, 1);
+		if (e == -EPROTO) { /* WRONGTYPE: a list, a hash... */
+			note(s, "%s:meta is not a userfault store (not a string)", s->prefix);
+			return -EBADMSG;
+		}
 		if (e)
 			return e;
 		redisReply *r = op.reply;
 		if (r->type == REDIS_REPLY_STRING) {
-			unsigned long long size;
-			size_t bs;
+			unsigned long long size = 0;
+			size_t bs = 0;
 			char text[128];
+			bool fits = r->len < sizeof(text) && !memchr(r->str, 0, r->len);
 			snprintf(text, sizeof(text), "%.*s", (int)r->len, r->str);
 			freeReplyObject(r);
-			if (sscanf(text, META_FMT, &size, &bs) != 2 || !bs || size % bs) {
+			/* The whole value, exactly as META_FMT writes it (no sign,
+			 * space, leading zero or trailing byte). */
+			char canon[128];
+			if (!fits || sscanf(text, META_FMT, &size, &bs) != 2 ||
+			    (snprintf(canon, sizeof(canon), META_FMT, size, bs), strcmp(canon, text)) ||
+			    !uf__is_pow2(bs) || bs < 512 ||
+			    bs > (512u << 20) || size % bs) {
 				note(s, "%s:meta is not a userfault store (\"%.60s\")",
 					 s->prefix, text);
 				return -EBADMSG;
@@ -1248,6 +1277,11 @@ static int meta(struct rs *s, uint64_t want_size, size_t want_bs)
 			return 0;
 		}
 		freeReplyObject(r);
+		if (want_size && !want_bs && want_size % 4096) {
+			note(s, "size %llu is not a multiple of the default block size 4096",
+			     (unsigned long long)want_size);
+			return -EINVAL;
+		}
 		if (!want_size) {
 			note(s, "%s:meta does not exist and no size was given",
 				 s->prefix);
@@ -1294,7 +1328,7 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 	}
 	if ((o->block_size && (!uf__is_pow2(o->block_size) || o->block_size < 512 ||
 			       o->block_size > (512u << 20))) ||
-	    (o->size && o->size % (o->block_size ? o->block_size : 4096)) || o->threads > 64 ||
+	    (o->block_size && o->size % o->block_size) || o->threads > 64 ||
 	    (o->flags & ~UF_STORE_RDONLY)) {
 		say(eb, el, "bad block size, size, thread count or flags");
 		return -EINVAL;

@@ -5,8 +5,11 @@
  * threads against a shadow model, and the failures: wrong block size,
  * wrong password, a key of another type, a value of the wrong length, no
  * server at open, a server killed and restarted under a workload. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <sys/socket.h>
 
 #include "common.h"
 #include "redis_servers.h"
@@ -164,6 +167,91 @@ static void basics(int port)
 	ASSERT_EQ(e, -ENOENT);
 	ASSERT_EQ(cli_int(port, "DBSIZE"), (long)nblk); /* block 3 has no key */
 	printf("basics ok\n");
+}
+
+/* ---- the metadata key: small block sizes reopen, anything not ours is
+ * -EBADMSG and left alone; a seed that never answers ---- */
+static void meta_checks(int port)
+{
+	int e;
+	char why[512] = "";
+	/* 512-byte blocks, a size that is no multiple of 4096: reopening with
+	 * block size 0 takes the stored one */
+	uf_store *s = open_store("t5", 3 * 512, 512, &e, why);
+	ASSERT_OK(e);
+	ASSERT_OK(uf_store_close(s));
+	s = open_store("t5", 3 * 512, 0, &e, why);
+	if (e)
+		FAIL("reopen with the stored block size: %d %s", e, why);
+	ASSERT_EQ(uf_store_size(s), 3 * 512);
+	ASSERT_OK(uf_store_close(s));
+	s = open_store("t5", 0, 0, &e, why);
+	ASSERT_OK(e);
+	ASSERT_EQ(uf_store_size(s), 3 * 512);
+	ASSERT_OK(uf_store_close(s));
+	/* a new store whose size does not fit the default block size */
+	ASSERT(!open_store("t5new", 3 * 512, 0, &e, why));
+	ASSERT_EQ(e, -EINVAL);
+	ASSERT_EQ(cli_int(port, "EXISTS t5new:meta"), 0);
+
+	static const char *const bad[] = {
+		"userfault-redis 1 size=4096 block=3",      /* not a power of two */
+		"userfault-redis 1 size=4096 block=256",    /* below 512 */
+		"userfault-redis 1 size=4096 block=4096junk",
+		"userfault-redis 1 size=-4096 block=4096",
+		"userfault-redis 1 size=04096 block=4096",
+		"userfault-redis 1 size=6144 block=4096",   /* not whole blocks */
+		"userfault-redis 2 size=4096 block=4096",
+		"something else",
+	};
+	char out[256];
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		rs_sh(out, sizeof(out), "redis-cli -p %d SET t6:meta '%s'", port, bad[i]);
+		why[0] = 0;
+		ASSERT(!open_store("t6", 0, 0, &e, why));
+		if (e != -EBADMSG || !strstr(why, "not a userfault store"))
+			FAIL("meta \"%s\": %d (%s)", bad[i], e, why);
+		ASSERT(!open_store("t6", 4096, 4096, &e, why)); /* never overwritten */
+		ASSERT_EQ(e, -EBADMSG);
+		ASSERT_EQ(cli_get(port, "t6:meta", out, sizeof(out)), strlen(bad[i]));
+		ASSERT_EQ(strcmp(out, bad[i]), 0);
+	}
+	cli_int(port, "DEL t6:meta");
+	ASSERT_EQ(cli_int(port, "RPUSH t6:meta x"), 1); /* not a string at all */
+	ASSERT(!open_store("t6", 4096, 0, &e, why));
+	if (e != -EBADMSG || !strstr(why, "not a userfault store"))
+		FAIL("a list as meta: %d (%s)", e, why);
+	cli_int(port, "DEL t6:meta");
+
+	/* a seed that accepts connections (the kernel's backlog) but never
+	 * answers: the error names it */
+	int ls = socket(AF_INET, SOCK_STREAM, 0);
+	ASSERT(ls >= 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t sl = sizeof(sin);
+	ASSERT_EQ(bind(ls, (struct sockaddr *)&sin, sl), 0);
+	ASSERT_EQ(listen(ls, 16), 0);
+	ASSERT_EQ(getsockname(ls, (struct sockaddr *)&sin, &sl), 0);
+	char sd[64], want[96];
+	snprintf(sd, sizeof(sd), "127.0.0.1:%d", ntohs(sin.sin_port));
+	snprintf(want, sizeof(want), "cannot connect to %s", sd);
+	struct uf_redis_opts o;
+	uf_redis_opts_init(&o);
+	o.seeds = sd;
+	o.prefix = "x";
+	o.size = BS;
+	o.retry_timeout_ms = 300;
+	o.command_timeout_ms = 200;
+	o.errbuf = why;
+	o.errbuf_len = sizeof(why);
+	why[0] = 0;
+	s = NULL;
+	e = uf_store_redis(&o, &s);
+	ASSERT(!s);
+	if (e != -EAGAIN || !strstr(why, want))
+		FAIL("silent seed: %d, errbuf \"%s\"", e, why);
+	close(ls);
+	printf("meta ok\n");
 }
 
 /* ---- four threads, random reads and writes, shadow model ---- */
@@ -394,6 +482,7 @@ int main(void)
 	int k = rs_start(NULL);
 	snprintf(seed, sizeof(seed), "127.0.0.1:%d", rs_srv[k].port);
 	basics(rs_srv[k].port);
+	meta_checks(rs_srv[k].port);
 	threads();
 	bad_keys(rs_srv[k].port);
 	password();
