@@ -35,7 +35,6 @@ install_one() {
 A=$T/a B=$T/b
 install_one "$A" "$A/lib"
 install_one "$B" "$B/lib64"
-mv "$T/build" "$T/build.gone"
 
 cat >"$T/prog.c" <<'C'
 #include <stdio.h>
@@ -53,6 +52,12 @@ int main(void)
 	return uf_version() == UF_VERSION_MAJOR * 10000 + UF_VERSION_MINOR * 100 + UF_VERSION_PATCH ? 0 : 1;
 }
 C
+# README: from the build tree without installing, cc -Iinclude prog.c
+# -Lbuild -luserfault, run with LD_LIBRARY_PATH=build (here the build tree is $T/build).
+$CC -I"$SRC/include" -o "$T/prog_tree" "$T/prog.c" -L"$T/build" -luserfault || fail "building against the build tree"
+got=$(LD_LIBRARY_PATH="$T/build" "$T/prog_tree") || fail "the build-tree program exits $?"
+case "$got" in "$T/build/"*) ;; *) fail "the build-tree program ran against ${got:-no libuserfault}" ;; esac
+mv "$T/build" "$T/build.gone"
 # Uses the Redis store's object (which needs hiredis when it was built
 # with it); uf_store_redis(NULL, ...) is -EINVAL either way.
 cat >"$T/prog_static.c" <<'C'
