@@ -111,6 +111,15 @@ UF_SIGCTX static void chain(int sig, siginfo_t *si, void *uc, bool repeats)
 
 static void on_fault(int sig, siginfo_t *si, void *uc);
 
+/* The siginfo of a fault we deliver ourselves. */
+UF_SIGCTX static void fault_info(siginfo_t *si, int sig, int code, void *addr)
+{
+	memset(si, 0, sizeof(*si));
+	si->si_signo = sig;
+	si->si_code = code;
+	si->si_addr = addr;
+}
+
 /* Engines that write-protect read-only regions see a write to one as
  * SIGBUS; the program gets what the kernel would have given it, SIGSEGV
  * (SEGV_ACCERR), from whoever handles SIGSEGV: a handler the program
@@ -119,10 +128,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc);
 UF_SIGCTX static void deny_as_sigsegv(void *addr, void *uc)
 {
 	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	si.si_signo = SIGSEGV;
-	si.si_code = SEGV_ACCERR;
-	si.si_addr = addr;
+	fault_info(&si, SIGSEGV, SEGV_ACCERR, addr);
 	struct sigaction cur;
 	if (!sigaction(SIGSEGV, NULL, &cur) && has_handler(&cur) &&
 	    !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_fault)) {
@@ -146,10 +152,7 @@ UF_SIGCTX static void on_fault(int sig, siginfo_t *si, void *uc)
 UF_SIGCTX void uf__fault_deliver(int sig, int code, void *addr, void *uc)
 {
 	siginfo_t si;
-	memset(&si, 0, sizeof(si));
-	si.si_signo = sig;
-	si.si_code = code;
-	si.si_addr = addr;
+	fault_info(&si, sig, code, addr);
 	chain(sig, &si, uc, false);
 }
 
