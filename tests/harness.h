@@ -144,6 +144,17 @@ static inline unsigned char *pattern_store(size_t size, uf_store **s)
 
 /* Installs fn for sig (SA_SIGINFO | SA_NODEFER, so a handler that leaves
  * by siglongjmp can take the signal again). */
+/* uf_try_read's precondition inside a signal handler: SIGSEGV and SIGBUS
+ * not blocked. ThreadSanitizer calls handlers with every signal blocked. */
+static inline void unblock_fault_signals(void)
+{
+	sigset_t faults;
+	sigemptyset(&faults);
+	sigaddset(&faults, SIGSEGV);
+	sigaddset(&faults, SIGBUS);
+	pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
+}
+
 static inline void catch_signal(int sig, void (*fn)(int, siginfo_t *, void *))
 {
 	struct sigaction sa;

@@ -34,6 +34,25 @@ static uf_store *open_store(const char *prefix, uint64_t size, size_t bs, int *e
 	return s;
 }
 
+/* uf_store_redis on seed sd with a short retry (and a command timeout, if
+ * nonzero), the reason in why[512]; the store or NULL, the error in *err. */
+static uf_store *open_seed(const char *sd, unsigned cmd_ms, char *why, int *err)
+{
+	struct uf_redis_opts o;
+	uf_redis_opts_init(&o);
+	o.seeds = sd;
+	o.prefix = "x";
+	o.size = BS;
+	o.retry_timeout_ms = 300;
+	o.command_timeout_ms = cmd_ms;
+	o.errbuf = why;
+	o.errbuf_len = 512;
+	why[0] = 0;
+	uf_store *s = NULL;
+	*err = uf_store_redis(&o, &s);
+	return s;
+}
+
 static uf_store *must_open(const char *prefix, uint64_t size)
 {
 	int e;
@@ -235,18 +254,7 @@ static void meta_checks(int port)
 	char sd[64], want[96];
 	snprintf(sd, sizeof(sd), "127.0.0.1:%d", ntohs(sin.sin_port));
 	snprintf(want, sizeof(want), "cannot connect to %s", sd);
-	struct uf_redis_opts o;
-	uf_redis_opts_init(&o);
-	o.seeds = sd;
-	o.prefix = "x";
-	o.size = BS;
-	o.retry_timeout_ms = 300;
-	o.command_timeout_ms = 200;
-	o.errbuf = why;
-	o.errbuf_len = sizeof(why);
-	why[0] = 0;
-	s = NULL;
-	e = uf_store_redis(&o, &s);
+	s = open_seed(sd, 200, why, &e);
 	ASSERT(!s);
 	if (e != -EAGAIN || !strstr(why, want))
 		FAIL("silent seed: %d, errbuf \"%s\"", e, why);
@@ -428,16 +436,7 @@ static void server_down(int k)
 	int e;
 	char why[512] = "", sd[64];
 	snprintf(sd, sizeof(sd), "127.0.0.1:%d", rs_free_port());
-	struct uf_redis_opts o;
-	uf_redis_opts_init(&o);
-	o.seeds = sd;
-	o.prefix = "x";
-	o.size = BS;
-	o.retry_timeout_ms = 300;
-	o.errbuf = why;
-	o.errbuf_len = sizeof(why);
-	uf_store *s = NULL;
-	e = uf_store_redis(&o, &s);
+	uf_store *s = open_seed(sd, 0, why, &e);
 	ASSERT_EQ(e, -ECONNREFUSED);
 	ASSERT(strstr(why, "cannot connect"));
 

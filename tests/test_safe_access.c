@@ -254,11 +254,7 @@ static void on_usr1(int sig)
 	 * signal blocked (sa_mask ~[]) and calls this one from it, so without
 	 * this the fault on g_bad killed the process under make check-tsan
 	 * (whatever USERFAULT_COPY_ISA said: the ISA re-runs just came first). */
-	sigset_t faults;
-	sigemptyset(&faults);
-	sigaddset(&faults, SIGSEGV);
-	sigaddset(&faults, SIGBUS);
-	pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
+	unblock_fault_signals();
 	uint64_t v = 0;
 	g_usr1_bad = uf_try_read(&v, g_bad, sizeof(v));
 	g_usr1_good = uf_try_read(&v, g_good, sizeof(v)) == 0 && v == 0x0123456789abcdefull;

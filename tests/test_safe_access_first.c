@@ -21,14 +21,7 @@ static volatile int in_handler_ok;
 static void on_usr1(int sig)
 {
 	(void)sig;
-	/* uf_try_read's precondition in a handler: SIGSEGV and SIGBUS not
-	 * blocked (ThreadSanitizer calls handlers with every signal blocked;
-	 * see test_safe_access.c). */
-	sigset_t faults;
-	sigemptyset(&faults);
-	sigaddset(&faults, SIGSEGV);
-	sigaddset(&faults, SIGBUS);
-	pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
+	unblock_fault_signals();
 	unsigned char v = 0;
 	in_handler_ret = uf_try_read(&v, bad, 1);
 	static const unsigned char good = 42;
