@@ -81,8 +81,6 @@
  * poison was cleared keeps the address (CLEARED), so a thread whose SIGBUS
  * was raised just before the clearing still recognises the page as ours. */
 #define NREC 256
-#define R_ERR 0xffull        /* -errno of the failed load (1..254), or R_PAST_END */
-#define R_PAST_END 0xffull   /* UF__E_PAST_END: no load, the access is past the store */
 #define R_FRESH 0x100ull     /* error not yet delivered to anyone */
 #define R_PENDING 0x200ull   /* poisoned, error not yet filled in */
 #define R_CLEARED 0x400ull   /* poison gone (page filled): retry the access */
@@ -94,6 +92,12 @@
  * that got EFAULT on the poison) loads the page again instead of being told
  * about an old failure. */
 #define AUX(tid, off) (((uint64_t)(tid) << 16) | ((off) & 0xffff))
+/* Above the identity (thread ids are below 2^22), aux carries the error of
+ * the failed load: -errno (1..4095), or AUX_PAST_END. Written with the aux
+ * word before the record's CAS publishes it, as the identity is. */
+#define AUX_ERR_SHIFT 40
+#define AUX_ID(a) ((a) & ((1ull << AUX_ERR_SHIFT) - 1))
+#define AUX_PAST_END 0x1000ull
 
 /* A retry request from a faulting thread's signal handler to the handler
  * threads; lives on the requester's stack until done is set. */
@@ -219,16 +223,18 @@ UF_SIGCTX static bool rec_clear(struct thr_priv *p, int i, uint64_t w)
 	return true;
 }
 
-static inline uint64_t err_bits(int err)
+static inline uint64_t aux_err(int err)
 {
-	if (err == UF__E_PAST_END)
-		return R_PAST_END;
-	return (uint64_t)(err < 0 && err > -(int)R_PAST_END ? -err : EIO);
+	uint64_t v = err == UF__E_PAST_END ? AUX_PAST_END
+		     : err < 0 && err >= -4095 ? (uint64_t)-err
+					       : EIO;
+	return v << AUX_ERR_SHIFT;
 }
 
-UF_SIGCTX static inline int bits_err(uint64_t w)
+UF_SIGCTX static inline int err_of_aux(uint64_t aux)
 {
-	return (w & R_ERR) == R_PAST_END ? UF__E_PAST_END : -(int)(w & R_ERR);
+	uint64_t v = aux >> AUX_ERR_SHIFT;
+	return v == AUX_PAST_END ? UF__E_PAST_END : -(int)v;
 }
 
 /* ------------------------------------------------------------------ */
@@ -323,9 +329,9 @@ static void fail_fault(struct uf_region *r, struct handler *h, uintptr_t page, i
 		/* release() poisoned the page: fill in the error, then wake. */
 		int i = h->cur_rec;
 		uint64_t w = atomic_load(&p->rec[i]);
-		atomic_store(&p->aux[i], h->cur_aux);
+		atomic_store(&p->aux[i], h->cur_aux | aux_err(err));
 		while (R_ADDR(w) == page && (w & R_PENDING) &&
-		       !atomic_compare_exchange_weak(&p->rec[i], &w, page | R_FRESH | err_bits(err)))
+		       !atomic_compare_exchange_weak(&p->rec[i], &w, page | R_FRESH))
 			;
 		uwake(r->uffd, page, ps); /* if the poison was cleared meanwhile: retry */
 		return;
@@ -335,7 +341,7 @@ static void fail_fault(struct uf_region *r, struct handler *h, uintptr_t page, i
 	 * sits on a present page, which cannot be poisoned. */
 	if (p->poison && !wp) {
 		bool was;
-		int i = rec_insert(p, page, R_FRESH | err_bits(err), h->cur_aux, &was);
+		int i = rec_insert(p, page, R_FRESH, h->cur_aux | aux_err(err), &was);
 		if (i >= 0) {
 			int e = upoison(r->uffd, page, ps, true);
 			if (e == -EEXIST && was) {
@@ -607,11 +613,13 @@ UF_SIGCTX static int thr_sigbus(const struct uf__range *rg, siginfo_t *si, void 
 		}
 		uint64_t aux = atomic_load(&p->aux[i]);
 		uint64_t me = AUX(p->tid ? (uint64_t)uf__gettid() : 0, p->exact ? addr : 0);
-		if ((w & R_FRESH) && aux == me) {
+		if ((w & R_FRESH) && AUX_ID(aux) == me) {
 			/* The failure this very access caused. */
 			if (!atomic_compare_exchange_strong(&p->rec[i], &w, w & ~R_FRESH))
 				continue;
-			err = bits_err(w);
+			err = err_of_aux(aux);
+			if (!err) /* aux raced with another insert (rec_insert): load again */
+				err = request(r, page, access);
 		} else {
 			/* An old failure, or someone else's: load again first. */
 			err = request(r, page, access);

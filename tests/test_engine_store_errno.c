@@ -96,9 +96,11 @@ int main(void)
 	struct sigaction sa = {.sa_sigaction = on_sig, .sa_flags = SA_SIGINFO | SA_NODEFER};
 	ASSERT_EQ(sigaction(SIGBUS, &sa, NULL), 0);
 	ASSERT_EQ(sigaction(SIGSEGV, &sa, NULL), 0); /* a wrong SIGSEGV fails the test */
-	static const int errs[] = {-EACCES, -EFAULT, -EPERM, -EIO, -ENOENT, -EROFS, -EHWPOISON};
+	/* and values past every errno Linux defines, up to the range's end */
+	static const int errs[] = {-EACCES, -EFAULT, -EPERM, -EIO, -ENOENT, -EROFS, -EHWPOISON,
+				   -254, -255, -256, -1000, -4095};
 	const size_t nerr = sizeof(errs) / sizeof(errs[0]);
-	const size_t npages = 64;
+	const size_t npages = 128;
 	static const struct uf_store_ops ops = {
 		.struct_size = sizeof(ops), .read = err_read, .write = err_write};
 	for (int with_cb = 0; with_cb < 2; with_cb++) {
