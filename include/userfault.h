@@ -90,7 +90,8 @@ typedef struct uf_region uf_region;
  * without writev gets one write call per block). A store may also
  * take a whole batch, scattered blocks included, in one writev call: n
  * pieces (n >= 1), in increasing off, not overlapping, each a whole block
- * (the store's last one may be shorter). It returns 0 when every piece is
+ * (the last block of the region or of the store may be shorter: a region
+ * never writes store bytes outside itself). It returns 0 when every piece is
  * written, or a negative errno; on an error the pager keeps every block of
  * the batch dirty and writes them all again on a later sync (so pieces
  * that did reach the store are written twice: harmless). Without writev
@@ -392,7 +393,7 @@ UF_API int uf_stack_guard_uninstall(void);
  * thread's alternate stack (sigaltstack on exactly [stack, stack+size)),
  * replacing the one the library made. The memory must stay valid until the
  * thread exits or calls uf_stack_guard_thread_fini. -EINVAL (NULL, size
- * below MINSIGSTKSZ, wrapping range), -EBUSY (running on the current
+ * below sysconf(_SC_MINSIGSTKSZ), wrapping range), -EBUSY (running on the current
  * alternate stack). */
 UF_API int uf_stack_guard_thread_init_stack(void *stack, size_t size);
 /* The overflow distance: how far below a thread's guard (and below its
@@ -442,8 +443,8 @@ struct uf_fault {
  * previous handler, death).
  * It may leave with siglongjmp instead (the faulting instruction is then
  * abandoned, nothing retried): call uf_fault_leave() first. Without it the
- * area stays referenced by this thread until the thread's next fault or its
- * next uf_area_unregister call (either sees the call is gone and releases
+ * area stays referenced by this thread until the thread's next fault (any
+ * SIGSEGV or SIGBUS in it) or its next uf_area_unregister call (either sees the call is gone and releases
  * it); uf_area_unregister in another thread waits for that.
  */
 typedef int (*uf_area_fn)(const struct uf_fault *f, void *arg);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <ucontext.h>
 
+#include "arch/arch.h"
 #include "fault.h"
 #include "handler.h"
 #include "registry.h"
@@ -33,6 +34,10 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 	/* Only faults raised by the kernel carry a trustworthy si_addr. */
 	if (!si || si->si_code <= 0)
 		return UF__PASS;
+	/* Call-outs this thread left by a jump are over, whoever serves this
+	 * fault (uf_area_register(3): released at the thread's next fault). */
+	if (uc)
+		uf__inflight_reap(uf__arch_sp(uc));
 	if (uf__safe_access_fixup(sig, si, uc))
 		return UF__HANDLED;
 
@@ -61,10 +66,25 @@ UF_SIGCTX static bool has_handler(const struct sigaction *p)
 					  : p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN;
 }
 
-/* Calls the handler p for sig, or dies the default way. */
-UF_SIGCTX static void chain_to(const struct sigaction *p, int sig, siginfo_t *si, void *uc, bool repeats)
+/* Calls the handler *pp for sig, or dies the default way. *pp is where the
+ * disposition lives (our saved copy of the one before ours, or a copy of
+ * the kernel's current one, when current): a handler installed with
+ * SA_RESETHAND runs once, as the kernel would run it, and the disposition
+ * is SIG_DFL from then on. */
+UF_SIGCTX static void chain_to(struct sigaction *pp, bool current, int sig, siginfo_t *si, void *uc,
+			       bool repeats)
 {
+	struct sigaction h = *pp;
+	const struct sigaction *p = &h;
 	bool has_fn = has_handler(p);
+	if (has_fn && (p->sa_flags & SA_RESETHAND)) {
+		struct sigaction dfl;
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		*pp = dfl;
+		if (current)
+			sigaction(sig, &dfl, NULL);
+	}
 	if (has_fn && uc) {
 		/* We run with asynchronous signals blocked (our sa_mask); the
 		 * previous handler expects the mask the kernel would have given
@@ -106,7 +126,7 @@ UF_SIGCTX static void chain_to(const struct sigaction *p, int sig, siginfo_t *si
 /* Calls the handler that was installed before ours, or dies the default way. */
 UF_SIGCTX static void chain(int sig, siginfo_t *si, void *uc, bool repeats)
 {
-	chain_to(&g_prev[slot(sig)], sig, si, uc, repeats);
+	chain_to(&g_prev[slot(sig)], false, sig, si, uc, repeats);
 }
 
 static void on_fault(int sig, siginfo_t *si, void *uc);
@@ -132,7 +152,7 @@ UF_SIGCTX static void deny_as_sigsegv(void *addr, void *uc)
 	struct sigaction cur;
 	if (!sigaction(SIGSEGV, NULL, &cur) && has_handler(&cur) &&
 	    !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_fault)) {
-		chain_to(&cur, SIGSEGV, &si, uc, false);
+		chain_to(&cur, true, SIGSEGV, &si, uc, false);
 		return;
 	}
 	chain(SIGSEGV, &si, uc, false);

@@ -162,9 +162,10 @@ int uf_handler_uninstall(void)
 	return 0;
 }
 
-static UF_SIGCTX int call_handler(int phase, int sig, siginfo_t *si, void *uc)
+static UF_SIGCTX int call_handler(const struct uf__slot_val *hp, int phase, int sig, siginfo_t *si,
+				  void *uc)
 {
-	struct uf__slot_val h = uf__slot_get(&g_handler);
+	struct uf__slot_val h = *hp;
 	unsigned want = phase == UF_PHASE_FIRST ? UF_HANDLER_FIRST : UF_HANDLER_LAST;
 	if (!h.fn || !(h.flags & want))
 		return UF__PASS;
@@ -184,9 +185,13 @@ static UF_SIGCTX int call_handler(int phase, int sig, siginfo_t *si, void *uc)
 
 UF_SIGCTX int uf__handler_fault(int sig, siginfo_t *si, void *uc)
 {
-	if (call_handler(UF_PHASE_FIRST, sig, si, uc) == UF__HANDLED)
+	/* One read for both phases: a fault sees the old handler or the new
+	 * one (uf_handler_install replacing it meanwhile), never the old one's
+	 * phases for the first and the new one's for the last. */
+	struct uf__slot_val h = uf__slot_get(&g_handler);
+	if (call_handler(&h, UF_PHASE_FIRST, sig, si, uc) == UF__HANDLED)
 		return UF__HANDLED;
 	if (uf__stack_guard_fault(sig, si, uc) == UF__HANDLED)
 		return UF__HANDLED;
-	return call_handler(UF_PHASE_LAST, sig, si, uc);
+	return call_handler(&h, UF_PHASE_LAST, sig, si, uc);
 }

@@ -44,6 +44,14 @@ UF_SIGCTX bool uf__safe_access_fail(void *uc)
 	return true;
 }
 
+/* The page whose owner (region or area) has already declined an access
+ * of this thread's current copy: the copy routines fault on it again while
+ * they find the exact first bad byte, and that fault fails without asking
+ * the owner again (uf_try_read(3): "if it passes, the copy fails"). Saved
+ * and restored by each call, so a copy inside an owner's handler or a
+ * signal handler keeps its own. 0: none. */
+static __thread uintptr_t t_declined __attribute__((tls_model("initial-exec")));
+
 UF_SIGCTX int uf__safe_access_fixup(int sig, siginfo_t *si, void *uc)
 {
 	uintptr_t pc = uf__arch_pc(uc);
@@ -52,6 +60,12 @@ UF_SIGCTX int uf__safe_access_fixup(int sig, siginfo_t *si, void *uc)
 	const struct uf__extable_entry *e = find_entry(pc);
 	if (!e)
 		return UF__PASS;
+	uintptr_t page = uf__align_down((uintptr_t)si->si_addr, uf__page_size()) | 1;
+	if (t_declined == page) {
+		uf__arch_set_ret(uc, (uintptr_t)(intptr_t)-EFAULT);
+		uf__arch_set_pc(uc, fixup_addr(e));
+		return UF__HANDLED;
+	}
 
 	/* The address may belong to a userfault region or a raw area whose
 	 * handler makes it accessible (load the page, mprotect it): let that
@@ -67,16 +81,21 @@ UF_SIGCTX int uf__safe_access_fixup(int sig, siginfo_t *si, void *uc)
 		else
 			uf__registry_put(&rg);
 	}
-	if (ret != UF__PASS && ret != UF__DENIED)
+	if (ret != UF__PASS && ret != UF__DENIED) {
+		/* Served, or failed by the owner itself (a region's failed load
+		 * moves the copy to its fixup: uf__safe_access_fail). */
+		if (uf__arch_pc(uc) == fixup_addr(e))
+			t_declined = page;
 		return ret;
-
+	}
+	t_declined = page;
 	uf__arch_set_ret(uc, (uintptr_t)(intptr_t)-EFAULT);
 	uf__arch_set_pc(uc, fixup_addr(e));
 	return UF__HANDLED;
 }
 
 /* The handler must be installed before the first fault; after the first
- * call this is one load. pthread_once inside is only reached once. */
+ * call this is one load. */
 static _Atomic int g_ready;
 static inline int ensure_handler(void)
 {
@@ -101,7 +120,11 @@ UF_SIGCTX int uf_try_read(void *dst, const void *src, size_t n)
 	int r = ensure_handler();
 	if (uf__unlikely(r))
 		return r;
-	return uf__try_copy(dst, src, n);
+	uintptr_t outer = t_declined;
+	t_declined = 0;
+	r = uf__try_copy(dst, src, n);
+	t_declined = outer;
+	return r;
 }
 
 UF_SIGCTX int uf_try_write(void *dst, const void *src, size_t n)
@@ -124,13 +147,19 @@ UF_SIGCTX int uf_probe(const void *addr, size_t n, int access)
 		return r;
 	size_t ps = uf__page_size();
 	uintptr_t p = (uintptr_t)addr, end = p + n;
+	uintptr_t outer = t_declined;
+	t_declined = 0;
 	/* One byte per page, starting at addr itself; every later page at its
 	 * first byte. Protection is per page, so that decides for all of it. */
 	for (;;) {
-		if ((access & UF_PROBE_WRITE) ? uf__probe_write1((void *)p) : uf__probe_read1((const void *)p))
-			return -EFAULT;
+		if ((access & UF_PROBE_WRITE) ? uf__probe_write1((void *)p) : uf__probe_read1((const void *)p)) {
+			r = -EFAULT;
+			break;
+		}
 		p = uf__align_down(p, ps) + ps;
 		if (p >= end || p == 0)
-			return 0;
+			break;
 	}
+	t_declined = outer;
+	return r;
 }
