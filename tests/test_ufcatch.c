@@ -377,6 +377,39 @@ static void test_stderr(void)
 	EXPECT(r.out, "userfault-catch: backtrace:");
 }
 
+/* stderr a pipe nobody reads (ufcatch prog 2>&1 | head, head gone): the
+ * report's write must not turn the death into SIGPIPE. */
+static void test_stderr_closed_pipe(void)
+{
+	const char *what = "stderr a closed pipe";
+	if (g_nrunner)
+		return; /* the runner path always names a file */
+	int p[2];
+	if (pipe(p))
+		FAIL("pipe: %s", strerror(errno));
+	close(p[0]);
+	pid_t pid = fork();
+	if (pid < 0)
+		FAIL("fork: %s", strerror(errno));
+	if (pid == 0) {
+		dup2(p[1], 1);
+		dup2(p[1], 2);
+		close(p[1]);
+		struct rlimit rl = {0, 0};
+		setrlimit(RLIMIT_CORE, &rl);
+		signal(SIGPIPE, SIG_DFL);
+		execl(g_ufcatch, g_ufcatch, "--", g_prog, "null-read", (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	struct result *r = calloc(1, sizeof(*r));
+	ASSERT(r);
+	if (waitpid(pid, &r->status, 0) != pid)
+		FAIL("waitpid: %s", strerror(errno));
+	expect_signal(what, r, SIGSEGV);
+	free(r);
+}
+
 /* The reporter must not stop a core dump that would happen without it. */
 static void test_core_dump(void)
 {
@@ -430,6 +463,7 @@ int main(void)
 	test_trap();
 	test_region_sigbus();
 	test_stderr();
+	test_stderr_closed_pipe();
 	test_core_dump();
 	printf("ok\n");
 	return 0;

@@ -204,6 +204,13 @@ UF_SIGCTX static void step_back(void *uc, const struct ctx_save *sv)
 
 UF_SIGCTX static void report(int sig, siginfo_t *si, void *uc)
 {
+	/* A write to a pipe nobody reads raises SIGPIPE, which would kill the
+	 * program with that instead of its own signal: ignored while we write
+	 * (the write just fails), then put back. */
+	struct sigaction ign, pipe_was;
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	bool pipe_set = sigaction(SIGPIPE, &ign, &pipe_was) == 0;
 	int fd = 2;
 	if (g_file[0]) {
 		/* Private (0600: a report shows addresses and memory), never
@@ -290,6 +297,8 @@ UF_SIGCTX static void report(int sig, siginfo_t *si, void *uc)
 	}
 	if (fd != 2)
 		close(fd);
+	if (pipe_set)
+		sigaction(SIGPIPE, &pipe_was, NULL);
 }
 
 /* A kernel-raised fault that recurs when the instruction runs again. */
