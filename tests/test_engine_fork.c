@@ -37,8 +37,14 @@ static int run_child(struct fixture *fx, int what)
 			_exit(0);
 		} else if (what == 2) {
 			if (uf_sync(fx->r, NULL, 0) != -EPERM || uf_unmap(fx->r, 0) != -EPERM ||
-			    uf_evict(fx->r, NULL, 0) != -EPERM)
+			    uf_evict(fx->r, NULL, 0) != -EPERM || uf_discard(fx->r, NULL, 0) != -EPERM ||
+			    uf_prefetch(fx->r, fx->p, page_size()) != -EPERM)
 				_exit(5);
+			/* uf_stats: the parent's counters as of the fork (one
+			 * dirty block, README "fork() and exit"). */
+			struct uf_stats st = {.struct_size = sizeof(st)};
+			if (uf_stats(fx->r, &st) || st.dirty != 1)
+				_exit(8);
 			_exit(0);
 		}
 		_exit(0); /* reached only if the access "worked" */

@@ -55,6 +55,14 @@ static void test_arguments(void)
 	ASSERT_EQ(uf_stack_guard_thread_init_stack(NULL, 65536), -EINVAL);
 	ASSERT_EQ(uf_stack_guard_thread_init_stack(buf, sizeof(buf)), -EINVAL);
 	ASSERT_EQ(uf_stack_guard_thread_init_stack((void *)(uintptr_t)-4096, 65536), -EINVAL);
+	/* The bound is the kernel's, sysconf(_SC_MINSIGSTKSZ) (uf_stack_guard_install(3)). */
+	long min = sysconf(_SC_MINSIGSTKSZ);
+	if (min > 1) {
+		void *small = malloc((size_t)min);
+		ASSERT(small);
+		ASSERT_EQ(uf_stack_guard_thread_init_stack(small, (size_t)min - 1), -EINVAL);
+		free(small);
+	}
 }
 
 /* Address 0, an unmapped page, a fixed-up page; regions and areas keep
