@@ -218,7 +218,7 @@ typedef int (*uf_error_fn)(uf_region *r, void *addr, int err, void *arg);
 struct uf_map_opts {
 	size_t struct_size;   /* set by uf_map_opts_init */
 	size_t block_size;    /* power of two >= page size; 0 = page size */
-	size_t max_resident;  /* RAM budget in bytes; 0 = min(len, RAM/2); >= 4 blocks */
+	size_t max_resident;  /* RAM budget in bytes; 0 = min(len, RAM/2); raised to 4 blocks at least */
 	int engine;           /* enum uf_engine */
 	unsigned flags;       /* UF_MAP_* */
 	uf_error_fn on_error; /* optional */
@@ -393,8 +393,8 @@ UF_API int uf_stack_guard_uninstall(void);
  * thread's alternate stack (sigaltstack on exactly [stack, stack+size)),
  * replacing the one the library made. The memory must stay valid until the
  * thread exits or calls uf_stack_guard_thread_fini. -EINVAL (NULL, size
- * below sysconf(_SC_MINSIGSTKSZ), wrapping range), -EBUSY (running on the current
- * alternate stack). */
+ * below sysconf(_SC_MINSIGSTKSZ), wrapping range), -EBUSY (running on the
+ * current alternate stack). */
 UF_API int uf_stack_guard_thread_init_stack(void *stack, size_t size);
 /* The overflow distance: how far below a thread's guard (and below its
  * stack pointer) a stack probe or a large frame may touch first and still
@@ -444,8 +444,9 @@ struct uf_fault {
  * It may leave with siglongjmp instead (the faulting instruction is then
  * abandoned, nothing retried): call uf_fault_leave() first. Without it the
  * area stays referenced by this thread until the thread's next fault (any
- * SIGSEGV or SIGBUS in it) or its next uf_area_unregister call (either sees the call is gone and releases
- * it); uf_area_unregister in another thread waits for that.
+ * SIGSEGV or SIGBUS in it) or its next uf_area_unregister call (either
+ * sees the call is gone and releases it); uf_area_unregister in another
+ * thread waits for that.
  */
 typedef int (*uf_area_fn)(const struct uf_fault *f, void *arg);
 typedef struct uf_area uf_area;
