@@ -273,9 +273,15 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 	/* Attach; under AUTO a refusal (seccomp, permissions) moves on to the
 	 * next engine instead of failing. */
 	bool any = o.engine == UF_ENGINE_AUTO && uf__getenv("USERFAULT_ENGINE") == NULL;
+	uint32_t nframes0 = r->nframes;
 	for (;;) {
+		/* What an engine sets, from scratch: a refused attach may have
+		 * set some of it (asynchronous tracking, a lower frame count). */
 		r->eng = eng;
 		r->eng_flags = 0;
+		r->async_wp = false;
+		r->nframes = nframes0;
+		r->uffd = -1;
 		e = eng->attach(r);
 		if (!e || !any)
 			break;
