@@ -50,8 +50,9 @@ const char *uf__getenv(const char *name)
 	return NULL;
 }
 
+/* A switch: on for exactly "1" (userfault.7: unknown values are ignored). */
 bool uf__getenv_on(const char *name)
 {
 	const char *v = uf__getenv(name);
-	return v && *v && strcmp(v, "0") != 0;
+	return v && !strcmp(v, "1");
 }

@@ -146,6 +146,21 @@ static void test_verbose(void)
 	ASSERT_EQ(count(buf, "userfault: stats"), 0);
 }
 
+/* A switch is on for "1" only: other values are ignored (userfault.7). */
+static void test_switch_values(void)
+{
+	static char buf[16384];
+	static const char *const off[] = {"USERFAULT_VERBOSE=no", "USERFAULT_VERBOSE=0",
+					  "USERFAULT_VERBOSE=", "USERFAULT_VERBOSE=true"};
+	for (size_t i = 0; i < sizeof(off) / sizeof(off[0]); i++) {
+		run_to_end("verbose", off[i], buf, sizeof(buf));
+		if (count(buf, ": engine ") != 0)
+			FAIL("%s printed:\n%s", off[i], buf);
+	}
+	run_to_end("stats", "USERFAULT_STATS=off", buf, sizeof(buf));
+	ASSERT_EQ(count(buf, "userfault: stats"), 0);
+}
+
 static void test_stats(void)
 {
 	static char buf[16384];
@@ -197,6 +212,22 @@ static void test_publish(void)
 	ASSERT_EQ(sscanf(row + 1, "%31s %15s %15s %lf", base, size, eng, &fps), 4);
 	ASSERT_GT(fps, 0);
 	ASSERT(!strcmp(size, "1024K"));
+	/* Below the publishing period (250 ms): taken as 0.25, every table
+	 * has rates (ufstat(1)). */
+	snprintf(cmd, sizeof(cmd), "%s -i 0.05 -n 3 %d", ufstat, (int)pid);
+	p = popen(cmd, "r");
+	ASSERT(p);
+	n = fread(text, 1, sizeof(text) - 1, p);
+	text[n] = 0;
+	ASSERT_EQ(pclose(p), 0);
+	int tables = 0;
+	for (char *q = strstr(text, "\n0x"); q; q = strstr(q + 1, "\n0x")) {
+		fps = -1;
+		ASSERT_EQ(sscanf(q + 1, "%31s %15s %15s %lf", base, size, eng, &fps), 4);
+		ASSERT_GT(fps, 0);
+		tables++;
+	}
+	ASSERT_EQ(tables, 3);
 
 	close(in);
 	fclose(f);
@@ -235,6 +266,7 @@ int main(int argc, char **argv)
 		SKIP("re-executes itself through /proc/self/exe, which qemu-user cannot");
 	test_stats_init();
 	test_verbose();
+	test_switch_values();
 	test_stats();
 	test_publish();
 	printf("ok\n");

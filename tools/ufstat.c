@@ -106,10 +106,14 @@ int main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind + 1 != argc || interval <= 0 || count < 1) {
+	if (optind + 1 != argc || !(interval > 0) || count < 1) {
 		usage(stderr);
 		return 2;
 	}
+	/* The process publishes every 250 ms: a shorter interval would see
+	 * the same sample twice (no rates). */
+	if (interval < 0.25)
+		interval = 0.25;
 	char *end;
 	long pid = strtol(argv[optind], &end, 10);
 	if (*end || pid <= 0) {
@@ -151,6 +155,17 @@ int main(int argc, char **argv)
 		struct timespec t = {(time_t)interval, (long)((interval - (double)(time_t)interval) * 1e9)};
 		nanosleep(&t, NULL);
 		if ((e = snapshot(fd, cur))) {
+			fprintf(stderr, "ufstat: %s: %s\n", path, strerror(-e));
+			return 1;
+		}
+		/* The same publication as last time (the interval ended just
+		 * before the next one): wait for it, up to two periods. */
+		for (int k = 0; !e && k < 50 && cur->time_ns == prev->time_ns; k++) {
+			struct timespec w = {0, 10 * 1000 * 1000};
+			nanosleep(&w, NULL);
+			e = snapshot(fd, cur);
+		}
+		if (e) {
 			fprintf(stderr, "ufstat: %s: %s\n", path, strerror(-e));
 			return 1;
 		}
