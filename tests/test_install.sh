@@ -100,6 +100,11 @@ check_one() {
 	local pre
 	pre=$("$p/bin/ufcatch" -- sh -c 'echo "$LD_PRELOAD"') || fail "$p/bin/ufcatch does not run"
 	[ "$pre" = "$(realpath "$l/libuserfault-catch.so")" ] || fail "$p/bin/ufcatch preloads '$pre', not $l/libuserfault-catch.so"
+	# Moved away from its prefix, it still finds the reporter at the
+	# absolute LIBDIR it was installed for (ufcatch(1)).
+	mkdir -p "$T/moved" && cp "$p/bin/ufcatch" "$T/moved/ufcatch" || fail "copying ufcatch"
+	pre=$(LD_LIBRARY_PATH="$l" "$T/moved/ufcatch" -- sh -c 'echo "$LD_PRELOAD"') || fail "a moved ufcatch does not run"
+	[ "$pre" = "$(realpath "$l/libuserfault-catch.so")" ] || fail "ufcatch moved out of $p preloads '$pre', not $l/libuserfault-catch.so"
 	{ "$p/bin/ufcatch" -o "$T/report" -- "$T/crash"; } 2>/dev/null
 	local rc=$?
 	[ $rc -eq 139 ] || fail "installed ufcatch: crash exit status $rc, want 139"

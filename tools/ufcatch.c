@@ -82,6 +82,15 @@ static int find_lib(char *out, size_t len)
 			}
 		}
 	}
+#ifdef UF_LIBDIR
+	/* The absolute LIBDIR the install was made for. */
+	{
+		char cand[PATH_MAX + 64];
+		snprintf(cand, sizeof(cand), "%s/" CATCH_LIB, UF_LIBDIR);
+		if (readable(cand) && realpath(cand, out))
+			return 0;
+	}
+#endif
 	/* No slash: the dynamic linker searches its usual directories. */
 	snprintf(out, len, "%s", CATCH_LIB);
 	return 0;
