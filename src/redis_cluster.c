@@ -80,6 +80,11 @@ int uf__rc_parse_addr(const char *s, size_t len, struct rc_node *n)
 	}
 	if (port <= 0 || port > 65535 || hl == 0)
 		return -EINVAL;
+	/* A host name or address: no stray bracket ("[::1:6379"), no space
+	 * or control byte. */
+	for (size_t i = 0; i < hl; i++)
+		if (h[i] == '[' || h[i] == ']' || (unsigned char)h[i] <= ' ')
+			return -EINVAL;
 	memcpy(n->host, h, hl);
 	n->port = port;
 	return 0;

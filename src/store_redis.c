@@ -72,6 +72,11 @@ struct row {
 	redisContext *c[RC_MAX_NODES];
 	struct pend *pend[RC_MAX_NODES]; /* made on first use, by the row's thread */
 	struct gbuf *gb[RC_MAX_NODES];   /* the same */
+	/* Masters this row's connections wrote to since the last WAIT, and
+	 * those whose connection was lost since (the WAIT of a new connection
+	 * would prove nothing). Writes and flush run on store thread 0's row,
+	 * or, in a fork child, in the calling thread on the shared last row. */
+	bool wrote[RC_MAX_NODES], lost[RC_MAX_NODES];
 };
 
 /* Spare sockets for the signal-safe one-block GET (rs_fast_read): connected
@@ -95,10 +100,6 @@ struct rs {
 	struct rc_map map;
 	struct rc_node seeds[RS_MAX_SEEDS];
 	unsigned nseeds;
-	/* Written by store thread 0 only (writes and flush run there): masters
-	 * that took writes since the last WAIT, and those whose connection was
-	 * lost since (the WAIT of a new connection would prove nothing). */
-	bool wrote[RC_MAX_NODES], lost[RC_MAX_NODES];
 	struct fsock fast[RC_MAX_NODES][FAST_PER_NODE];
 	pid_t pid; /* the spare sockets are this process's (not a fork child's) */
 	pthread_mutex_t other_mu; /* the row of callers that are no store thread */
@@ -203,8 +204,8 @@ static void drop(struct rs *s, struct row *rw, int node)
 		rw->c[node] = NULL;
 		if (rw->gb[node])
 			gb_reset(rw->gb[node]); /* its bytes were that connection's */
-		if (rw == &s->rows[0] && s->wrote[node])
-			s->lost[node] = true;
+		if (rw->wrote[node])
+			rw->lost[node] = true;
 	}
 }
 
@@ -236,7 +237,8 @@ static redisContext *connect_node(struct rs *s, int node, int *err)
 		return NULL;
 	}
 	if (c->err) {
-		*err = errno_of(c);
+		/* REDIS_ERR_OTHER at connect: the name did not resolve. */
+		*err = c->err == REDIS_ERR_OTHER ? -EHOSTUNREACH : errno_of(c);
 		note(s, "cannot connect to %s: %.100s", addr_str(&n, a, sizeof(a)), c->errstr);
 		redisFree(c);
 		return NULL;
@@ -841,8 +843,8 @@ static void reap(struct rs *s, struct row *rw, struct op *ops, struct round *rd,
 settled:
 	if (v == 0) {
 		op->done = true;
-		if ((op->cmd == C_SET || op->cmd == C_DEL) && rw == &s->rows[0])
-			s->wrote[node] = true;
+		if (op->cmd == C_SET || op->cmd == C_DEL)
+			rw->wrote[node] = true;
 		/* Kept only where the caller reads it: a SET, SETNX or DEL
 		 * reply (dst NULL too) kept was never freed (valgrind: 48 bytes
 		 * a write-back). */
@@ -1100,31 +1102,36 @@ static int rs_writev(void *ctx, const struct uf_store_vec *v, unsigned n)
 	return e;
 }
 
-/* WAIT on every master written since the last flush, on the connection
- * that wrote (writes and flush run on store thread 0). */
-static int rs_flush(void *ctx)
+/* WAIT on every master rw wrote to since the last flush, on the connection
+ * that wrote. The reply may take up to wait_ms: the connection's timeout is
+ * raised for it (the command timeout alone would take a slow WAIT for a
+ * lost connection). */
+static int flush_row(struct rs *s, struct row *rw)
 {
-	struct rs *s = ctx;
-	if (!s->wait_n)
-		return 0;
-	if (uf__store_thread_slot() != 0)
-		return -EIO; /* only thread 0 knows what it wrote; never the case */
-	struct row *rw = &s->rows[0];
 	int first = 0;
 	for (unsigned i = 0; i < RC_MAX_NODES; i++) {
-		if (!s->wrote[i])
+		if (!rw->wrote[i])
 			continue;
 		int e = 0;
-		if (s->lost[i] || !rw->c[i]) {
+		if (rw->lost[i] || !rw->c[i]) {
 			/* The connection that wrote is gone: a WAIT on a new one
 			 * would prove nothing, and the writes cannot be redone here. */
 			e = -EIO;
 		} else {
+			struct timeval wt = tv_ms(s->wait_ms);
+			wt.tv_sec += s->ttv.tv_sec;
+			wt.tv_usec += s->ttv.tv_usec;
+			if (wt.tv_usec >= 1000000) {
+				wt.tv_sec++;
+				wt.tv_usec -= 1000000;
+			}
+			redisSetTimeout(rw->c[i], wt);
 			redisReply *r = redisCommand(rw->c[i], "WAIT %u %u", s->wait_n, s->wait_ms);
 			if (!r) {
 				e = -EIO; /* the connection that wrote broke */
 				drop(s, rw, (int)i);
 			} else {
+				redisSetTimeout(rw->c[i], s->ttv);
 				if (r->type != REDIS_REPLY_INTEGER)
 					e = -EIO;
 				else if (r->integer < (long long)s->wait_n)
@@ -1133,13 +1140,30 @@ static int rs_flush(void *ctx)
 			}
 		}
 		if (e != -ETIMEDOUT) {
-			s->wrote[i] = false;
-			s->lost[i] = false;
+			rw->wrote[i] = false;
+			rw->lost[i] = false;
 		}
 		if (e && !first)
 			first = e;
 	}
 	return first;
+}
+
+static int rs_flush(void *ctx)
+{
+	struct rs *s = ctx;
+	if (!s->wait_n)
+		return 0;
+	int slot = uf__store_thread_slot();
+	if (slot > 0)
+		return -EIO; /* writes and flush go to thread 0; never the case */
+	if (slot == 0)
+		return flush_row(s, &s->rows[0]);
+	/* A fork child: its writes ran in the calling thread, on this row. */
+	pthread_mutex_lock(&s->other_mu);
+	int e = flush_row(s, row_of(s, -1));
+	pthread_mutex_unlock(&s->other_mu);
+	return e;
 }
 
 static void rs_free(struct rs *s)

@@ -86,7 +86,7 @@ run_one() {
 	77) v=skip; printf 'SKIP %-40s %s\n' "$name" "$(echo "$out" | grep -m1 SKIP)" ;;
 	*) v=fail
 	   {
-		printf 'FAIL %-40s rc=%d\n' "$name" "$rc"
+		printf 'FAIL %-40s rc=%d after %ss\n' "$name" "$rc" "$t"
 		[ -z "$kern" ] || { echo "    new kernel log lines while it ran:"; echo "$kern" | sed 's/^/    | /'; }
 		echo "$out" | tail -n 30 | sed 's/^/    /'
 	   } | cat ;;

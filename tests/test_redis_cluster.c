@@ -78,6 +78,9 @@ int main(void)
 	ASSERT_EQ(uf__rc_parse_addr(":80", 3, &n), -EINVAL);
 	ASSERT_EQ(uf__rc_parse_addr("h:99999", 7, &n), -EINVAL);
 	ASSERT_EQ(uf__rc_parse_addr("h:8x", 4, &n), -EINVAL);
+	ASSERT_EQ(uf__rc_parse_addr("[::1:6379", 9, &n), -EINVAL); /* unclosed bracket */
+	ASSERT_EQ(uf__rc_parse_addr("::1]:6379", 9, &n), -EINVAL);
+	ASSERT_EQ(uf__rc_parse_addr("a b:6379", 8, &n), -EINVAL);
 
 	struct rc_redirect rd;
 	const char *mv = "MOVED 3999 127.0.0.1:6381";

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "common.h"
 #include "redis_servers.h"
@@ -262,6 +263,58 @@ static void meta_checks(int port)
 	printf("meta ok\n");
 }
 
+/* ---- WAIT: slower than the command timeout, and in a fork child ---- */
+static void wait_checks(void)
+{
+	/* No replica: every WAIT meets fewer than wait_replicas. */
+	struct uf_redis_opts o;
+	uf_redis_opts_init(&o);
+	o.seeds = seed;
+	o.prefix = "t7";
+	o.size = 16 * BS;
+	o.wait_replicas = 1;
+	o.wait_timeout_ms = 700;
+	o.command_timeout_ms = 200; /* shorter than the WAIT: not a lost connection */
+	char why[512] = "";
+	o.errbuf = why;
+	o.errbuf_len = sizeof(why);
+	uf_store *s = NULL;
+	int e = uf_store_redis(&o, &s);
+	if (e)
+		FAIL("uf_store_redis: %d %s", e, why);
+	uf_region *r = map(s, 0, NULL);
+	unsigned char *p = uf_region_addr(r);
+	p[0] = 1;
+	ASSERT_EQ(uf_sync(r, NULL, 0), -ETIMEDOUT);
+	ASSERT_EQ(uf_sync(r, NULL, 0), -ETIMEDOUT); /* the next flush waits again */
+	/* A fork child's calls run in the calling thread: its flush too. */
+	pid_t pid = fork();
+	ASSERT(pid >= 0);
+	if (pid == 0) {
+		uf_region *r2;
+		struct uf_map_opts mo;
+		uf_map_opts_init(&mo);
+		mo.engine = test_engine();
+		if (uf_map(s, 0, 16 * BS, PROT_READ | PROT_WRITE, &mo, &r2))
+			_exit(2);
+		((unsigned char *)uf_region_addr(r2))[BS] = 2;
+		int e2 = uf_sync(r2, NULL, 0);
+		if (e2 != -ETIMEDOUT) {
+			fprintf(stderr, "child uf_sync: %d\n", e2);
+			_exit(3);
+		}
+		uf_unmap(r2, UF_UNMAP_DISCARD);
+		_exit(0);
+	}
+	int st;
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	ASSERT(WIFEXITED(st));
+	ASSERT_EQ(WEXITSTATUS(st), 0);
+	ASSERT_OK(uf_unmap(r, UF_UNMAP_DISCARD));
+	ASSERT_OK(uf_store_close(s));
+	printf("wait ok\n");
+}
+
 /* ---- four threads, random reads and writes, shadow model ---- */
 static void threads(void)
 {
@@ -482,6 +535,7 @@ int main(void)
 	snprintf(seed, sizeof(seed), "127.0.0.1:%d", rs_srv[k].port);
 	basics(rs_srv[k].port);
 	meta_checks(rs_srv[k].port);
+	wait_checks();
 	threads();
 	bad_keys(rs_srv[k].port);
 	password();
