@@ -47,9 +47,11 @@ UF_SIGCTX bool uf__safe_access_fail(void *uc)
 /* The page whose owner (region or area) has already declined an access
  * of this thread's current copy: the copy routines fault on it again while
  * they find the exact first bad byte, and that fault fails without asking
- * the owner again (uf_try_read(3): "if it passes, the copy fails"). Saved
- * and restored by each call, so a copy inside an owner's handler or a
- * signal handler keeps its own. 0: none. */
+ * the owner again (uf_try_read(3): "if it passes, the copy fails"). Reset
+ * by each call (one store, the copy stays a tail call). A copy inside the
+ * owner's handler resets it before the outer copy sets it; one in a signal
+ * handler between the decline and the retry only makes the retry ask the
+ * owner again. 0: none. */
 static __thread uintptr_t t_declined __attribute__((tls_model("initial-exec")));
 
 UF_SIGCTX int uf__safe_access_fixup(int sig, siginfo_t *si, void *uc)
@@ -120,11 +122,8 @@ UF_SIGCTX int uf_try_read(void *dst, const void *src, size_t n)
 	int r = ensure_handler();
 	if (uf__unlikely(r))
 		return r;
-	uintptr_t outer = t_declined;
 	t_declined = 0;
-	r = uf__try_copy(dst, src, n);
-	t_declined = outer;
-	return r;
+	return uf__try_copy(dst, src, n);
 }
 
 UF_SIGCTX int uf_try_write(void *dst, const void *src, size_t n)
@@ -147,7 +146,6 @@ UF_SIGCTX int uf_probe(const void *addr, size_t n, int access)
 		return r;
 	size_t ps = uf__page_size();
 	uintptr_t p = (uintptr_t)addr, end = p + n;
-	uintptr_t outer = t_declined;
 	t_declined = 0;
 	/* One byte per page, starting at addr itself; every later page at its
 	 * first byte. Protection is per page, so that decides for all of it. */
@@ -160,6 +158,5 @@ UF_SIGCTX int uf_probe(const void *addr, size_t n, int access)
 		if (p >= end || p == 0)
 			break;
 	}
-	t_declined = outer;
 	return r;
 }
