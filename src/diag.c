@@ -149,7 +149,7 @@ static void say_writes(const struct uf_region *r, const char *id)
 		say("userfault: %s: write tracking: a SIGSEGV + mprotect per first write", id);
 	} else {
 		const char *why = (r->flags & UF_MAP_WP_FAULTS) ? "UF_MAP_WP_FAULTS"
-				  : (uf__getenv("USERFAULT_WP_ASYNC") && !strcmp(uf__getenv("USERFAULT_WP_ASYNC"), "0"))
+				  : uf__getenv_off("USERFAULT_WP_ASYNC")
 				      ? "USERFAULT_WP_ASYNC=0"
 				  : r->eng->id == UF_ENGINE_UFFD_THREAD ? "the handler-thread engine"
 				  : !(uf_engine_features() & UF_FEATURE_WP_ASYNC)

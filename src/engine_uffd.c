@@ -80,9 +80,8 @@ int uf__uffd_attach(struct uf_region *r, uint64_t features)
 	 * fault per first write instead (make check runs both), as does
 	 * UF_MAP_WP_FAULTS for one region. Never for read-only regions: there
 	 * a write must still fault. */
-	const char *env = uf__getenv("USERFAULT_WP_ASYNC");
 	bool async = r->writable && move && inthread && !(r->flags & UF_MAP_WP_FAULTS) &&
-		     (c->features & UFFD_FEATURE_WP_ASYNC) && !(env && !strcmp(env, "0")) &&
+		     (c->features & UFFD_FEATURE_WP_ASYNC) && !uf__getenv_off("USERFAULT_WP_ASYNC") &&
 		     uf__pagemap_fd() >= 0;
 	if (async) {
 		features |= UFFD_FEATURE_WP_ASYNC;

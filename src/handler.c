@@ -76,7 +76,8 @@ static __thread struct {
 
 UF_SIGCTX int uf__inflight_push(_Atomic long *ref, const void *uc)
 {
-	uf__inflight_reap(uf__arch_sp(uc));
+	/* Records left by a jump are reaped already: every fault reaches its
+	 * call-outs through uf__fault_dispatch, which reaps first. */
 	int d = t_inflight.n;
 	if (d >= INFLIGHT_MAX)
 		return -1;

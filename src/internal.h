@@ -112,5 +112,6 @@ void *uf__map_anon(size_t len, int prot);
  * context. _on: set, non-empty and not "0". */
 const char *uf__getenv(const char *name);
 bool uf__getenv_on(const char *name);
+bool uf__getenv_off(const char *name);
 
 #endif

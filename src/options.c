@@ -50,9 +50,16 @@ const char *uf__getenv(const char *name)
 	return NULL;
 }
 
-/* A switch: on for exactly "1" (userfault.7: unknown values are ignored). */
+/* Switches (userfault.7: unknown values are ignored): on for exactly "1";
+ * a default that is on is turned off by exactly "0". */
 bool uf__getenv_on(const char *name)
 {
 	const char *v = uf__getenv(name);
 	return v && !strcmp(v, "1");
+}
+
+bool uf__getenv_off(const char *name)
+{
+	const char *v = uf__getenv(name);
+	return v && !strcmp(v, "0");
 }

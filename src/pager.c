@@ -1794,8 +1794,7 @@ int uf__pager_init(struct uf_region *r)
 				ours = true;
 			}
 		}
-		const char *env = uf__getenv("USERFAULT_DIRECT");
-		r->direct = !ours && !(env && !strcmp(env, "0"));
+		r->direct = !ours && !uf__getenv_off("USERFAULT_DIRECT");
 	}
 	atomic_store(&r->ra_win, 1);
 	atomic_store(&r->ra_next, UINT64_MAX);

@@ -267,7 +267,6 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 	r->error_arg = o.error_arg;
 	r->writeback_ms = o.writeback_ms;
 	r->nframes = (uint32_t)nframes;
-	r->uffd = -1;
 	r->pid = uf__self_pid();
 	pthread_mutex_init(&r->sync_lock, NULL);
 	/* Attach; under AUTO a refusal (seccomp, permissions) moves on to the

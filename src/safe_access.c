@@ -31,6 +31,13 @@ static inline uintptr_t fixup_addr(const struct uf__extable_entry *e)
 	return (uintptr_t)&e->fixup + (intptr_t)e->fixup;
 }
 
+/* Makes the copy at entry e return -EFAULT (from its fixup). */
+UF_SIGCTX static void fail_copy(void *uc, const struct uf__extable_entry *e)
+{
+	uf__arch_set_ret(uc, (uintptr_t)(intptr_t)-EFAULT);
+	uf__arch_set_pc(uc, fixup_addr(e));
+}
+
 UF_SIGCTX bool uf__safe_access_fail(void *uc)
 {
 	uintptr_t pc = uf__arch_pc(uc);
@@ -39,8 +46,7 @@ UF_SIGCTX bool uf__safe_access_fail(void *uc)
 	const struct uf__extable_entry *e = find_entry(pc);
 	if (!e)
 		return false;
-	uf__arch_set_ret(uc, (uintptr_t)(intptr_t)-EFAULT);
-	uf__arch_set_pc(uc, fixup_addr(e));
+	fail_copy(uc, e);
 	return true;
 }
 
@@ -51,7 +57,7 @@ UF_SIGCTX bool uf__safe_access_fail(void *uc)
  * by each call (one store, the copy stays a tail call). A copy inside the
  * owner's handler resets it before the outer copy sets it; one in a signal
  * handler between the decline and the retry only makes the retry ask the
- * owner again. 0: none. */
+ * owner again. The page address | 1 (page 0 too is a page), or 0: none. */
 static __thread uintptr_t t_declined __attribute__((tls_model("initial-exec")));
 
 UF_SIGCTX int uf__safe_access_fixup(int sig, siginfo_t *si, void *uc)
@@ -64,8 +70,7 @@ UF_SIGCTX int uf__safe_access_fixup(int sig, siginfo_t *si, void *uc)
 		return UF__PASS;
 	uintptr_t page = uf__align_down((uintptr_t)si->si_addr, uf__page_size()) | 1;
 	if (t_declined == page) {
-		uf__arch_set_ret(uc, (uintptr_t)(intptr_t)-EFAULT);
-		uf__arch_set_pc(uc, fixup_addr(e));
+		fail_copy(uc, e);
 		return UF__HANDLED;
 	}
 
@@ -91,8 +96,7 @@ UF_SIGCTX int uf__safe_access_fixup(int sig, siginfo_t *si, void *uc)
 		return ret;
 	}
 	t_declined = page;
-	uf__arch_set_ret(uc, (uintptr_t)(intptr_t)-EFAULT);
-	uf__arch_set_pc(uc, fixup_addr(e));
+	fail_copy(uc, e);
 	return UF__HANDLED;
 }
 
@@ -150,13 +154,10 @@ UF_SIGCTX int uf_probe(const void *addr, size_t n, int access)
 	/* One byte per page, starting at addr itself; every later page at its
 	 * first byte. Protection is per page, so that decides for all of it. */
 	for (;;) {
-		if ((access & UF_PROBE_WRITE) ? uf__probe_write1((void *)p) : uf__probe_read1((const void *)p)) {
-			r = -EFAULT;
-			break;
-		}
+		if ((access & UF_PROBE_WRITE) ? uf__probe_write1((void *)p) : uf__probe_read1((const void *)p))
+			return -EFAULT;
 		p = uf__align_down(p, ps) + ps;
 		if (p >= end || p == 0)
-			break;
+			return 0;
 	}
-	return r;
 }

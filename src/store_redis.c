@@ -1118,14 +1118,8 @@ static int flush_row(struct rs *s, struct row *rw)
 			 * would prove nothing, and the writes cannot be redone here. */
 			e = -EIO;
 		} else {
-			struct timeval wt = tv_ms(s->wait_ms);
-			wt.tv_sec += s->ttv.tv_sec;
-			wt.tv_usec += s->ttv.tv_usec;
-			if (wt.tv_usec >= 1000000) {
-				wt.tv_sec++;
-				wt.tv_usec -= 1000000;
-			}
-			redisSetTimeout(rw->c[i], wt);
+			unsigned cmd_ms = (unsigned)(s->ttv.tv_sec * 1000 + s->ttv.tv_usec / 1000);
+			redisSetTimeout(rw->c[i], tv_ms(s->wait_ms + cmd_ms));
 			redisReply *r = redisCommand(rw->c[i], "WAIT %u %u", s->wait_n, s->wait_ms);
 			if (!r) {
 				e = -EIO; /* the connection that wrote broke */

@@ -15,7 +15,7 @@ T=$(mktemp -d /tmp/uf-options.XXXXXX) || exit 1
 trap 'rm -rf "$T"' EXIT
 
 sed -n '/g_options\[\] = {/,/^};/p' src/options.c | grep -o '"USERFAULT_[A-Z0-9_]*"' | tr -d '"' | sort -u >"$T/table"
-grep -rhoE 'uf__getenv(_on)?\("[A-Z0-9_]+"\)' src | grep -oE '"[A-Z0-9_]+"' | tr -d '"' | sort -u >"$T/used"
+grep -rhoE 'uf__getenv(_on|_off)?\("[A-Z0-9_]+"\)' src | grep -oE '"[A-Z0-9_]+"' | tr -d '"' | sort -u >"$T/used"
 sed -n '/^\.SH ENVIRONMENT/,/^\.SH [^E]/p' man/userfault.7 | grep -A0 '^\.B USERFAULT_' | awk '{print $2}' | sort -u >"$T/doc"
 grep -rhoE '(secure_)?getenv\("USERFAULT_[A-Z0-9_]+"\)' tools | grep -oE 'USERFAULT_[A-Z0-9_]+' | sort -u >"$T/tools"
 
