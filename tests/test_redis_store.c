@@ -260,6 +260,12 @@ static void meta_checks(int port)
 	if (e != -EAGAIN || !strstr(why, want))
 		FAIL("silent seed: %d, errbuf \"%s\"", e, why);
 	close(ls);
+	/* A unix socket path that does not exist: the last connection error,
+	 * -ENOENT (docs/REDIS.md), and errbuf names the path. */
+	s = open_seed("/nonexistent-uf-dir/redis.sock", 0, why, &e);
+	ASSERT(!s);
+	if (e != -ENOENT || !strstr(why, "cannot connect to /nonexistent-uf-dir/redis.sock"))
+		FAIL("missing unix socket: %d (%s)", e, why);
 	printf("meta ok\n");
 }
 
