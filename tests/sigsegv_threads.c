@@ -146,6 +146,18 @@ static void test_dispatcher_overlap(void)
 		FAIL("after unregistering the enclosing area");
 	sigsegv_unregister(&d, t1);
 	sigsegv_unregister(&d, t2);
+	/* An area ending at the very top holds its last byte; one whose
+	 * length runs past the top holds everything above its start. */
+	char *top = (char *)(UINTPTR_MAX - 2 * ps + 1);
+	void *t4 = sigsegv_register(&d, top, 2 * ps, answer, (void *)4);
+	if (!t4 || sigsegv_dispatch(&d, (void *)UINTPTR_MAX) != 4 ||
+	    sigsegv_dispatch(&d, top) != 4 || sigsegv_dispatch(&d, top - 1) != 0)
+		FAIL("an area ending at the top of the address space");
+	sigsegv_unregister(&d, t4);
+	void *t5 = sigsegv_register(&d, top, SIZE_MAX, answer, (void *)5);
+	if (!t5 || sigsegv_dispatch(&d, (void *)UINTPTR_MAX) != 5 || sigsegv_dispatch(&d, top - 1) != 0)
+		FAIL("an area whose length runs past the top");
+	sigsegv_unregister(&d, t5);
 	printf("dispatcher: overlapping areas answered by the one holding the address\n");
 }
 

@@ -121,7 +121,7 @@ EXPORT void sigsegv_reset_onstack_flag(void) {}
  * they replaced. A handler that never returns holds nothing. */
 
 struct area {
-	uintptr_t start, end;
+	uintptr_t start, last; /* last: the area's last byte (it may end at the top) */
 	sigsegv_area_handler_t handler;
 	void *arg;
 };
@@ -171,9 +171,9 @@ EXPORT void *sigsegv_register(sigsegv_dispatcher *dispatcher, void *address, siz
 	if (!a)
 		return NULL;
 	a->start = (uintptr_t)address;
-	a->end = (uintptr_t)address + len;
-	if (a->end < a->start)
-		a->end = UINTPTR_MAX;
+	a->last = a->start + (len - 1);
+	if (a->last < a->start)
+		a->last = UINTPTR_MAX; /* past the top: up to the last address */
 	a->handler = handler;
 	a->arg = handler_arg;
 	pthread_mutex_lock(&s->lock);
@@ -260,7 +260,7 @@ EXPORT int sigsegv_dispatch(sigsegv_dispatcher *dispatcher, void *fault_address)
 		 * holds it: usually the nearest, but areas may overlap (one
 		 * holding others), so look further down when it does not. */
 		for (size_t i = lo; i > 0; i--)
-			if (addr < t->e[i - 1]->end) {
+			if (addr <= t->e[i - 1]->last) {
 				h = t->e[i - 1]->handler;
 				arg = t->e[i - 1]->arg;
 				break;
