@@ -20,6 +20,7 @@
 #include "fault.h"
 #include "handler.h"
 #include "registry.h"
+#include "uffd.h"
 
 static struct sigaction g_prev[2]; /* [0] SIGSEGV, [1] SIGBUS */
 static _Atomic int g_state; /* 0: not installed, 1: being installed, 2: done */
@@ -190,7 +191,11 @@ bool uf__fault_handler_current(int sig)
 }
 
 pid_t uf__pid;
-static void after_fork_child(void) { uf__pid = getpid(); }
+static void after_fork_child(void)
+{
+	uf__pid = getpid();
+	uf__pagemap_after_fork();
+}
 
 /* At load time, not in uf__fault_init: pthread_atfork allocates, and the
  * first fault-safe access may come from a signal handler. */

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stddef.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -195,15 +196,35 @@ UF_SIGCTX int uf__uffd_wp(int fd, uintptr_t start, size_t len, uint64_t mode)
 	return ioctl(fd, UFFDIO_WRITEPROTECT, &w) ? -errno : 0;
 }
 
-/* /proc/self/pagemap, for PAGEMAP_SCAN; opened once, before any fault. */
-static int g_pagemap = -1;
-static pthread_once_t g_pm_once = PTHREAD_ONCE_INIT;
-static void open_pagemap(void) { g_pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC); }
+/* /proc/self/pagemap, for PAGEMAP_SCAN; opened by the first region that
+ * needs it, before any of its faults. The descriptor names the address
+ * space of the process that opened it, not of whoever uses it: a fork
+ * child that scanned through the parent's would read and write-protect the
+ * parent's pages (losing the parent's writes, and its own). So the child
+ * drops it (uf__pagemap_after_fork) and opens its own. */
+#define PM_UNOPENED (-2)
+static _Atomic int g_pagemap = PM_UNOPENED;
 
 int uf__pagemap_fd(void)
 {
-	pthread_once(&g_pm_once, open_pagemap);
-	return g_pagemap;
+	int fd = atomic_load_explicit(&g_pagemap, memory_order_acquire);
+	if (fd != PM_UNOPENED)
+		return fd;
+	int nfd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (nfd < 0)
+		nfd = -1;
+	if (atomic_compare_exchange_strong(&g_pagemap, &fd, nfd))
+		return nfd;
+	if (nfd >= 0)
+		close(nfd); /* another thread opened it first */
+	return fd;
+}
+
+void uf__pagemap_after_fork(void)
+{
+	int fd = atomic_exchange(&g_pagemap, PM_UNOPENED);
+	if (fd >= 0)
+		close(fd);
 }
 
 UF_SIGCTX long uf__pagemap_written(uintptr_t start, uintptr_t end, bool reprotect,
@@ -220,7 +241,7 @@ UF_SIGCTX long uf__pagemap_written(uintptr_t start, uintptr_t end, bool reprotec
 	/* Holes count as "written" (no write-protect bit): present pages only. */
 	a.category_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT;
 	a.return_mask = PAGE_IS_WRITTEN;
-	long n = ioctl(g_pagemap, PAGEMAP_SCAN, &a);
+	long n = ioctl(atomic_load_explicit(&g_pagemap, memory_order_relaxed), PAGEMAP_SCAN, &a);
 	if (n < 0)
 		return -errno;
 	*walk_end = (uintptr_t)a.walk_end;

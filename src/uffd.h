@@ -24,10 +24,13 @@ UF_SIGCTX int uf__uffd_move_part(int fd, uintptr_t dst, uintptr_t src, size_t le
 				 size_t *done);
 UF_SIGCTX int uf__uffd_wp(int fd, uintptr_t start, size_t len, uint64_t mode);
 int uf__uffd_register(int fd, uintptr_t start, size_t len, uint64_t mode, uint64_t *ioctls);
+/* This process's /proc/self/pagemap (opened on first use), or -1. */
+int uf__pagemap_fd(void);
+/* In a fork child: forgets the parent's pagemap descriptor. */
+void uf__pagemap_after_fork(void);
 /* PAGEMAP_SCAN for pages written since write-protected (WP_ASYNC ranges):
  * fills vec, returns the count or -errno; with reprotect, protects them
  * again atomically. */
-int uf__pagemap_fd(void);
 UF_SIGCTX long uf__pagemap_written(uintptr_t start, uintptr_t end, bool reprotect,
 				   struct page_region *vec, size_t vlen, uintptr_t *walk_end);
 

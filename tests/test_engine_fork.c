@@ -7,6 +7,8 @@
 
 #include "common.h"
 
+static size_t ps_of(unsigned n) { return n * page_size(); }
+
 static int run_child(struct fixture *fx, int what)
 {
 	pid_t pid = fork();
@@ -31,9 +33,16 @@ static int run_child(struct fixture *fx, int what)
 			}
 			unsigned char *p = uf_region_addr(r);
 			printf("child region %s the parent's address\n", (void *)p == (void *)fx->p ? "at" : "not at");
+			/* Blocks 3 and 12 written: the parent wrote them too (the
+			 * child's write tracking must see its own pages only). */
 			p[3] = 0x44;
-			if (p[3] != 0x44 || p[page_size()] != b[page_size()] || uf_unmap(r, 0) || b[3] != 0x44)
+			p[12 * page_size()] = 0x45;
+			if (p[3] != 0x44 || p[page_size()] != b[page_size()] || uf_sync(r, NULL, 0) ||
+			    b[3] != 0x44 || b[12 * page_size()] != 0x45 || b[ps_of(13)] != p[ps_of(13)])
 				_exit(7);
+			struct uf_stats st = {.struct_size = sizeof(st)};
+			if (uf_stats(r, &st) || st.dirty != 0 || uf_unmap(r, 0))
+				_exit(9);
 			_exit(0);
 		} else if (what == 2) {
 			if (uf_sync(fx->r, NULL, 0) != -EPERM || uf_unmap(fx->r, 0) != -EPERM ||
@@ -85,9 +94,25 @@ int main(void)
 	else
 #endif
 	{
+		/* Blocks written after a sync, so that under asynchronous
+		 * tracking only the page tables know they are dirty: the
+		 * child's region, at the same address, must neither take nor
+		 * clear that (it did through the parent's pagemap descriptor,
+		 * and the parent's sync then lost both writes). */
+		ASSERT_EQ(fx.p[12 * ps], fx.buf[12 * ps]);
+		ASSERT_EQ(fx.p[3 * ps], fx.buf[3 * ps]);
+		ASSERT_OK(uf_sync(fx.r, NULL, 0));
+		fx.p[12 * ps] = 0x34;
+		fx.p[3] = 0x35;
 		st = run_child(&fx, 3);
 		ASSERT(WIFEXITED(st));
 		ASSERT_EQ(WEXITSTATUS(st), 0);
+		st = run_child(&fx, 3); /* twice: the first child's scan must not have hidden them */
+		ASSERT(WIFEXITED(st));
+		ASSERT_EQ(WEXITSTATUS(st), 0);
+		ASSERT_OK(uf_sync(fx.r, NULL, 0));
+		ASSERT_EQ(fx.buf[12 * ps], 0x34);
+		ASSERT_EQ(fx.buf[3], 0x35);
 	}
 
 	/* the parent is unaffected */
