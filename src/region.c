@@ -187,6 +187,16 @@ static void list_remove(struct uf_region *r)
 	pthread_mutex_unlock(&g_list_lock);
 }
 
+/* How often uf_map asks the kernel for another address range when the one
+ * it got lies in an area (then it fails with -EEXIST). */
+#define UF__MAP_TRIES 16
+
+static void release_held(void *const *held, unsigned n, size_t len)
+{
+	for (unsigned i = 0; i < n; i++)
+		munmap(held[i], len);
+}
+
 static void region_free(struct uf_region *r)
 {
 	uf__pager_fini(r);
@@ -273,6 +283,12 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 	 * next engine instead of failing. */
 	bool any = o.engine == UF_ENGINE_AUTO && uf__getenv("USERFAULT_ENGINE") == NULL;
 	uint32_t nframes0 = r->nframes;
+	/* Address ranges the kernel offered that an area of the program's
+	 * holds (areas may cover unmapped memory): kept reserved while we ask
+	 * again, so the next offer lies elsewhere. */
+	void *held[UF__MAP_TRIES];
+	unsigned nheld = 0;
+again:
 	for (;;) {
 		/* What an engine sets, from scratch: a refused attach may have
 		 * set some of it (asynchronous tracking, a lower frame count). */
@@ -289,6 +305,7 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 			break;
 	}
 	if (e) {
+		release_held(held, nheld, r->len);
 		region_free(r);
 		return e;
 	}
@@ -297,6 +314,23 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 	e = uf__pager_init(r);
 	if (!e)
 		e = uf__registry_add_ref(r->base, r->base + r->len, UF__KIND_REGION, r, &r->refs);
+	if (e == -EEXIST && nheld < UF__MAP_TRIES) {
+		void *b = (void *)r->base;
+		uf__pager_fini(r);
+		r->eng->detach(r);
+		void *p = mmap(b, r->len, PROT_NONE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+		if (p == b) {
+			held[nheld++] = p;
+			goto again;
+		}
+		if (p != MAP_FAILED)
+			munmap(p, r->len); /* a kernel without MAP_FIXED_NOREPLACE */
+		release_held(held, nheld, r->len);
+		region_free(r);
+		return -EEXIST;
+	}
+	release_held(held, nheld, r->len);
 	if (!e) {
 		e = list_add(r);
 		if (e)

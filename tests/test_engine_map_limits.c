@@ -20,6 +20,25 @@ static int fill(void *ctx, uint64_t off, void *dst, size_t len)
 	return 0;
 }
 
+static int decline(const struct uf_fault *f, void *arg)
+{
+	(void)f;
+	(void)arg;
+	return UF_PASS;
+}
+
+/* Lines in /proc/self/maps. */
+static int count_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	ASSERT(f);
+	int n = 0, c;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
 int main(void)
 {
 	test_init(120);
@@ -38,6 +57,42 @@ int main(void)
 		if (e != -ENOMEM)
 			FAIL("uf_map(len %#zx) = %d (%s), want -ENOMEM", lens[i], e, uf_strerror(e));
 	}
+
+	/* An area may cover unmapped memory, and the kernel may offer that
+	 * range for a new region: uf_map takes another (it failed with
+	 * -EEXIST, every time). Areas of one and of three region sizes. */
+	uf_store *ms;
+	const size_t mlen = 32 * ps;
+	const unsigned char *mb = pattern_store(mlen, &ms);
+	struct uf_map_opts mo;
+	uf_map_opts_init(&mo);
+	mo.engine = test_engine();
+	uf_region *r0; /* once first: an engine's threads map their stacks */
+	ASSERT_OK(uf_map(ms, 0, mlen, PROT_READ | PROT_WRITE, &mo, &r0));
+	ASSERT_EQ(((volatile unsigned char *)uf_region_addr(r0))[ps], mb[ps]);
+	ASSERT_OK(uf_unmap(r0, 0));
+	int maps0 = count_maps();
+	for (unsigned k = 1; k <= 3; k += 2) {
+		for (int round = 0; round < 20; round++) {
+			uf_region *r;
+			ASSERT_OK(uf_map(ms, 0, mlen, PROT_READ | PROT_WRITE, &mo, &r));
+			char *was = uf_region_addr(r);
+			ASSERT_OK(uf_unmap(r, 0));
+			/* the free range where it was, and below it */
+			uf_area *a;
+			ASSERT_OK(uf_area_register(was - (k - 1) * mlen, k * mlen, decline, NULL, &a));
+			int e = uf_map(ms, 0, mlen, PROT_READ | PROT_WRITE, &mo, &r);
+			if (e)
+				FAIL("uf_map beside an area over free memory (%u sizes): %s", k, uf_strerror(e));
+			char *p = uf_region_addr(r);
+			ASSERT(p + mlen <= was - (k - 1) * mlen || p >= was + mlen);
+			ASSERT_EQ((unsigned char)p[5 * ps + 7], mb[5 * ps + 7]);
+			ASSERT_OK(uf_unmap(r, 0));
+			ASSERT_OK(uf_area_unregister(a));
+		}
+	}
+	uf_store_close(ms);
+	ASSERT_EQ(count_maps(), maps0); /* the ranges held while retrying are gone */
 
 	if (under_qemu()) /* reported as a skip: the cases above passed */
 		SKIP("1 TiB and 4 GiB regions do not fit qemu-user's emulated address space; tested natively");
