@@ -300,8 +300,9 @@ UF_API int uf_unmap(uf_region *r, unsigned flags);
  * call this first from it. Returns 1 if the fault was ours and is served
  * (return from your handler), 0 if it is not ours, including a write that
  * breaks a region's protection (a write to a read-only region), on every
- * engine. A handler that does not call it gets every fault of the regions
- * unserved, on every engine: a missing page reaches it as SIGBUS
+ * engine; 0 for a NULL info or ucontext. A handler that does not call it
+ * gets every fault of the regions unserved, on every engine: a missing
+ * page reaches it as SIGBUS
  * (uffd, uffd-thread) or SIGSEGV (signal) at the faulting address.
  *
  * Signals: while the library serves a fault, and during uf_sync,

@@ -245,6 +245,8 @@ UF_SIGCTX int uf__fault_init(void)
 
 int uf_handle_fault(int sig, siginfo_t *info, void *ucontext)
 {
+	if (!info || !ucontext)
+		return 0; /* not a handler's arguments: nothing to serve or resume */
 	int saved = errno;
 	int r = uf__fault_dispatch(sig, info, ucontext);
 	errno = saved;

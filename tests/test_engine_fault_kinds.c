@@ -84,6 +84,14 @@ int main(void)
 	ASSERT_EQ(try_store(fx.p, 3, 1), 0); /* loaded read-only block */
 	ASSERT_EQ(handle_ret, 0);
 	ASSERT_EQ((uintptr_t)got_addr, (uintptr_t)(fx.p + 3));
+	/* Not a handler's arguments: 0, for any address (a NULL context
+	 * crashed it), and the block is not loaded by it. */
+	siginfo_t fake = {.si_signo = SIGBUS, .si_code = BUS_ADRERR};
+	fake.si_addr = fx.p + 5 * ps;
+	ASSERT_EQ(uf_handle_fault(SIGBUS, &fake, NULL), 0);
+	fake.si_addr = &fake;
+	ASSERT_EQ(uf_handle_fault(SIGSEGV, &fake, NULL), 0);
+	ASSERT_EQ(uf_handle_fault(SIGSEGV, NULL, NULL), 0);
 	ASSERT_EQ(try_store(fx.p, 7 * ps, 1), 0); /* block not loaded */
 	ASSERT_EQ(handle_ret, 0);
 	ASSERT_EQ((uintptr_t)got_addr, (uintptr_t)(fx.p + 7 * ps));
