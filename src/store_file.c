@@ -81,6 +81,8 @@ int uf_store_file(int fd, unsigned flags, uf_store **out)
 	int acc = fcntl(fd, F_GETFL);
 	if (acc < 0)
 		return -errno;
+	if ((acc & O_ACCMODE) == O_WRONLY || (acc & O_PATH))
+		return -EBADF; /* not open for reading: every load would fail */
 	if ((acc & O_ACCMODE) == O_RDONLY)
 		flags |= UF_STORE_RDONLY;
 	struct file *f = malloc(sizeof(*f));

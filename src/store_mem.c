@@ -37,6 +37,8 @@ int uf_store_mem(void *buf, size_t size, unsigned flags, uf_store **out)
 {
 	if (!buf || !size || !out || (flags & ~UF_STORE_RDONLY))
 		return -EINVAL;
+	if ((uintptr_t)buf + (size - 1) < (uintptr_t)buf)
+		return -EINVAL; /* wraps around the address space */
 	struct mem *m = malloc(sizeof(*m));
 	if (!m)
 		return -ENOMEM;

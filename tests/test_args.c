@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Bad arguments to every public region/store call give a negative errno and
  * change nothing. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* O_PATH */
+#endif
 #include <fcntl.h>
 
 #include "common.h"
@@ -19,11 +22,31 @@ int main(void)
 	ASSERT_EQ(uf_store_mem(buf, 0, 0, &s), -EINVAL);
 	ASSERT_EQ(uf_store_mem(buf, 10, 0x80, &s), -EINVAL);
 	ASSERT_EQ(uf_store_mem(buf, 10, 0, NULL), -EINVAL);
+	/* a buffer that wraps around the address space */
+	ASSERT_EQ(uf_store_mem((void *)(UINTPTR_MAX - ps + 1), 2 * ps, 0, &s), -EINVAL);
+	ASSERT_EQ(uf_store_mem((void *)(UINTPTR_MAX - ps + 1), SIZE_MAX, 0, &s), -EINVAL);
 	ASSERT_EQ(uf_store_file(-1, 0, &s), -EINVAL);
 	ASSERT_EQ(uf_store_file(12345, 0, &s), -EBADF);
 	int dfd = open("/", O_RDONLY | O_DIRECTORY);
 	ASSERT_EQ(uf_store_file(dfd, 0, &s), -EINVAL); /* not a regular file */
 	close(dfd);
+	/* a regular file, but not open for reading */
+	char tmpl[] = "/tmp/uf-args-XXXXXX";
+	int tfd = mkstemp(tmpl);
+	ASSERT(tfd >= 0);
+	ASSERT_EQ(write(tfd, buf, ps), (ssize_t)ps);
+	int wfd = open(tmpl, O_WRONLY), pfd = open(tmpl, O_PATH);
+	unlink(tmpl);
+	ASSERT(wfd >= 0 && pfd >= 0);
+	ASSERT_EQ(uf_store_file(wfd, 0, &s), -EBADF);
+	ASSERT_EQ(uf_store_file(pfd, 0, &s), -EBADF);
+	ASSERT_EQ(uf_store_file(pfd, UF_STORE_RDONLY, &s), -EBADF);
+	ASSERT_OK(uf_store_file(tfd, 0, &s)); /* O_RDWR */
+	ASSERT_OK(uf_store_close(s));
+	s = NULL;
+	close(wfd);
+	close(pfd);
+	close(tfd);
 	ASSERT_EQ(uf_store_fn(NULL, NULL, 10, &s), -EINVAL);
 	ASSERT_EQ(uf_store_fn(rd, NULL, 0, &s), -EINVAL);
 	struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = NULL};
