@@ -230,6 +230,11 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 	if (len > UF_MAX_MAP_LEN)
 		return -ENOMEM;
 	size_t maplen = uf__align_up(len, ps);
+	/* A store that reads in units (the Redis store's blocks): every load
+	 * of a region not laid out in whole units would fail. */
+	if (store->unit && ((off % store->unit) || (bs % store->unit) ||
+			    ((store->size - off < maplen ? store->size - off : maplen) % store->unit)))
+		return -EINVAL;
 	uint64_t nblocks = (maplen + bs - 1) / bs;
 	size_t budget = o.max_resident ? o.max_resident : default_budget(nblocks * bs);
 	if (budget < bs)

@@ -44,6 +44,10 @@ struct uf_store {
 	 * a clean block straight from it instead of a copy in a staging
 	 * buffer. Signal-safe; NULL: read as usual. */
 	const void *(*peek)(void *ctx, uint64_t off, size_t len);
+	/* Optional, internal: the unit the store reads and writes in (the
+	 * Redis store's block size). uf_map refuses a region whose offset or
+	 * block size is not a multiple of it. 0: any. */
+	size_t unit;
 };
 
 /* The store's bytes at [off, off + len) in place, or NULL. */

@@ -18,6 +18,7 @@
 #include "store.h"
 
 #define RS_PREFIX_MAX 200
+#define RS_SIZE_LIMIT (1ull << 63) /* uf_store_new's bound on a store's size */
 
 void uf_redis_opts_init(struct uf_redis_opts *o)
 {
@@ -250,7 +251,7 @@ static redisContext *connect_node(struct rs *s, int node, int *err)
 		if (!r || r->type == REDIS_REPLY_ERROR) {
 			*err = r ? -EACCES : errno_of(c);
 			if (r)
-				note(s, "%s refused the login: %.100s", addr_str(&n, a, sizeof(a)),
+				note(s, "%s refused the login: %.380s", addr_str(&n, a, sizeof(a)),
 				     r->str);
 			else
 				note(s, "cannot connect to %s: no answer to AUTH: %.100s",
@@ -493,9 +494,13 @@ static int settle(struct rs *s, struct op *op, redisReply *r)
 			return 1;
 		}
 		if (starts(r, "TRYAGAIN") || starts(r, "CLUSTERDOWN") || starts(r, "LOADING") ||
-		    starts(r, "MASTERDOWN") || starts(r, "READONLY") || starts(r, "BUSY"))
+		    starts(r, "MASTERDOWN") || starts(r, "READONLY") || starts(r, "BUSY")) {
+			/* Retried; said if the retries run out (a replica as the
+			 * only seed answers READONLY to every write). */
+			note(s, "%.*s: %.280s", (int)op->klen, op->key, r->str);
 			return 2;
-		note(s, "%.*s: %.200s", (int)op->klen, op->key, r->str);
+		}
+		note(s, "%.*s: %.280s", (int)op->klen, op->key, r->str);
 		if (starts(r, "WRONGTYPE"))
 			return -EPROTO;
 		if (starts(r, "NOAUTH") || starts(r, "WRONGPASS") || starts(r, "NOPERM"))
@@ -1249,7 +1254,7 @@ static int discover(struct rs *s)
 }
 
 /* Reads or creates the metadata key; checks it against the options. */
-static int meta(struct rs *s, uint64_t want_size, size_t want_bs)
+static int meta(struct rs *s, uint64_t want_size, size_t want_bs, bool create)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
 		struct op op = {.cmd = C_GET};
@@ -1274,8 +1279,8 @@ static int meta(struct rs *s, uint64_t want_size, size_t want_bs)
 			char canon[128];
 			if (!fits || sscanf(text, META_FMT, &size, &bs) != 2 ||
 			    (snprintf(canon, sizeof(canon), META_FMT, size, bs), strcmp(canon, text)) ||
-			    !uf__is_pow2(bs) || bs < 512 ||
-			    bs > (512u << 20) || size % bs) {
+			    !uf__is_pow2(bs) || bs < 512 || bs > (512u << 20) || size % bs ||
+			    !size || size >= RS_SIZE_LIMIT) {
 				note(s, "%s:meta is not a userfault store (\"%.60s\")",
 					 s->prefix, text);
 				return -EBADMSG;
@@ -1303,6 +1308,11 @@ static int meta(struct rs *s, uint64_t want_size, size_t want_bs)
 		if (!want_size) {
 			note(s, "%s:meta does not exist and no size was given",
 				 s->prefix);
+			return -ENOENT;
+		}
+		if (!create) {
+			note(s, "%s:meta does not exist, and a read-only store is not created",
+			     s->prefix);
 			return -ENOENT;
 		}
 		char text[128];
@@ -1346,9 +1356,9 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 	}
 	if ((o->block_size && (!uf__is_pow2(o->block_size) || o->block_size < 512 ||
 			       o->block_size > (512u << 20))) ||
-	    (o->block_size && o->size % o->block_size) || o->threads > 64 ||
-	    (o->flags & ~UF_STORE_RDONLY)) {
-		say(eb, el, "bad block size, size, thread count or flags");
+	    (o->block_size && o->size % o->block_size) || o->size >= RS_SIZE_LIMIT ||
+	    o->threads > 64 || (o->flags & ~UF_STORE_RDONLY)) {
+		say(eb, el, "bad block size, size (a multiple of it, below 2^63), thread count or flags");
 		return -EINVAL;
 	}
 	unsigned nthreads = o->threads ? o->threads : 4;
@@ -1372,10 +1382,13 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 	s->user = dup_or_null(o->user, &e);
 	s->password = dup_or_null(o->password, &e);
 	/* Seeds: comma-separated. */
-	for (const char *p = o->seeds; !e && *p;) {
+	for (const char *p = o->seeds; !e;) {
 		const char *c = strchr(p, ',');
 		size_t len = c ? (size_t)(c - p) : strlen(p);
-		if (s->nseeds == RS_MAX_SEEDS || uf__rc_parse_addr(p, len, &s->seeds[s->nseeds])) {
+		/* An empty piece (",", a trailing comma) is a bad address, and
+		 * so is an IPv6 address without its brackets ("::1:6379"). */
+		if (s->nseeds == RS_MAX_SEEDS || uf__rc_parse_addr(p, len, &s->seeds[s->nseeds]) ||
+		    (p[0] != '[' && strchr(s->seeds[s->nseeds].host, ':') && p[0] != '/')) {
 			say(eb, el, "bad seed address \"%.*s\" (host:port or /unix/path, at most %d)",
 			    (int)len, p, RS_MAX_SEEDS);
 			e = -EINVAL;
@@ -1383,14 +1396,16 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 			break;
 		}
 		s->nseeds++;
-		p += len + (c ? 1 : 0);
+		if (!c)
+			break;
+		p = c + 1;
 	}
 	if (!e && !s->nseeds)
 		e = -EINVAL;
 	if (!e)
 		e = discover(s);
 	if (!e)
-		e = meta(s, o->size, o->block_size);
+		e = meta(s, o->size, o->block_size, !(o->flags & UF_STORE_RDONLY));
 	if (e) {
 		if (!said)
 			say(eb, el, "%s", s->err[0] ? s->err : uf_strerror(e));
@@ -1413,6 +1428,7 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 	}
 	(*out)->fast_read = rs_fast_read; /* before any region can read */
 	(*out)->fills = true; /* a read fills every block (or zeros a hole) or fails */
+	(*out)->unit = s->bs; /* one key per block: reads are whole keys */
 	return 0;
 }
 

@@ -214,7 +214,70 @@ static void meta_checks(int port)
 	ASSERT_EQ(e, -EINVAL);
 	ASSERT_EQ(cli_int(port, "EXISTS t5new:meta"), 0);
 
+	/* sizes uf_store_new refuses: refused before anything is written */
+	const uint64_t huge[] = {(uint64_t)1 << 63, UINT64_MAX - 4095};
+	for (unsigned i = 0; i < 2; i++) {
+		ASSERT(!open_store("t5huge", huge[i], 4096, &e, why));
+		ASSERT_EQ(e, -EINVAL);
+		ASSERT_EQ(cli_int(port, "EXISTS t5huge:meta"), 0);
+	}
+	/* a read-only open does not create a store */
+	{
+		struct uf_redis_opts o;
+		uf_redis_opts_init(&o);
+		o.seeds = seed;
+		o.prefix = "t5ro";
+		o.size = 8 * BS;
+		o.flags = UF_STORE_RDONLY;
+		o.errbuf = why;
+		o.errbuf_len = 512;
+		uf_store *ro = NULL;
+		ASSERT_EQ(uf_store_redis(&o, &ro), -ENOENT);
+		ASSERT(!ro && strstr(why, "read-only"));
+		ASSERT_EQ(cli_int(port, "EXISTS t5ro:meta"), 0);
+		o.flags = 0;
+		ASSERT_OK(uf_store_redis(&o, &ro)); /* created */
+		ASSERT_OK(uf_store_close(ro));
+		o.flags = UF_STORE_RDONLY;
+		ASSERT_OK(uf_store_redis(&o, &ro)); /* and now opened read-only */
+		ASSERT_OK(uf_store_close(ro));
+	}
+	/* seeds: an empty piece, an IPv6 address without brackets */
+	{
+		char sd[96];
+		const char *const fmt[] = {"%s,", ",%s", "%s,,%s", "::1:%.0s6379"};
+		for (unsigned i = 0; i < 4; i++) {
+			snprintf(sd, sizeof(sd), fmt[i], seed, seed);
+			ASSERT(!open_seed(sd, 0, why, &e));
+			if (e != -EINVAL || !strstr(why, "bad seed address"))
+				FAIL("seeds \"%s\": %d (%s)", sd, e, why);
+		}
+	}
+	/* A region laid out across the store's blocks: refused at map time
+	 * (every load failed): offset, block size and length. */
+	{
+		uf_store *s8 = open_store("t5u", 8 * 8192, 8192, &e, why);
+		ASSERT_OK(e);
+		struct uf_map_opts mo;
+		uf_map_opts_init(&mo);
+		mo.engine = test_engine();
+		uf_region *r8;
+		ASSERT_EQ(uf_map(s8, 0, 8 * 8192, PROT_READ, &mo, &r8), -EINVAL); /* 4 KiB blocks */
+		mo.block_size = 8192;
+		ASSERT_EQ(uf_map(s8, 4096, 4 * 8192, PROT_READ, &mo, &r8), -EINVAL);
+		ASSERT_EQ(uf_map(s8, 0, 8192 + 4096, PROT_READ, &mo, &r8), -EINVAL);
+		ASSERT_OK(uf_map(s8, 8192, 2 * 8192, PROT_READ, &mo, &r8));
+		ASSERT_EQ(((volatile unsigned char *)uf_region_addr(r8))[8192 + 5], 0);
+		ASSERT_OK(uf_unmap(r8, 0));
+		mo.block_size = 16384;
+		ASSERT_OK(uf_map(s8, 0, 8 * 8192, PROT_READ, &mo, &r8));
+		ASSERT_OK(uf_unmap(r8, 0));
+		ASSERT_OK(uf_store_close(s8));
+	}
+
 	static const char *const bad[] = {
+		"userfault-redis 1 size=0 block=4096",      /* empty */
+		"userfault-redis 1 size=9223372036854775808 block=4096", /* 2^63 */
 		"userfault-redis 1 size=4096 block=3",      /* not a power of two */
 		"userfault-redis 1 size=4096 block=256",    /* below 512 */
 		"userfault-redis 1 size=4096 block=4096junk",
@@ -266,6 +329,18 @@ static void meta_checks(int port)
 	ASSERT(!s);
 	if (e != -ENOENT || !strstr(why, "cannot connect to /nonexistent-uf-dir/redis.sock"))
 		FAIL("missing unix socket: %d (%s)", e, why);
+	/* A replica as the only seed answers READONLY to the metadata's
+	 * creation: retried, then the server's words in errbuf. */
+	{
+		char extra[64], rsd[64];
+		snprintf(extra, sizeof(extra), "--replicaof 127.0.0.1 %d", port);
+		int k = rs_start(extra);
+		snprintf(rsd, sizeof(rsd), "127.0.0.1:%d", rs_srv[k].port);
+		ASSERT(!open_seed(rsd, 0, why, &e));
+		if (!e || !strstr(why, "READONLY"))
+			FAIL("a replica as the seed: %d (%s)", e, why);
+		rs_stop(k);
+	}
 	printf("meta ok\n");
 }
 
