@@ -194,6 +194,9 @@ pid_t uf__pid;
 static void after_fork_child(void)
 {
 	uf__pid = getpid();
+	uf__registry_after_fork();
+	uf__handler_after_fork();
+	uf__stack_guard_after_fork();
 	uf__pagemap_after_fork();
 }
 

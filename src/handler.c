@@ -47,6 +47,12 @@ void uf__slot_set(struct uf__slot *s, void (*fn)(void), void *arg, unsigned flag
 	atomic_store_explicit(&s->cur, next, memory_order_release);
 }
 
+void uf__slot_after_fork(struct uf__slot *s)
+{
+	atomic_store(&s->readers[0], 0);
+	atomic_store(&s->readers[1], 0);
+}
+
 UF_SIGCTX struct uf__slot_val uf__slot_get(struct uf__slot *s)
 {
 	for (;;) {
@@ -153,6 +159,13 @@ int uf_handler_install(uf_area_fn fn, void *arg, unsigned when)
 	uf__slot_set(&g_handler, (void (*)(void))fn, arg, when);
 	pthread_mutex_unlock(&g_handler_lock);
 	return 0;
+}
+
+void uf__handler_after_fork(void)
+{
+	uf__slot_after_fork(&g_handler);
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	memcpy(&g_handler_lock, &fresh, sizeof(fresh));
 }
 
 int uf_handler_uninstall(void)

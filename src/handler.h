@@ -33,6 +33,13 @@ struct uf__slot_val {
  * serialise (one mutex per slot). */
 void uf__slot_set(struct uf__slot *s, void (*fn)(void), void *arg, unsigned flags);
 UF_SIGCTX struct uf__slot_val uf__slot_get(struct uf__slot *s);
+/* In a fork child: forgets readers the parent's other threads announced
+ * (they never leave here, and the next uf__slot_set would wait for them). */
+void uf__slot_after_fork(struct uf__slot *s);
+/* The same for the process-wide handler and the overflow callback, with
+ * their mutexes (a parent thread may have held one at the fork). */
+void uf__handler_after_fork(void);
+void uf__stack_guard_after_fork(void);
 
 /* In-flight records. Every call-out from fault context pushes one (with
  * the reference it holds, or NULL) and pops it when the user code returns.

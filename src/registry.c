@@ -80,6 +80,19 @@ static void grace_period(void)
 	}
 }
 
+void uf__registry_after_fork(void)
+{
+	/* The child's only thread is the one that forked. Readers the other
+	 * threads of the parent had announced never leave here, so a writer
+	 * would wait for them forever; and the write lock may have been held
+	 * by one of them. The table itself is always whole (it is replaced
+	 * by one atomic store). */
+	atomic_store(&g_readers[0], 0);
+	atomic_store(&g_readers[1], 0);
+	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	memcpy(&g_write_lock, &fresh, sizeof(fresh));
+}
+
 static void publish(struct table *t)
 {
 	struct table *old = atomic_exchange_explicit(&g_table, t, memory_order_acq_rel);

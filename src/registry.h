@@ -33,6 +33,9 @@ int uf__registry_add_ref(uintptr_t start, uintptr_t end, int kind, void *obj, _A
 /* Removes the entry of obj and returns only when no signal handler can still
  * be using it (a grace period over the readers). -ENOENT if absent. */
 int uf__registry_remove(void *obj);
+/* In a fork child (pthread_atfork): forgets the parent's other threads'
+ * readers and the write lock one of them may have held. */
+void uf__registry_after_fork(void);
 
 /* A read-side critical section. Everything found between enter and exit stays
  * valid (not freed) until exit. Nestable, async-signal-safe, no locks. */
