@@ -47,10 +47,11 @@ void uf__slot_set(struct uf__slot *s, void (*fn)(void), void *arg, unsigned flag
 	atomic_store_explicit(&s->cur, next, memory_order_release);
 }
 
-void uf__slot_after_fork(struct uf__slot *s)
+void uf__slot_after_fork(struct uf__slot *s, pthread_mutex_t *lock)
 {
 	atomic_store(&s->readers[0], 0);
 	atomic_store(&s->readers[1], 0);
+	uf__mutex_reset_after_fork(lock);
 }
 
 UF_SIGCTX struct uf__slot_val uf__slot_get(struct uf__slot *s)
@@ -161,12 +162,7 @@ int uf_handler_install(uf_area_fn fn, void *arg, unsigned when)
 	return 0;
 }
 
-void uf__handler_after_fork(void)
-{
-	uf__slot_after_fork(&g_handler);
-	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-	memcpy(&g_handler_lock, &fresh, sizeof(fresh));
-}
+void uf__handler_after_fork(void) { uf__slot_after_fork(&g_handler, &g_handler_lock); }
 
 int uf_handler_uninstall(void)
 {

@@ -34,10 +34,10 @@ struct uf__slot_val {
 void uf__slot_set(struct uf__slot *s, void (*fn)(void), void *arg, unsigned flags);
 UF_SIGCTX struct uf__slot_val uf__slot_get(struct uf__slot *s);
 /* In a fork child: forgets readers the parent's other threads announced
- * (they never leave here, and the next uf__slot_set would wait for them). */
-void uf__slot_after_fork(struct uf__slot *s);
-/* The same for the process-wide handler and the overflow callback, with
- * their mutexes (a parent thread may have held one at the fork). */
+ * (they never leave here, and the next uf__slot_set would wait for them),
+ * and resets the slot's mutex (one of them may have held it). */
+void uf__slot_after_fork(struct uf__slot *s, pthread_mutex_t *lock);
+/* That, for the process-wide handler and for the overflow callback. */
 void uf__handler_after_fork(void);
 void uf__stack_guard_after_fork(void);
 

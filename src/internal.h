@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -91,6 +92,14 @@ UF_SIGCTX int uf__raise_info(int sig, const siginfo_t *info);
 /* getpid() without a system call: cached, refreshed in fork children. */
 extern pid_t uf__pid;
 UF_SIGCTX static inline pid_t uf__self_pid(void) { return uf__pid; }
+
+/* In a fork child: a mutex another thread of the parent may have held,
+ * unlocked and new (that thread does not exist here). */
+static inline void uf__mutex_reset_after_fork(pthread_mutex_t *m)
+{
+	static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	*m = fresh;
+}
 
 /* ---- signals that may arrive asynchronously ----
  * Every signal but the synchronous ones a faulting instruction raises

@@ -230,10 +230,10 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 	if (len > UF_MAX_MAP_LEN)
 		return -ENOMEM;
 	size_t maplen = uf__align_up(len, ps);
+	uint64_t data_len = store->size - off < maplen ? store->size - off : maplen;
 	/* A store that reads in units (the Redis store's blocks): every load
 	 * of a region not laid out in whole units would fail. */
-	if (store->unit && ((off % store->unit) || (bs % store->unit) ||
-			    ((store->size - off < maplen ? store->size - off : maplen) % store->unit)))
+	if (store->unit && ((off % store->unit) || (bs % store->unit) || (data_len % store->unit)))
 		return -EINVAL;
 	uint64_t nblocks = (maplen + bs - 1) / bs;
 	size_t budget = o.max_resident ? o.max_resident : default_budget(nblocks * bs);
@@ -273,7 +273,7 @@ int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_
 	r->bshift = (unsigned)__builtin_ctzl(bs);
 	r->nblocks = nblocks;
 	r->soff = off;
-	r->data_len = store->size - off < maplen ? store->size - off : maplen;
+	r->data_len = data_len;
 	r->prot = prot;
 	r->writable = prot & PROT_WRITE;
 	r->flags = o.flags;

@@ -89,8 +89,7 @@ void uf__registry_after_fork(void)
 	 * by one atomic store). */
 	atomic_store(&g_readers[0], 0);
 	atomic_store(&g_readers[1], 0);
-	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-	memcpy(&g_write_lock, &fresh, sizeof(fresh));
+	uf__mutex_reset_after_fork(&g_write_lock);
 }
 
 static void publish(struct table *t)

@@ -245,12 +245,7 @@ int uf_stack_guard_install_ctx(uf_overflow_ctx_fn fn, void *arg)
 	return install((void (*)(void))fn, arg, CB_CTX);
 }
 
-void uf__stack_guard_after_fork(void)
-{
-	uf__slot_after_fork(&g_cb);
-	pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
-	memcpy(&g_cb_lock, &fresh, sizeof(fresh));
-}
+void uf__stack_guard_after_fork(void) { uf__slot_after_fork(&g_cb, &g_cb_lock); }
 
 int uf_stack_guard_uninstall(void)
 {

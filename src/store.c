@@ -286,7 +286,7 @@ int uf_store_new(const struct uf_store_ops *ops, void *ctx, uint64_t size, uf_st
 	if (!ops || !out || !ops->read || ops->struct_size < offsetof(struct uf_store_ops, flush) ||
 	    ops->struct_size > 4096)
 		return -EINVAL;
-	if (size == 0 || size > (UINT64_MAX >> 1))
+	if (size == 0 || size > UF__STORE_SIZE_MAX)
 		return -EINVAL;
 	uf_store *s = calloc(1, sizeof(*s));
 	if (!s)

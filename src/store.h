@@ -22,6 +22,9 @@ struct uf__store_req {
 	void (*then)(struct uf__store_req *q);
 };
 
+/* The largest size a store may have (uf_store_new refuses more). */
+#define UF__STORE_SIZE_MAX (UINT64_MAX >> 1)
+
 struct uf_store {
 	struct uf_store_ops ops; /* copied, so the caller's struct may go away */
 	void *ctx;

@@ -18,7 +18,6 @@
 #include "store.h"
 
 #define RS_PREFIX_MAX 200
-#define RS_SIZE_LIMIT (1ull << 63) /* uf_store_new's bound on a store's size */
 
 void uf_redis_opts_init(struct uf_redis_opts *o)
 {
@@ -493,14 +492,13 @@ static int settle(struct rs *s, struct op *op, redisReply *r)
 			op->node = idx;
 			return 1;
 		}
-		if (starts(r, "TRYAGAIN") || starts(r, "CLUSTERDOWN") || starts(r, "LOADING") ||
-		    starts(r, "MASTERDOWN") || starts(r, "READONLY") || starts(r, "BUSY")) {
-			/* Retried; said if the retries run out (a replica as the
-			 * only seed answers READONLY to every write). */
-			note(s, "%.*s: %.280s", (int)op->klen, op->key, r->str);
-			return 2;
-		}
+		/* Said also for the replies that are retried: the words stay
+		 * if the retries run out (a replica as the only seed answers
+		 * READONLY to every write). */
 		note(s, "%.*s: %.280s", (int)op->klen, op->key, r->str);
+		if (starts(r, "TRYAGAIN") || starts(r, "CLUSTERDOWN") || starts(r, "LOADING") ||
+		    starts(r, "MASTERDOWN") || starts(r, "READONLY") || starts(r, "BUSY"))
+			return 2;
 		if (starts(r, "WRONGTYPE"))
 			return -EPROTO;
 		if (starts(r, "NOAUTH") || starts(r, "WRONGPASS") || starts(r, "NOPERM"))
@@ -1280,7 +1278,7 @@ static int meta(struct rs *s, uint64_t want_size, size_t want_bs, bool create)
 			if (!fits || sscanf(text, META_FMT, &size, &bs) != 2 ||
 			    (snprintf(canon, sizeof(canon), META_FMT, size, bs), strcmp(canon, text)) ||
 			    !uf__is_pow2(bs) || bs < 512 || bs > (512u << 20) || size % bs ||
-			    !size || size >= RS_SIZE_LIMIT) {
+			    !size || size > UF__STORE_SIZE_MAX) {
 				note(s, "%s:meta is not a userfault store (\"%.60s\")",
 					 s->prefix, text);
 				return -EBADMSG;
@@ -1356,7 +1354,7 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 	}
 	if ((o->block_size && (!uf__is_pow2(o->block_size) || o->block_size < 512 ||
 			       o->block_size > (512u << 20))) ||
-	    (o->block_size && o->size % o->block_size) || o->size >= RS_SIZE_LIMIT ||
+	    (o->block_size && o->size % o->block_size) || o->size > UF__STORE_SIZE_MAX ||
 	    o->threads > 64 || (o->flags & ~UF_STORE_RDONLY)) {
 		say(eb, el, "bad block size, size (a multiple of it, below 2^63), thread count or flags");
 		return -EINVAL;
