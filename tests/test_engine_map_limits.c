@@ -32,7 +32,9 @@ static int decline(const struct uf_fault *f, void *arg)
  * range need not be free: the handler-thread engine's pool and a
  * sanitizer's runtime map memory from other threads, and the kernel may
  * put it there (a probe for free space failed under ASan); those
- * mappings are readable, or one guard page. */
+ * mappings are readable, one guard page, or a thread stack being set up
+ * (PROT_NONE, megabytes: larger than the area and a guard page each side,
+ * which a leftover reservation never is). */
 static bool reservation_left(const char *p, size_t len, size_t min)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
@@ -46,7 +48,8 @@ static bool reservation_left(const char *p, size_t len, size_t min)
 			continue;
 		if (hi <= (uintptr_t)p || lo >= (uintptr_t)p + len)
 			continue;
-		left = !strcmp(perm, "---p") && !name[0] && hi - lo >= min;
+		left = !strcmp(perm, "---p") && !name[0] && hi - lo >= min &&
+		       hi - lo <= len + 2 * page_size();
 	}
 	fclose(f);
 	return left;
