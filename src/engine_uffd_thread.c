@@ -25,7 +25,11 @@
  * other is idle (up to MAX_THREADS): a handler serving a slow block, or
  * waiting in the pager for a block another handler loads, then never
  * holds up a fault on any other block. A pool only grows as far as faults
- * are ever in service at once.
+ * are ever in service at once. A handler does not start the thread itself:
+ * it asks the pool's grower thread and serves its message at once.
+ * pthread_create allocates, and the faulting thread may hold malloc's
+ * locks (a signal handler that touches the region while its thread is in
+ * fork() or malloc): a handler waiting for them would never wake it.
  *
  * Reads of missing pages take the pager's batched path: read-ahead, one
  * store read into a staging slot that stays populated (no fresh page per
@@ -73,6 +77,7 @@
 
 #define MAX_THREADS 32
 #define START_THREADS 4
+#define GROWER_STACK (256u << 10) /* it only calls pthread_create and epoll */
 #define NO_BLOCK UINT64_MAX
 
 /* Poison records: one word per poisoned page, page address | state | -err.
@@ -135,6 +140,9 @@ struct thr_priv {
 	_Atomic uint64_t aux[NREC]; /* AUX() of a FRESH record, set before it */
 	pthread_mutex_t grow_lock; /* nthreads, starting threads, stopping */
 	_Atomic unsigned nthreads;
+	_Atomic uint32_t grow_seq; /* futex word: bumped to ask the grower */
+	pthread_t grower;
+	bool grower_started;
 	_Atomic unsigned idle;     /* handlers waiting in epoll_wait */
 	_Atomic bool spinning;     /* a handler polls the userfaultfd (handler_main) */
 	unsigned spin_us;          /* how long it may (USERFAULT_THREAD_SPIN_US) */
@@ -426,25 +434,54 @@ static void serve_requests(struct uf_region *r, struct thr_priv *p)
 
 static int start_thread(struct uf_region *r, struct thr_priv *p, struct handler *h);
 
-/* Called by a handler that took a message: if no other handler is idle,
- * start one, so that this handler being slow (a slow store read, or a wait
- * for a block another handler loads) never leaves a message unserved. */
-static void grow(struct uf_region *r, struct thr_priv *p)
+static bool want_thread(struct thr_priv *p)
 {
-	if (atomic_load_explicit(&p->idle, memory_order_relaxed) != 0 ||
-	    atomic_load_explicit(&p->nthreads, memory_order_relaxed) >= MAX_THREADS)
+	return atomic_load_explicit(&p->idle, memory_order_relaxed) == 0 &&
+	       atomic_load_explicit(&p->nthreads, memory_order_relaxed) < MAX_THREADS &&
+	       !atomic_load_explicit(&p->stopping, memory_order_relaxed);
+}
+
+/* Called by a handler that took a message: if no other handler is idle,
+ * ask the grower for one, so that this handler being slow (a slow store
+ * read, or a wait for a block another handler loads) never leaves a
+ * message unserved. Allocation-free: the faulting thread may hold malloc's
+ * locks. */
+static void grow(struct thr_priv *p)
+{
+	if (!want_thread(p))
 		return;
-	pthread_mutex_lock(&p->grow_lock);
-	unsigned n = atomic_load(&p->nthreads);
-	if (n < MAX_THREADS && !atomic_load(&p->stopping) && atomic_load(&p->idle) == 0) {
-		if (start_thread(r, p, &p->h[n]) == 0) {
-			atomic_store(&p->nthreads, n + 1);
-		} else if (p->h[n].ep >= 0) { /* no thread: the pool stays as it is */
-			close(p->h[n].ep);
-			p->h[n].ep = -1;
+	atomic_fetch_add(&p->grow_seq, 1);
+	uf__futex_wake_all(&p->grow_seq);
+}
+
+/* The grower: starts a handler when asked and none is idle by then (the
+ * one that asked may have finished meanwhile). */
+static void *grower_main(void *arg)
+{
+	struct uf_region *r = arg;
+	struct thr_priv *p = r->eng_priv;
+	for (;;) {
+		uint32_t seq = atomic_load(&p->grow_seq);
+		if (atomic_load(&p->stopping))
+			break;
+		if (want_thread(p)) {
+			pthread_mutex_lock(&p->grow_lock);
+			unsigned n = atomic_load(&p->nthreads);
+			if (n < MAX_THREADS && !atomic_load(&p->stopping)) {
+				if (start_thread(r, p, &p->h[n]) == 0) {
+					atomic_store(&p->nthreads, n + 1);
+				} else if (p->h[n].ep >= 0) { /* no thread: the pool stays */
+					close(p->h[n].ep);
+					p->h[n].ep = -1;
+				}
+			}
+			pthread_mutex_unlock(&p->grow_lock);
 		}
+		/* The new handler is not idle yet: start another only when
+		 * asked again (at once if asked meanwhile). */
+		uf__futex_wait(&p->grow_seq, seq);
 	}
-	pthread_mutex_unlock(&p->grow_lock);
+	return NULL;
 }
 
 static uint64_t now_us(void) { return uf__diag_now_ns() / 1000u; }
@@ -519,7 +556,7 @@ static void *handler_main(void *arg)
 			 * so after uf_map set r up (uf__tsan_release there). */
 			uf__tsan_acquire(r);
 			if (m.event == UFFD_EVENT_PAGEFAULT) {
-				grow(r, p);
+				grow(p);
 				serve_msg(r, h, &m);
 			}
 			/* The faulting thread resumes after this (the kernel wakes
@@ -677,6 +714,11 @@ static void thr_detach(struct uf_region *r)
 		uint64_t one = 1;
 		if (p->evfd >= 0 && write(p->evfd, &one, sizeof(one)) < 0) {
 		}
+		if (p->grower_started) { /* first: it starts no handler after this */
+			atomic_fetch_add(&p->grow_seq, 1);
+			uf__futex_wake_all(&p->grow_seq);
+			pthread_join(p->grower, NULL);
+		}
 		for (unsigned i = 0; i < MAX_THREADS; i++) {
 			if (p->h[i].started)
 				pthread_join(p->h[i].th, NULL);
@@ -690,6 +732,25 @@ static void thr_detach(struct uf_region *r)
 		r->eng_priv = NULL;
 	}
 	uf__uffd_detach(r);
+}
+
+/* Starts one of the pool's threads. It takes no asynchronous signal meant
+ * for the program; synchronous faults cannot be blocked anyway. */
+static int spawn(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg,
+		 const char *name)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	const int sync_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
+	for (size_t i = 0; i < UF__ARRAY_SIZE(sync_sigs); i++)
+		sigdelset(&all, sync_sigs[i]);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int e = pthread_create(th, attr, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e)
+		return -e;
+	pthread_setname_np(*th, name);
+	return 0;
 }
 
 static int start_thread(struct uf_region *r, struct thr_priv *p, struct handler *h)
@@ -710,20 +771,10 @@ static int start_thread(struct uf_region *r, struct thr_priv *p, struct handler 
 	ev = (struct epoll_event){.events = EPOLLIN, .data.u32 = 1};
 	if (epoll_ctl(h->ep, EPOLL_CTL_ADD, p->evfd, &ev))
 		return -errno;
-	/* The handler takes no asynchronous signal meant for the program;
-	 * synchronous faults cannot be blocked anyway. */
-	sigset_t all, old;
-	sigfillset(&all);
-	const int sync_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
-	for (size_t i = 0; i < UF__ARRAY_SIZE(sync_sigs); i++)
-		sigdelset(&all, sync_sigs[i]);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int e = pthread_create(&h->th, NULL, handler_main, h);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int e = spawn(&h->th, NULL, handler_main, h, "uf-fault");
 	if (e)
-		return -e;
+		return e;
 	h->started = true;
-	pthread_setname_np(h->th, "uf-fault");
 	return 0;
 }
 
@@ -796,6 +847,14 @@ static int thr_attach(struct uf_region *r)
 	pthread_mutex_unlock(&p->grow_lock);
 	if (e)
 		goto fail;
+	pthread_attr_t ga;
+	pthread_attr_init(&ga);
+	pthread_attr_setstacksize(&ga, GROWER_STACK);
+	e = spawn(&p->grower, &ga, grower_main, r, "uf-grow");
+	pthread_attr_destroy(&ga);
+	if (e)
+		goto fail;
+	p->grower_started = true;
 	return 0;
 fail:
 	thr_detach(r);
