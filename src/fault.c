@@ -28,6 +28,14 @@ static int g_init_err;
 
 static inline int slot(int sig) { return sig == SIGBUS; }
 
+UF_SIGCTX static void fault_info(siginfo_t *si, int sig, int code, void *addr)
+{
+	memset(si, 0, sizeof(*si));
+	si->si_signo = sig;
+	si->si_code = code;
+	si->si_addr = addr;
+}
+
 UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 {
 	if (sig != SIGSEGV && sig != SIGBUS)
@@ -53,8 +61,16 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 			uf__registry_put(&rg);
 		}
 	}
-	if (ret == UF__DENIED)
-		return ret; /* the program's own fault: not the stack guard's either */
+	if (ret == UF__DENIED) {
+		/* The program's own fault (a write to a read-only region), not
+		 * the process handler's. But a stack overflow whose frame jumped
+		 * the guard into such a region is still an overflow: it is
+		 * reported as the SIGSEGV it becomes (deny_as_sigsegv). */
+		siginfo_t sv;
+		fault_info(&sv, SIGSEGV, SEGV_ACCERR, si->si_addr);
+		uf__stack_guard_fault(SIGSEGV, sig == SIGSEGV ? si : &sv, uc);
+		return ret;
+	}
 	if (ret != UF__PASS)
 		return ret;
 	return uf__handler_fault(sig, si, uc); /* process handler, stack guard */
@@ -133,14 +149,6 @@ UF_SIGCTX static void chain(int sig, siginfo_t *si, void *uc, bool repeats)
 static void on_fault(int sig, siginfo_t *si, void *uc);
 
 /* The siginfo of a fault we deliver ourselves. */
-UF_SIGCTX static void fault_info(siginfo_t *si, int sig, int code, void *addr)
-{
-	memset(si, 0, sizeof(*si));
-	si->si_signo = sig;
-	si->si_code = code;
-	si->si_addr = addr;
-}
-
 /* Engines that write-protect read-only regions see a write to one as
  * SIGBUS; the program gets what the kernel would have given it, SIGSEGV
  * (SEGV_ACCERR), from whoever handles SIGSEGV: a handler the program

@@ -222,6 +222,104 @@ static void run_thread(size_t stack_size)
 	pthread_attr_destroy(&at);
 }
 
+/* Fills every free gap of at least len bytes above lo (up to the gap under
+ * the main stack, which the kernel does not place mappings in), so that
+ * the next mapping of len bytes goes to the highest gap below: the hole
+ * the caller left at lo. Returns how many fillers it mapped into fill[]. */
+static unsigned fill_gaps_above(uintptr_t lo, size_t len, void **fill, size_t *flen, unsigned max)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	ASSERT(f);
+	char line[512];
+	unsigned long a, b, prev = 0;
+	unsigned n = 0;
+	while (fgets(line, sizeof(line), f) && n < max) {
+		if (sscanf(line, "%lx-%lx", &a, &b) != 2)
+			continue;
+		bool stack = strstr(line, "[stack]") != NULL;
+		if (prev > lo && a - prev >= len && !stack) {
+			void *q = mmap((void *)prev, a - prev, PROT_NONE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+			if (q != MAP_FAILED) {
+				fill[n] = q;
+				flen[n++] = a - prev;
+			}
+		}
+		if (stack)
+			break;
+		prev = b;
+	}
+	fclose(f);
+	return n;
+}
+
+/* A frame that jumps the guard into a read-only region below the stack: the
+ * write is refused, and it is reported as the overflow it is (it used to
+ * die of SIGSEGV without a report: the region's refusal went straight to
+ * the program). The thread's stack is its own, laid out as [region][guard
+ * page][stack]; the region is mapped into the hole left for it. */
+static uintptr_t g_ro_lo, g_ro_hi;
+static void *jump_main(void *arg)
+{
+	(void)arg;
+	ASSERT_OK(uf_stack_guard_thread_init());
+	char here;
+	uintptr_t start = ((uintptr_t)&here - 16 * 1024) & ~(uintptr_t)(ps - 1);
+	uintptr_t target = g_ro_lo + 5 * ps + 64;
+	uintptr_t f = walk_once(start, start - target, 0, 1);
+	ASSERT_EQ(f, target);
+	ASSERT(f >= g_ro_lo && f < g_ro_hi);
+	return NULL;
+}
+
+static void test_jump_into_read_only_region(void)
+{
+	const size_t rlen = 37 * ps, stk = 1024 * 1024; /* rlen: a length nothing else here maps; stk: TSan wants 900 KiB */
+	uf_store *s; /* first: its buffer is mapped too */
+	unsigned char *b = pattern_store(rlen, &s);
+	char *P = mmap(NULL, rlen + ps + stk, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT(P != MAP_FAILED);
+	char *stack = P + rlen + ps;
+	ASSERT_OK(mprotect(stack, stk, PROT_READ | PROT_WRITE));
+	ASSERT_OK(munmap(P, rlen));
+	void *fill[256];
+	size_t flen[256];
+	unsigned nf = fill_gaps_above((uintptr_t)P + rlen, rlen, fill, flen, 256);
+	struct uf_map_opts o;
+	uf_map_opts_init(&o);
+	o.engine = test_engine();
+	uf_region *r;
+	int e = uf_map(s, 0, rlen, PROT_READ, &o, &r);
+	for (unsigned i = 0; i < nf; i++)
+		munmap(fill[i], flen[i]);
+	ASSERT_OK(e);
+	if (uf_region_addr(r) != (void *)P) {
+		/* (a sanitizer's runtime and qemu-user lay out memory their own way) */
+		printf("region at %p, not in the hole at %p: jump case not run\n", uf_region_addr(r), (void *)P);
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+		if (!under_qemu())
+			FAIL("the region did not land in the hole left for it");
+#endif
+	} else {
+		g_ro_lo = (uintptr_t)P;
+		g_ro_hi = (uintptr_t)P + rlen;
+		pthread_attr_t at;
+		pthread_attr_init(&at);
+		ASSERT_OK(pthread_attr_setstack(&at, stack, stk));
+		pthread_t th;
+		ASSERT_OK(pthread_create(&th, &at, jump_main, NULL));
+		ASSERT_OK(pthread_join(th, NULL));
+		pthread_attr_destroy(&at);
+		/* refused, not served: the region still holds the store's bytes */
+		ASSERT_EQ(((volatile unsigned char *)P)[5 * ps + 64], b[5 * ps + 64]);
+		printf("frame jumping the guard into a read-only region: overflow reported\n");
+	}
+	ASSERT_OK(uf_unmap(r, 0));
+	uf_store_close(s);
+	free(b);
+	munmap(P + rlen, ps + stk);
+}
+
 /* A wild read or write far from any stack into PROT_NONE memory, with the
  * callback installed, dies of SIGSEGV (exit 42 would be a report). */
 static char *g_none;
@@ -332,6 +430,7 @@ int main(int argc, char **argv)
 	}
 	run_thread(4 * 1024 * 1024);
 	run_thread(8 * 1024 * 1024);
+	test_jump_into_read_only_region();
 	printf("ok\n");
 	return 0;
 }
