@@ -23,6 +23,7 @@
 
 #include "arch/arch.h"
 #include "explain.h"
+#include "region.h"
 #include "registry.h"
 
 _Static_assert(sizeof(void *) == 8, "the ELF reader handles ELFCLASS64 only");
@@ -722,7 +723,7 @@ UF_SIGCTX static void put_distance(struct uf__out *o, uint64_t d, const char *di
 /* What the address is: the verdict, then the mapping around it. */
 /* The address is in a region or raw area of ours. */
 UF_SIGCTX static void put_ours(struct uf__out *o, const struct uf__range *rg, uintptr_t addr, int sig,
-			       int access, const struct around *a)
+			       int access, bool read_only)
 {
 	if (rg->kind == UF__KIND_REGION) {
 		uf__out_str(o, "The address is inside a userfault region (");
@@ -735,7 +736,7 @@ UF_SIGCTX static void put_ours(struct uf__out *o, const struct uf__range *rg, ui
 		if (sig == SIGBUS)
 			uf__out_str(o, ": its store could not provide this block (the store's read "
 			       "failed, or the page lies past the end of the store)");
-		else if (access == UF_ACCESS_WRITE && a->has_cur && a->cur.perms[1] != 'w')
+		else if (access == UF_ACCESS_WRITE && read_only)
 			uf__out_str(o, ": a write to a region mapped read-only");
 		else
 			uf__out_str(o, ": userfault did not serve the fault (was the region being "
@@ -925,6 +926,10 @@ UF_SIGCTX static void put_address_verdict(struct uf__out *o, const siginfo_t *si
 	struct uf__range rg;
 	unsigned tok = uf__registry_enter();
 	bool ours = uf__registry_find(addr, &rg);
+	/* The region's protection, not the mapping's: the userfaultfd engine
+	 * maps a read-only region writable and write-protects its pages. */
+	bool read_only = ours && rg.kind == UF__KIND_REGION &&
+			 !(((const struct uf_region *)rg.obj)->prot & PROT_WRITE);
 	uf__registry_exit(tok);
 
 	struct around a;
@@ -932,7 +937,7 @@ UF_SIGCTX static void put_address_verdict(struct uf__out *o, const siginfo_t *si
 
 	uf__out_ch(o, ' ');
 	if (ours && (rg.kind == UF__KIND_REGION || rg.kind == UF__KIND_AREA)) {
-		put_ours(o, &rg, addr, sig, access, &a);
+		put_ours(o, &rg, addr, sig, access, read_only);
 	} else if (addr < NULL_LIMIT && !(have_maps && a.has_cur)) {
 		uf__out_str(o, "NULL pointer dereference (offset ");
 		uf__out_dec(o, (long long)addr);

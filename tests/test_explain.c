@@ -233,6 +233,31 @@ NOINLINE static void fault_region(void)
 	g_sink = ((volatile char *)uf_region_addr(r))[5 * 4096 + 3];
 }
 
+static int zero_fill(void *ctx, uint64_t off, void *dst, size_t len)
+{
+	(void)ctx, (void)off;
+	memset(dst, 0, len);
+	return 0;
+}
+
+/* A write to a region mapped read-only, on the engine g_engine. */
+static int g_engine;
+NOINLINE static void fault_region_ro_write(void)
+{
+	uf_store *st;
+	uf_region *r;
+	if (uf_store_fn(zero_fill, NULL, 1 << 20, &st) < 0)
+		_exit(8);
+	struct uf_map_opts o;
+	uf_map_opts_init(&o);
+	o.engine = g_engine;
+	if (uf_map(st, 0, 1 << 20, PROT_READ, &o, &r) < 0)
+		_exit(8);
+	volatile char *p = uf_region_addr(r);
+	g_sink = p[7 * 4096]; /* loaded first: a fault on a page that is there */
+	p[7 * 4096 + 9] = 1;
+}
+
 /* Code whose page cannot be provided: a jump past the end of a file mapped
  * for execution (as with a truncated executable). */
 NOINLINE static void fault_exec_file_eof(void)
@@ -376,6 +401,31 @@ static void test_region(void)
 	EXPECT(t, "its store could not provide this block");
 }
 
+/* Every engine: the userfaultfd engine maps read-only regions writable
+ * and write-protects them (the write was explained as "userfault did not
+ * serve the fault"). */
+static void test_region_ro_write(void)
+{
+	const int engines[] = {UF_ENGINE_UFFD, UF_ENGINE_UFFD_THREAD, UF_ENGINE_SIGNAL};
+	for (unsigned i = 0; i < sizeof(engines) / sizeof(engines[0]); i++) {
+		g_engine = engines[i];
+		char name[64];
+		snprintf(name, sizeof(name), "write to a read-only region (%s)", uf_engine_name(g_engine));
+		const char *t = explain_child(name, fault_region_ro_write);
+		if (!t) {
+			printf("(uf_map failed: %s not here, case not checked)\n", uf_engine_name(g_engine));
+			continue;
+		}
+		EXPECT(t, "SIGSEGV");
+		EXPECT(t, "The address is inside a userfault region");
+		EXPECT(t, "0x7009 into it");
+		if (has_fault_record(t))
+			EXPECT(t, "a write to a region mapped read-only");
+		else
+			printf("(no fault record on this machine: access type not checked)\n");
+	}
+}
+
 static void test_noncanonical(void)
 {
 #if defined(__x86_64__)
@@ -470,6 +520,7 @@ int main(void)
 	test_thread_overflow();
 	test_file_eof();
 	test_region();
+	test_region_ro_write();
 	test_noncanonical();
 	test_exec_file_eof();
 	test_intdiv();
