@@ -32,7 +32,7 @@ $(SIGSEGV_COMPAT_HDR): compat/libsigsegv/sigsegv.h
 # (a cross build's tests/run.sh would hand them to qemu).
 ifeq ($(CROSS),)
 SIGSEGV_TESTS := $(BUILD)/tests/test_sigsegv_suite $(BUILD)/tests/test_sigsegv_programs \
-	$(BUILD)/tests/test_sigsegv_threads
+	$(BUILD)/tests/test_sigsegv_threads $(BUILD)/tests/test_sigsegv_fork
 else
 SIGSEGV_TESTS :=
 endif
@@ -44,6 +44,11 @@ $(BUILD)/tests/test_sigsegv_%: tests/sigsegv_%.sh
 # Thread safety beyond libsigsegv, and overlapping areas, against the
 # drop-in's own header and library.
 $(BUILD)/tests/test_sigsegv_threads: tests/sigsegv_threads.c tests/overflow.h $(SIGSEGV_COMPAT) $(SIGSEGV_COMPAT_HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Icompat/libsigsegv $< -o $@ -L$(SIGSEGV_COMPAT_DIR) \
+		-Wl,-rpath,$(abspath $(SIGSEGV_COMPAT_DIR)) -lsigsegv $(SAN_LDFLAGS) $(LDLIBS)
+# fork() while other threads dispatch, against the same.
+$(BUILD)/tests/test_sigsegv_fork: tests/sigsegv_fork.c tests/harness.h $(SIGSEGV_COMPAT) $(SIGSEGV_COMPAT_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icompat/libsigsegv $< -o $@ -L$(SIGSEGV_COMPAT_DIR) \
 		-Wl,-rpath,$(abspath $(SIGSEGV_COMPAT_DIR)) -lsigsegv $(SAN_LDFLAGS) $(LDLIBS)

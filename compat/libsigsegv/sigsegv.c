@@ -134,14 +134,45 @@ struct state {
 	_Atomic(struct table *) table;
 	_Atomic unsigned epoch;
 	_Atomic long readers[2];
+	struct state *next; /* in g_states */
 };
+
+/* Every dispatcher's state, for the fork child. Pushed once, never removed
+ * (libsigsegv has no call that ends a dispatcher, so none is freed). */
+static _Atomic(struct state *) g_states;
 
 EXPORT void sigsegv_init(sigsegv_dispatcher *dispatcher)
 {
 	struct state *s = calloc(1, sizeof(*s));
-	if (s)
+	if (s) {
 		pthread_mutex_init(&s->lock, NULL);
+		s->next = atomic_load(&g_states);
+		while (!atomic_compare_exchange_weak(&g_states, &s->next, s))
+			;
+	}
 	dispatcher->tree = s;
+}
+
+/* In a fork child: the only thread is the one that forked. Readers the
+ * parent's other threads had announced never leave here, so the child's
+ * first sigsegv_register or sigsegv_unregister would wait for them
+ * forever; and one of them may have held the lock. The table is always
+ * whole (replaced by one atomic store); at worst one is never freed. */
+static void after_fork_child(void)
+{
+	static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+	for (struct state *s = atomic_load(&g_states); s; s = s->next) {
+		atomic_store(&s->readers[0], 0);
+		atomic_store(&s->readers[1], 0);
+		s->lock = fresh;
+	}
+}
+
+/* At load time, once, before any dispatcher exists (as libuserfault's
+ * own hook, src/fault.c). */
+__attribute__((constructor)) static void at_load(void)
+{
+	pthread_atfork(NULL, NULL, after_fork_child);
 }
 
 static void grace_period(struct state *s)
