@@ -228,6 +228,25 @@ static void test_publish(void)
 		tables++;
 	}
 	ASSERT_EQ(tables, 3);
+	/* 0 is below it too (ufstat exited 2 for it); a negative interval
+	 * or one that is not a number is a usage error. */
+	snprintf(cmd, sizeof(cmd), "%s -i 0 -n 2 %d", ufstat, (int)pid);
+	p = popen(cmd, "r");
+	ASSERT(p);
+	n = fread(text, 1, sizeof(text) - 1, p);
+	text[n] = 0;
+	ASSERT_EQ(pclose(p), 0);
+	tables = 0;
+	for (char *q = strstr(text, "\n0x"); q; q = strstr(q + 1, "\n0x"))
+		tables++;
+	ASSERT_EQ(tables, 2);
+	const char *bad[] = {"-1", "-0.1", "x", "0.5s", ""};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "%s -i '%s' %d 2>/dev/null", ufstat, bad[i], (int)pid);
+		int rc = system(cmd);
+		if (!WIFEXITED(rc) || WEXITSTATUS(rc) != 2)
+			FAIL("ufstat -i '%s': status %#x, want exit 2", bad[i], rc);
+	}
 
 	close(in);
 	fclose(f);

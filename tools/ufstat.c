@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,23 +99,27 @@ int main(int argc, char **argv)
 	double interval = 1;
 	long count = 1;
 	int c;
+	char *end;
 	while ((c = getopt(argc, argv, "i:n:h")) != -1) {
 		switch (c) {
-		case 'i': interval = atof(optarg); break;
+		case 'i':
+			interval = strtod(optarg, &end);
+			if (end == optarg || *end || !isfinite(interval))
+				interval = -1; /* not a number: a usage error below */
+			break;
 		case 'n': count = atol(optarg); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (optind + 1 != argc || !(interval > 0) || count < 1) {
+	if (optind + 1 != argc || !(interval >= 0) || count < 1) {
 		usage(stderr);
 		return 2;
 	}
-	/* The process publishes every 250 ms: a shorter interval would see
-	 * the same sample twice (no rates). */
+	/* The process publishes every 250 ms: a shorter interval (0 too, as
+	 * ufstat(1) says) would see the same sample twice (no rates). */
 	if (interval < 0.25)
 		interval = 0.25;
-	char *end;
 	long pid = strtol(argv[optind], &end, 10);
 	if (*end || pid <= 0) {
 		usage(stderr);
