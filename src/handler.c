@@ -78,8 +78,35 @@ struct inflight {
 };
 static __thread struct {
 	int n;
+	bool keyed; /* g_exit_key set: the records go when the thread exits */
 	struct inflight e[INFLIGHT_MAX];
 } t_inflight __attribute__((tls_model("initial-exec")));
+
+static UF_SIGCTX void drop_to(int depth);
+
+/* A thread that left a call-out by a jump and then exited would hold the
+ * reference for ever (uf_area_unregister waited for it): its records go
+ * in a key destructor. The key is made at load time, so it is almost
+ * surely one of the first 32, whose value pthread_setspecific stores in
+ * the thread's descriptor without allocating (what makes it usable in a
+ * signal handler); a later key is not set, and such a thread's records
+ * stay until its next fault, as before. */
+#define KEY_INLINE 32 /* glibc's PTHREAD_KEY_2NDLEVEL_SIZE */
+static pthread_key_t g_exit_key;
+static bool g_exit_key_ok;
+
+static void inflight_at_exit(void *p)
+{
+	(void)p;
+	drop_to(0);
+	t_inflight.keyed = false;
+}
+
+__attribute__((constructor)) static void inflight_init(void)
+{
+	g_exit_key_ok = pthread_key_create(&g_exit_key, inflight_at_exit) == 0 &&
+			(unsigned)g_exit_key < KEY_INLINE;
+}
 
 UF_SIGCTX int uf__inflight_push(_Atomic long *ref, const void *uc)
 {
@@ -88,6 +115,10 @@ UF_SIGCTX int uf__inflight_push(_Atomic long *ref, const void *uc)
 	int d = t_inflight.n;
 	if (d >= INFLIGHT_MAX)
 		return -1;
+	if (ref && !t_inflight.keyed && g_exit_key_ok) {
+		t_inflight.keyed = true;
+		pthread_setspecific(g_exit_key, &t_inflight);
+	}
 	t_inflight.e[d].ref = ref;
 	t_inflight.e[d].frame = (uintptr_t)uc;
 	/* A signal landing here sees n without this entry: it cannot reap it. */

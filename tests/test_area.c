@@ -8,6 +8,8 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -289,6 +291,55 @@ static void test_register_unregister_while_faulting(void)
 	munmap(churn_mem, 16 * ps);
 }
 
+/* A thread leaves the handler by siglongjmp without uf_fault_leave and
+ * then exits: the area's reference goes with it (uf_area_unregister
+ * waited for ever; a next fault of that thread, which would release it,
+ * never comes). */
+static __thread sigjmp_buf t_jb;
+static int jump_out(const struct uf_fault *f, void *arg)
+{
+	(void)f, (void)arg;
+	siglongjmp(t_jb, 1);
+}
+
+static void *jump_and_exit(void *p)
+{
+	if (sigsetjmp(t_jb, 1) == 0) {
+		touch(p);
+		FAIL("the write went through");
+	}
+	return NULL;
+}
+
+static void *unregister_main(void *a)
+{
+	return (void *)(intptr_t)uf_area_unregister(a);
+}
+
+static void test_thread_exits_after_jump(void)
+{
+	uint8_t *m = map_none(2);
+	uf_area *a;
+	ASSERT_OK(uf_area_register(m, 2 * ps, jump_out, NULL, &a));
+	for (int i = 0; i < 4; i++) { /* threads' descriptors are reused */
+		pthread_t th;
+		ASSERT_OK(pthread_create(&th, NULL, jump_and_exit, m + (i & 1) * ps));
+		ASSERT_OK(pthread_join(th, NULL));
+	}
+	pthread_t un;
+	ASSERT_OK(pthread_create(&un, NULL, unregister_main, a));
+	struct timespec dl;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 10;
+	void *ret;
+	int e = pthread_timedjoin_np(un, &ret, &dl);
+	if (e == ETIMEDOUT)
+		FAIL("uf_area_unregister still waits 10 s after the threads that jumped out exited");
+	ASSERT_OK(e);
+	ASSERT_OK((intptr_t)ret);
+	munmap(m, 2 * ps);
+}
+
 int main(void)
 {
 	test_init(120);
@@ -298,6 +349,7 @@ int main(void)
 	test_pass_and_unregister_fall_through();
 	test_sigbus_area();
 	test_register_unregister_while_faulting();
+	test_thread_exits_after_jump();
 	printf("ok\n");
 	return 0;
 }
