@@ -94,6 +94,9 @@ static void print_table(const struct uf__pub *p, const struct uf__pub *prev, dou
 		printf("(%u more regions not shown: every slot was taken when they were mapped)\n", p->dropped);
 }
 
+/* A day: time_t holds it, and nobody waits longer for one table. */
+#define INTERVAL_MAX 86400.0
+
 int main(int argc, char **argv)
 {
 	double interval = 1;
@@ -104,10 +107,15 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'i':
 			interval = strtod(optarg, &end);
-			if (end == optarg || *end || !isfinite(interval))
+			if (end == optarg || *end || !isfinite(interval) || interval > INTERVAL_MAX)
 				interval = -1; /* not a number: a usage error below */
 			break;
-		case 'n': count = atol(optarg); break;
+		case 'n':
+			errno = 0;
+			count = strtol(optarg, &end, 10);
+			if (end == optarg || *end || errno)
+				count = 0; /* a usage error below */
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
