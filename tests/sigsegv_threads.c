@@ -216,7 +216,7 @@ static void test_overflow_in_threads(void)
 
 int main(void)
 {
-	alarm(120);
+	test_init(120);
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 	test_dispatcher_churn();
 	test_dispatcher_overlap();
