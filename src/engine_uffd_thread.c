@@ -28,8 +28,9 @@
  * are ever in service at once. A handler does not start the thread itself:
  * it asks the pool's grower thread and serves its message at once.
  * pthread_create allocates, and the faulting thread may hold malloc's
- * locks (a signal handler that touches the region while its thread is in
- * fork() or malloc): a handler waiting for them would never wake it.
+ * lock (a signal handler that touches the region while its thread is in
+ * malloc, one arena for all threads): a handler waiting for it would
+ * never wake it.
  *
  * Reads of missing pages take the pager's batched path: read-ahead, one
  * store read into a staging slot that stays populated (no fresh page per
@@ -740,10 +741,7 @@ static int spawn(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *),
 		 const char *name)
 {
 	sigset_t all, old;
-	sigfillset(&all);
-	const int sync_sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
-	for (size_t i = 0; i < UF__ARRAY_SIZE(sync_sigs); i++)
-		sigdelset(&all, sync_sigs[i]);
+	uf__async_sigset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int e = pthread_create(th, attr, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -199,6 +199,20 @@ bool uf__fault_handler_current(int sig)
 }
 
 pid_t uf__pid;
+
+/* A thread inside fork() holds malloc's locks (glibc takes them after the
+ * prepare handlers and drops them before the parent and child ones). A
+ * signal handler that touched a region there would have its fault served
+ * by code that may allocate (a store thread running a store that is not
+ * signal-safe, a handler thread's store) and wait for it for ever. So
+ * asynchronous signals wait until the fork is done, as they do while a
+ * fault is served; the child gets the mask back too. Per thread: two
+ * threads may fork at once. */
+static __thread sigset_t t_fork_mask __attribute__((tls_model("initial-exec")));
+
+static void before_fork(void) { uf__async_block(&t_fork_mask); }
+static void after_fork_parent(void) { uf__async_restore(&t_fork_mask); }
+
 static void after_fork_child(void)
 {
 	uf__pid = getpid();
@@ -206,14 +220,17 @@ static void after_fork_child(void)
 	uf__handler_after_fork();
 	uf__stack_guard_after_fork();
 	uf__pagemap_after_fork();
+	uf__async_restore(&t_fork_mask);
 }
 
 /* At load time, not in uf__fault_init: pthread_atfork allocates, and the
- * first fault-safe access may come from a signal handler. */
+ * first fault-safe access may come from a signal handler. Like every
+ * prepare handler, before_fork runs before malloc's locks are taken, and
+ * the parent and child handlers after they are dropped. */
 __attribute__((constructor)) static void at_load(void)
 {
 	uf__pid = getpid();
-	pthread_atfork(NULL, NULL, after_fork_child);
+	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
 
 UF_SIGCTX static void install(void)

@@ -7,12 +7,22 @@
  * when no other handler was idle: it waited for those locks and the
  * forking thread waited for it, for ever (a few iterations in ten).
  *
+ * The same while the thread is inside malloc with one arena for all threads
+ * (the handler's new thread waited for the arena's lock).
+ *
+ * The same for a store that is not async-signal-safe (UF_STORE_NOT_SIGSAFE,
+ * served by store threads): its read allocates, and a store thread waited
+ * for malloc's locks while the forking thread waited for the store. The
+ * library now holds asynchronous signals off in a thread inside fork()
+ * (pthread_atfork), so neither can happen.
+ *
  * Each iteration maps a new region, keeps one handler busy with a slow
  * block, and forks back to back while another thread sends the forking
  * thread signals whose handler reads the region's next fresh block. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <malloc.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -32,6 +42,18 @@ static int fill(void *ctx, uint64_t off, void *dst, size_t len)
 	for (size_t i = 0; i < len / 8; i++)
 		d[i] = off + i * 8 + 1;
 	return 0;
+}
+
+/* The same bytes from a store that allocates in every call. */
+static int alloc_read(void *ctx, uint64_t off, void *dst, size_t len)
+{
+	void *tmp = malloc(len);
+	if (!tmp)
+		return -ENOMEM;
+	int e = fill(ctx, off, tmp, len);
+	memcpy(dst, tmp, len);
+	free(tmp);
+	return e;
 }
 
 static volatile uint64_t *g_p;
@@ -78,17 +100,20 @@ static void *bomber(void *arg)
 	return NULL;
 }
 
-int main(void)
+enum busy { FORKS, MALLOCS };
+
+static uint64_t now_ns(void)
 {
-	test_init(120);
-	g_main = pthread_self();
-	g_parent = getpid();
-	struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_RESTART};
-	sigemptyset(&sa.sa_mask);
-	ASSERT_OK(sigaction(SIGUSR1, &sa, NULL));
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* What the signalled thread does meanwhile: fork back to back, or (with
+ * one malloc arena for all threads) allocate and free in a loop. */
+static void run(uf_store *s, enum busy busy, const char *what)
+{
 	size_t ps = page_size();
-	uf_store *s;
-	ASSERT_OK(uf_store_fn(fill, NULL, (uint64_t)NBLK * ps, &s));
 	unsigned forks = 0, served = 0;
 	for (int it = 0; it < 12; it++) {
 		struct uf_map_opts o;
@@ -105,7 +130,14 @@ int main(void)
 		nanosleep(&ts, NULL);
 		atomic_store(&g_bomb, true);
 		ASSERT_OK(pthread_create(&bt, NULL, bomber, NULL));
-		for (int k = 0; k < 40 && atomic_load(&g_next) < NBLK; k++) {
+		uint64_t t0 = now_ns();
+		for (unsigned k = 0; busy == MALLOCS && now_ns() - t0 < 20000000 && atomic_load(&g_next) < NBLK; k++) {
+			void *v = malloc(4096 + (k & 7) * 512); /* past the thread cache */
+			ASSERT(v);
+			((volatile char *)v)[0] = 1;
+			free(v);
+		}
+		for (int k = 0; busy == FORKS && k < 40 && atomic_load(&g_next) < NBLK; k++) {
 			pid_t pid = fork();
 			ASSERT(pid >= 0);
 			if (pid == 0)
@@ -125,7 +157,33 @@ int main(void)
 	}
 	ASSERT_EQ(atomic_load(&g_bad), 0);
 	ASSERT(served > 0); /* the handler ran, and read the region */
-	printf("%u forks, %u blocks read by the signal handler\n", forks, served);
+	printf("%s: %u forks, %u blocks read by the signal handler\n", what, forks, served);
+	atomic_store(&g_bad, 0);
+}
+
+int main(void)
+{
+	test_init(120);
+	/* One arena: a handler thread's allocation waits for the signalled
+	 * thread's malloc (before any thread starts). */
+	ASSERT(mallopt(M_ARENA_MAX, 1) == 1);
+	g_main = pthread_self();
+	g_parent = getpid();
+	struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	ASSERT_OK(sigaction(SIGUSR1, &sa, NULL));
+	size_t ps = page_size();
+	uf_store *s;
+	ASSERT_OK(uf_store_fn(fill, NULL, (uint64_t)NBLK * ps, &s));
+	run(s, FORKS, "signal-safe store, fork");
+	run(s, MALLOCS, "signal-safe store, malloc");
+	uf_store_close(s);
+	struct uf_store_ops ops = {.struct_size = sizeof(ops),
+				   .read = alloc_read,
+				   .flags = UF_STORE_NOT_SIGSAFE,
+				   .threads = 2};
+	ASSERT_OK(uf_store_new(&ops, NULL, (uint64_t)NBLK * ps, &s));
+	run(s, FORKS, "store that allocates (store threads), fork");
 	uf_store_close(s);
 	return 0;
 }
