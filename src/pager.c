@@ -1107,8 +1107,10 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 	return 0;
 }
 
-/* The fault (or prefetch) path for one block. */
-UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
+/* The fault (or prefetch) path for one block; read-ahead stops before
+ * block end (uf_prefetch's range: blocks past it would push out the
+ * range's own when it fills the budget). */
+UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode, uint64_t end)
 {
 	for (;;) {
 		uf__spin_lock(&r->lock);
@@ -1199,7 +1201,10 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode)
 		}
 		if (mode == M_WRITE || !r->eng->install_clean)
 			return load(r, f, blk, mode);
-		return load_clean(r, blk, f, readahead(r, blk), mode != M_PREFETCH);
+		unsigned n = readahead(r, blk);
+		if (n > end - blk)
+			n = (unsigned)(end - blk);
+		return load_clean(r, blk, f, n, mode != M_PREFETCH);
 	}
 }
 
@@ -1214,7 +1219,7 @@ UF_SIGCTX int uf__pager_fault(struct uf_region *r, uintptr_t addr, int access)
 	stat_add(&r->st_faults, 1);
 	/* An unknown access: served as a read, see unknown_on_mapped. */
 	int mode = access == UF_ACCESS_WRITE ? M_WRITE : access == UF_ACCESS_UNKNOWN ? M_UNKNOWN : M_READ;
-	return serve(r, (addr - r->base) >> r->bshift, mode);
+	return serve(r, (addr - r->base) >> r->bshift, mode, UINT64_MAX);
 }
 
 UF_SIGCTX void uf__pager_fault_error(struct uf_region *r, uintptr_t addr, int err, void *uc)
@@ -1686,11 +1691,17 @@ int uf__pager_prefetch(struct uf_region *r, uint64_t b0, uint64_t b1)
 	uint64_t last = (r->data_end - r->base + r->bs - 1) >> r->bshift;
 	if (b1 > last)
 		b1 = last;
-	if (b1 > b0 && b1 - b0 > r->nframes)
-		b1 = b0 + r->nframes; /* more would only evict what we just loaded */
+	/* More would only push out what was just loaded: the budget, or
+	 * once the region has evicted (pressure, may_park) the part of it
+	 * kept mapped, as the rest is parked to choose the next victim. */
+	uint64_t hold = r->nframes;
+	if (atomic_load_explicit(&r->st_evictions, memory_order_relaxed) != 0)
+		hold -= r->inactive_target;
+	if (b1 > b0 && b1 - b0 > hold)
+		b1 = b0 + hold;
 	int n = 0;
 	for (uint64_t b = b0; b < b1; b++) {
-		int e = serve(r, b, M_PREFETCH);
+		int e = serve(r, b, M_PREFETCH, b1);
 		if (e)
 			return n ? n : e;
 		n++;
