@@ -4,7 +4,9 @@
  * missing page, write() from one); under uffd (in-thread, SIGBUS mode) and
  * signal the kernel cannot run our handler and the call fails with EFAULT,
  * as with any bad buffer. Under uffd-thread a page whose load fails makes
- * the call fail with EFAULT too. Runs every engine this process can use. */
+ * the call fail with EFAULT too. read() into a page loaded clean fails with
+ * EFAULT where first writes are write-protect faults, until the program
+ * writes to the page. Runs every engine this process can use. */
 #include <fcntl.h>
 #include <stdbool.h>
 #include <sys/stat.h>
@@ -37,7 +39,7 @@ static bool full_uffd(void)
 	return v == 1;
 }
 
-static void check_engine(int engine, unsigned char *buf, size_t size)
+static void check_engine(int engine, unsigned flags, unsigned char *buf, size_t size)
 {
 	size_t ps = page_size();
 	static const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = rd};
@@ -46,6 +48,7 @@ static void check_engine(int engine, unsigned char *buf, size_t size)
 	struct uf_map_opts o;
 	uf_map_opts_init(&o);
 	o.engine = engine;
+	o.flags = flags;
 	uf_region *r;
 	int e = uf_map(s, 0, size, PROT_READ | PROT_WRITE, &o, &r);
 	if (e) {
@@ -121,15 +124,43 @@ static void check_engine(int engine, unsigned char *buf, size_t size)
 	bad_off = -1;
 	close(fd);
 
+	/* read() into pages loaded clean (by uf_prefetch, or by a read): where
+	 * first writes are write-protect faults (signal; uffd with
+	 * UF_MAP_WP_FAULTS) the kernel's store fails with EFAULT until the
+	 * program has written to the page (uf_map(3), ENGINES) */
+	bool async = stats_of(r).async_writes;
+	ASSERT_EQ(uf_prefetch(r, p + 12 * ps, 2 * ps), 2);
+	ASSERT_EQ(p[13 * ps + 5], buf[13 * ps + 5]);
+	char path2[] = "/tmp/uf-syscall-XXXXXX";
+	fd = mkstemp(path2);
+	ASSERT(fd >= 0);
+	unlink(path2);
+	ASSERT_EQ(pwrite(fd, blob, sizeof(blob), 0), (ssize_t)sizeof(blob));
+	for (int pg = 12; pg <= 13; pg++) {
+		errno = 0;
+		n = pread(fd, p + pg * ps + 100, 100, 0);
+		if (works || async) {
+			ASSERT_EQ(n, 100);
+			ASSERT_EQ(memcmp(p + pg * ps + 100, blob, 100), 0);
+		} else {
+			ASSERT_EQ(n, -1);
+			ASSERT_EQ(errno, EFAULT);
+			p[pg * ps] = buf[pg * ps]; /* one byte written: the page is dirty */
+			ASSERT_EQ(pread(fd, p + pg * ps + 100, 100, 0), 100);
+			ASSERT_EQ(memcmp(p + pg * ps + 100, blob, 100), 0);
+		}
+	}
+	close(fd);
+
 	/* after the syscalls, the region still serves ordinary accesses */
 	for (size_t i = 0; i < size; i += ps)
-		if (i / ps != 3 && i / ps != 7 && i / ps != 8 && i / ps != 10)
+		if (i / ps != 3 && i / ps != 7 && i / ps != 8 && i / ps != 10 && i / ps != 12 && i / ps != 13)
 			if (p[i + 1] != buf[i + 1])
 				FAIL("%s page %zu: %u vs %u", uf_engine_name(engine), i / ps, p[i + 1], buf[i + 1]);
 	ASSERT_OK(uf_unmap(r, UF_UNMAP_DISCARD));
 	ASSERT_OK(uf_store_close(s));
-	printf("%-12s system calls on missing pages: %s\n", uf_engine_name(engine),
-	       works ? "served" : "EFAULT");
+	printf("%-12s%s system calls on missing pages: %s\n", uf_engine_name(engine),
+	       flags ? " (write-protect faults)" : "", works ? "served" : "EFAULT");
 }
 
 int main(void)
@@ -140,9 +171,10 @@ int main(void)
 	ASSERT(buf);
 	for (size_t i = 0; i < size; i++)
 		buf[i] = pattern_byte(i);
-	check_engine(UF_ENGINE_UFFD, buf, size);
-	check_engine(UF_ENGINE_UFFD_THREAD, buf, size);
-	check_engine(UF_ENGINE_SIGNAL, buf, size);
+	check_engine(UF_ENGINE_UFFD, 0, buf, size);
+	check_engine(UF_ENGINE_UFFD, UF_MAP_WP_FAULTS, buf, size);
+	check_engine(UF_ENGINE_UFFD_THREAD, 0, buf, size);
+	check_engine(UF_ENGINE_SIGNAL, 0, buf, size);
 	free(buf);
 	printf("ok\n");
 	return 0;
