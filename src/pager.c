@@ -1150,7 +1150,11 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode, uint64_t
 				int e = r->eng->protect(r, blk, uf__blk_install_len(r, blk), false);
 				if (!e) {
 					stat_add(&r->st_dirty, 1);
-					stat_add(&r->st_write_faults, 1);
+					/* Under asynchronous tracking this is a write that
+					 * met the block's load (a missing-page fault), not a
+					 * write-protect fault. */
+					if (!r->async_wp)
+						stat_add(&r->st_write_faults, 1);
 				}
 				publish(fr, F_ACTIVE | (e ? 0 : F_DIRTY));
 				return e;
