@@ -484,6 +484,17 @@ static void test_arguments(void)
 	ASSERT_EQ(strlen(full), want);
 	EXPECT(full, "NULL pointer dereference (offset 24)");
 	EXPECT(full, "An access (type unknown) of address 0x18"); /* no context */
+	if (strstr(full, "by the instruction") || strstr(full, "Fault record"))
+		FAIL("no context, yet an instruction or a fault record: %s", full);
+	/* SIGILL: the kernel's si_addr is the instruction, named still */
+	siginfo_t ill;
+	memset(&ill, 0, sizeof(ill));
+	ill.si_signo = SIGILL;
+	ill.si_code = ILL_ILLOPN;
+	ill.si_addr = (void *)test_arguments;
+	char itext[1024];
+	ASSERT_GT(uf_explain(&ill, NULL, itext, sizeof(itext)), 0);
+	EXPECT(itext, "The instruction at");
 
 	memset(small, 'x', sizeof(small));
 	ASSERT_EQ(uf_explain(&si, NULL, small, sizeof(small)), want);
