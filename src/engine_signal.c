@@ -78,9 +78,17 @@ static long max_map_count(void)
 	const char *e = uf__getenv("USERFAULT_MAX_MAP_COUNT");
 	if (e && *e) {
 		char *end;
+		errno = 0;
 		long v = strtol(e, &end, 10);
-		if (end != e && v > 0 && v < lim)
+		if (end == e || *end || errno || v <= 0) {
+			/* "2k" was taken as 2 (and every uf_map failed) */
+			static _Atomic bool said;
+			if (!atomic_exchange(&said, true))
+				uf__write_str(2, "userfault: USERFAULT_MAX_MAP_COUNT ignored (a whole "
+						 "number above 0)\n");
+		} else if (v < lim) {
 			lim = v;
+		}
 	}
 	return lim;
 }

@@ -180,6 +180,34 @@ static void release_frees_ram(void)
 	fixture_close(&fx, 0);
 }
 
+/* Child: a malformed limit ("2k") is ignored: the map works. */
+static int child_malformed(void)
+{
+	struct fixture fx;
+	int e;
+	size_t size = 64 * page_size();
+	if (!map_signal(&fx, size, size, &e))
+		FAIL("uf_map under a malformed USERFAULT_MAX_MAP_COUNT: %s", uf_strerror(e));
+	ASSERT_EQ(stats_of(fx.r).max_resident, 64); /* not lowered */
+	ASSERT_EQ(fx.p[5 * page_size() + 8], fx.buf[5 * page_size() + 8]);
+	fixture_close(&fx, 0);
+	return 0;
+}
+
+static int run_child_env(const char *mode, const char *v)
+{
+	pid_t pid = fork();
+	ASSERT(pid >= 0);
+	if (pid == 0) {
+		setenv("USERFAULT_MAX_MAP_COUNT", v, 1);
+		execl("/proc/self/exe", "test_signal_limits", mode, v, (char *)NULL);
+		_exit(99);
+	}
+	int st;
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 static int run_child(const char *mode, long limit)
 {
 	pid_t pid = fork();
@@ -205,6 +233,8 @@ int main(int argc, char **argv)
 		return child_budget(atol(argv[2]));
 	if (argc == 3 && !strcmp(argv[1], "refuse"))
 		return child_refuse();
+	if (argc == 3 && !strcmp(argv[1], "malformed"))
+		return child_malformed();
 	struct sigaction sa = {0};
 	sa.sa_sigaction = on_bus;
 	sa.sa_flags = SA_SIGINFO;
@@ -214,6 +244,8 @@ int main(int argc, char **argv)
 	/* the child has about as many VMAs as we do now */
 	ASSERT_EQ(run_child("budget", now + 1500), 0);
 	ASSERT_EQ(run_child("refuse", now + 40), 0);
+	ASSERT_EQ(run_child_env("malformed", "2k"), 0);
+	ASSERT_EQ(run_child_env("malformed", "1e4"), 0);
 	release_frees_ram();
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 	/* Reported as a skip, not a pass: the last case goes untested here. */
