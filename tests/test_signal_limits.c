@@ -210,18 +210,9 @@ static int run_child_env(const char *mode, const char *v)
 
 static int run_child(const char *mode, long limit)
 {
-	pid_t pid = fork();
-	ASSERT(pid >= 0);
-	if (pid == 0) {
-		char v[32];
-		snprintf(v, sizeof(v), "%ld", limit);
-		setenv("USERFAULT_MAX_MAP_COUNT", v, 1);
-		execl("/proc/self/exe", "test_signal_limits", mode, v, (char *)NULL);
-		_exit(99);
-	}
-	int st;
-	ASSERT_EQ(waitpid(pid, &st, 0), pid);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	char v[32];
+	snprintf(v, sizeof(v), "%ld", limit);
+	return run_child_env(mode, v);
 }
 
 int main(int argc, char **argv)
