@@ -6,12 +6,18 @@
  * thread itself, whose handler loads the block and installs it. No helper
  * thread, no wake-up across CPUs.
  *
- * Frames live in a pool mapping beside the region. A block is read into its
- * frame's pool slot and moved into place with UFFDIO_MOVE (page tables only,
- * no copy); parking moves it back, and a released frame keeps its page for
- * the next fill, so steady-state faults neither allocate nor zero memory.
- * Where MOVE is unavailable (kernel < 6.8, read-only regions: MOVE needs
- * writable mappings) blocks are installed with UFFDIO_COPY.
+ * Frames live in a pool mapping beside the region, one slot each. A dirty
+ * block is read into its frame's slot and moved into place with
+ * UFFDIO_MOVE (page tables only, no copy); parking moves a block back.
+ * Clean blocks must arrive write-protected, which only UFFDIO_COPY does in
+ * one step: a read-ahead window is read into a staging slot and copied in
+ * with one call. Under a budget a window of a writable region usually
+ * lands in frames that still hold their victims' pages (a scan evicts in
+ * frame order): it is read into those and moved in, then protected
+ * (install_frames), and the pager checks the bytes for a write that came
+ * in between. Where MOVE is unavailable (kernel < 6.8, read-only regions
+ * of the handler-thread engine, which maps them read-only) everything is
+ * copied.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -297,6 +303,39 @@ UF_SIGCTX int uf__uffd_install_clean(struct uf_region *r, uint64_t blk, size_t l
 	return uf__uffd_copy(r->uffd, (uintptr_t)uf__blk_addr(r, blk), (uintptr_t)src, len, mode);
 }
 
+UF_SIGCTX int uf__uffd_install_frames(struct uf_region *r, uint32_t f0, uint64_t blk, size_t len,
+				      size_t *done)
+{
+	uintptr_t dst = (uintptr_t)uf__blk_addr(r, blk), src = slot(r, f0);
+	size_t moved = 0;
+	*done = 0;
+	if (r->eng_flags & UF__UFFD_MOVE) {
+		int e = uf__uffd_move_part(r->uffd, dst, src, len, nowake(r, UFFDIO_MOVE_MODE_DONTWAKE),
+					   &moved);
+		/* The moved pages are writable until this returns; the pager's
+		 * content check covers a write that landed before it. */
+		if (moved && (r->eng_flags & UF__UFFD_WP)) {
+			int w = uf__uffd_wp(r->uffd, dst, moved, UFFDIO_WRITEPROTECT_MODE_WP);
+			if (w) {
+				*done = moved;
+				return w;
+			}
+		}
+		*done = moved;
+		if (e != -EBUSY)
+			return e;
+		/* EBUSY: a page is shared or pinned; copy the rest. */
+	}
+	uint64_t mode = ((r->eng_flags & UF__UFFD_WP) ? UFFDIO_COPY_MODE_WP : 0) |
+			nowake(r, UFFDIO_COPY_MODE_DONTWAKE);
+	int e = uf__uffd_copy(r->uffd, dst + moved, src + moved, len - moved, mode);
+	if (e)
+		return e;
+	madvise((void *)(src + moved), len - moved, MADV_DONTNEED);
+	*done = len;
+	return 0;
+}
+
 UF_SIGCTX int uf__uffd_written(struct uf_region *r, uint64_t blk, size_t len)
 {
 	struct page_region v[1];
@@ -369,6 +408,7 @@ const struct uf__engine_ops uf__engine_uffd = {
 	.stage_get = uf__uffd_stage_get,
 	.stage_put = uf__uffd_stage_put,
 	.install_clean = uf__uffd_install_clean,
+	.install_frames = uf__uffd_install_frames,
 	.written = uf__uffd_written,
 	.written_scan = uf__uffd_written_scan,
 };

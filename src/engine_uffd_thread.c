@@ -285,6 +285,15 @@ UF_SIGCTX static int thr_install_clean(struct uf_region *r, uint64_t blk, size_t
 	return uf__uffd_install_clean(r, blk, len, src);
 }
 
+/* A window through its frames' own pages (pager.c, load_recycled): the
+ * same, by move where it can. */
+UF_SIGCTX static int thr_install_frames(struct uf_region *r, uint32_t f0, uint64_t blk, size_t len,
+					size_t *done)
+{
+	clear_poison(r, (uintptr_t)uf__blk_addr(r, blk), len);
+	return uf__uffd_install_frames(r, f0, blk, len, done);
+}
+
 /* Called by the pager when a frame stops holding blk. On the failure path
  * of the load this handler thread is doing for a fault, poison the faulting
  * page now, while the block is still ours: nobody can install it between
@@ -876,5 +885,6 @@ const struct uf__engine_ops uf__engine_uffd_thread = {
 	.stage_get = uf__uffd_stage_get,
 	.stage_put = uf__uffd_stage_put,
 	.install_clean = thr_install_clean,
+	.install_frames = thr_install_frames,
 	.sigbus = thr_sigbus,
 };

@@ -834,24 +834,34 @@ UF_SIGCTX static unsigned readahead(struct uf_region *r, uint64_t blk)
 
 /* Reserves frames for the blocks blk + from .. blk + n - 1 into frames[],
  * without waiting; stops at the first one that is resident or has no
- * frame. How many frames[] now hold (from and up). */
+ * frame. How many frames[] now hold (from and up). Bit i of rel (NULL:
+ * none) is set where the release of frames[i]'s slot was left to the
+ * caller (release_frames): the slot still holds the page of the victim
+ * it last held. */
 UF_SIGCTX static unsigned reserve_run(struct uf_region *r, uint64_t blk, uint32_t *frames,
-				      unsigned from, unsigned n)
+				      unsigned from, unsigned n, uint64_t *rel)
 {
-	/* The victims' frames are released together at the end: adjacent
-	 * frames (a scan evicts an older window in order) with one call. */
-	uint64_t rel[(UF__RA_MAX + 63) / 64] = {0};
-	unsigned got = from, lo = UINT32_MAX, hi = 0;
+	unsigned got = from;
 	for (; got < n; got++) {
 		int e;
-		bool deferred = true;
+		bool deferred = rel != NULL;
 		frames[got] = reserve_defer(r, blk + got, false, &e, &deferred);
 		if (frames[got] == UF__NIL)
 			break;
 		if (deferred)
 			rel[got / 64] |= 1ull << (got % 64);
 	}
-	for (unsigned i = from; i < got; i++) {
+	return got;
+}
+
+/* Gives back the slots reserve_run left to the caller among frames[from ..
+ * to): adjacent frames (a scan evicts an older window in order) with one
+ * call. */
+UF_SIGCTX static void release_frames(struct uf_region *r, const uint32_t *frames, unsigned from,
+				     unsigned to, const uint64_t *rel)
+{
+	unsigned lo = UINT32_MAX, hi = 0;
+	for (unsigned i = from; i < to; i++) {
 		if (!(rel[i / 64] & (1ull << (i % 64))))
 			continue;
 		uint32_t f = frames[i];
@@ -865,7 +875,6 @@ UF_SIGCTX static unsigned reserve_run(struct uf_region *r, uint64_t blk, uint32_
 	}
 	if (lo != UINT32_MAX)
 		r->eng->release_run(r, lo, hi - lo + 1);
-	return got;
 }
 
 /* Store bytes (*dlen) and mapped bytes (*ilen) of the n blocks from blk. */
@@ -893,14 +902,16 @@ UF_SIGCTX static int install_run(struct uf_region *r, uint64_t blk, const uint32
 
 /* Makes an installed run resident: active (the first block the most
  * recent, read-ahead behind it), published, the lists balanced. */
-UF_SIGCTX static void activate_run(struct uf_region *r, const uint32_t *frames, unsigned n)
+UF_SIGCTX static void activate_run(struct uf_region *r, const uint32_t *frames, unsigned n,
+				   const uint64_t *dirty)
 {
 	uf__spin_lock(&r->lock);
 	for (unsigned i = n; i-- > 0;)
 		list_push_head(r, L_ACTIVE, frames[i]);
 	uf__spin_unlock(&r->lock);
 	for (unsigned i = 0; i < n; i++)
-		publish(&r->frames[frames[i]], F_ACTIVE);
+		publish(&r->frames[frames[i]],
+			F_ACTIVE | (dirty && (dirty[i / 64] & (1ull << (i % 64))) ? F_DIRTY : 0));
 	balance(r, n);
 }
 
@@ -971,7 +982,7 @@ static void ra_done(struct uf__store_req *q)
 			uf__spin_unlock(&r->lock);
 			publish(&r->frames[j->frames[0]], F_PARKED | F_RA);
 		}
-		activate_run(r, j->frames + p, j->n - p);
+		activate_run(r, j->frames + p, j->n - p, NULL);
 	}
 	atomic_fetch_and_explicit(&r->ra_busy, ~(1u << j->slot), memory_order_release);
 	atomic_fetch_sub_explicit(&r->refs, 1, memory_order_release); /* r may go now */
@@ -995,7 +1006,9 @@ UF_SIGCTX static void ra_start(struct uf_region *r, uint64_t b0)
 	} while (!atomic_compare_exchange_weak_explicit(&r->ra_busy, &busy, busy | (1u << i),
 							memory_order_acquire, memory_order_relaxed));
 	struct uf__ra_job *j = &r->ra_jobs[i];
-	unsigned got = reserve_run(r, b0, j->frames, 0, n);
+	uint64_t rel[(UF__RA_MAX + 63) / 64] = {0};
+	unsigned got = reserve_run(r, b0, j->frames, 0, n, rel);
+	release_frames(r, j->frames, 0, got, rel);
 	if (got) {
 		run_len(r, b0, got, &j->dlen, &j->ilen);
 		j->buf = r->eng->stage_get(r, j->ilen, &j->tok);
@@ -1039,6 +1052,118 @@ UF_SIGCTX static bool ra_trigger(struct uf_region *r, uint64_t blk)
 	return true;
 }
 
+/* After the first window of a sequential run the program is the one to
+ * wait for: store threads read the windows after it (ra_start). */
+UF_SIGCTX static void ra_kick(struct uf_region *r, bool bg, unsigned got)
+{
+	if (!bg || got != r->ra_max || !r->ra_jobs)
+		return;
+	atomic_store_explicit(&r->ra_mark, UINT64_MAX, memory_order_relaxed);
+	for (unsigned k = 0; k < r->ra_depth; k++)
+		ra_start(r, atomic_load_explicit(&r->ra_next, memory_order_relaxed));
+}
+
+/* Windows shorter than this keep the copy: moving costs more per page in
+ * short runs (docs/PERFORMANCE.md, "recycled frames"). */
+#define RECYCLE_MIN 8
+/* At most this many runs of adjacent frames per window, one store read and
+ * one install each. */
+#define RECYCLE_RUNS 4
+
+/*
+ * Whether a window suits install_frames: one-page blocks whose frames,
+ * taken in block order, make at most RECYCLE_RUNS runs of adjacent frames,
+ * all but the first frame (the fault's own) still holding the page of the
+ * victim they were taken from, as a budgeted scan leaves them (it evicts an
+ * older window in frame order, give or take the window's first frame).
+ * The store's bytes then go into pages that exist, which move in with one
+ * call a run: no allocation, no zeroing, no copy by the kernel. Frames
+ * without a page would each allocate and zero one as they are filled, and
+ * the move would then cost more than a copy. Writable regions only: in a
+ * read-only one a write between the move and the protect would succeed
+ * where it must fault.
+ */
+UF_SIGCTX static bool recyclable(const struct uf_region *r, const uint32_t *frames, unsigned got,
+				 const uint64_t *rel)
+{
+	if (!r->eng->install_frames || !r->writable || got < RECYCLE_MIN || r->bs != uf__page_size())
+		return false;
+	unsigned runs = 1;
+	for (unsigned i = 1; i < got; i++) {
+		if (!(rel[i / 64] & (1ull << (i % 64))))
+			return false;
+		runs += frames[i] != frames[i - 1] + 1;
+	}
+	return runs <= RECYCLE_RUNS;
+}
+
+/*
+ * Loads a recyclable window (above) through its frames' own pages, a run
+ * of adjacent frames at a time: one store read into them, one
+ * install_frames. The moved pages are writable until the engine protects
+ * them, so another thread's write in between would be lost to write
+ * tracking (the block would be evicted as clean). The protect makes every
+ * later write tracked and every earlier one visible, so each block's bytes
+ * are compared with the hash taken before the move: a block that differs
+ * was written and is dirty (and, under write-protect faults, opened, as a
+ * dirty block is). How many blocks from blk were installed; the rest are
+ * unreserved, their slots given back.
+ */
+UF_SIGCTX static unsigned load_recycled(struct uf_region *r, uint64_t blk, const uint32_t *frames,
+					unsigned got, bool bg, int *err)
+{
+	size_t ps = r->bs;
+	uint64_t dirty[(UF__RA_MAX + 63) / 64] = {0};
+	unsigned in = 0;
+	int e = 0;
+	while (in < got && !e) {
+		unsigned n = 1;
+		while (in + n < got && frames[in + n] == frames[in] + n)
+			n++;
+		size_t dlen, ilen, done = 0;
+		run_len(r, blk + in, n, &dlen, &ilen);
+		unsigned char *buf = r->eng->frame_buf(r, frames[in], blk + in);
+		e = store_read(r, blk + in, buf, dlen);
+		if (!e) {
+			if (dlen < ilen)
+				memset(buf + dlen, 0, ilen - dlen);
+			if (!in)
+				ra_kick(r, bg, got);
+			for (unsigned i = 0; i < n; i++) {
+				struct uf__frame *fr = &r->frames[frames[in + i]];
+				fr->clean_hash = block_hash(buf + i * ps, ps);
+				atomic_fetch_or(&fr->state, F_MOVED);
+			}
+			e = r->eng->install_frames(r, frames[in], blk + in, ilen, &done);
+		}
+		unsigned k = (unsigned)(done >> r->bshift);
+		for (unsigned i = in; i < in + k; i++) {
+			/* After a failed protect every installed page may be open. */
+			uf__tsan_ignore_reads_begin();
+			bool same = !e && block_hash(uf__blk_addr(r, blk + i), ps) ==
+						  r->frames[frames[i]].clean_hash;
+			uf__tsan_ignore_reads_end();
+			if (same)
+				continue;
+			dirty[i / 64] |= 1ull << (i % 64);
+			stat_add(&r->st_dirty, 1);
+			if (!r->async_wp)
+				r->eng->protect(r, blk + i, ps, false);
+		}
+		in += k;
+	}
+	/* What was not installed gives its slots back and is free again. */
+	for (unsigned i = in; i < got; i++) {
+		r->eng->release_run(r, frames[i], 1);
+		unreserve(r, frames[i], blk + i);
+	}
+	stat_add(&r->st_loads, in);
+	if (in)
+		activate_run(r, frames, in, dirty);
+	*err = e;
+	return in;
+}
+
 /* Loads the clean blocks blk.. (up to n, the first already reserved in f0)
  * with one store read and one install. Read-ahead blocks are reserved here
  * and the run stops at the first one that is resident or has no frame.
@@ -1047,15 +1172,23 @@ UF_SIGCTX static bool ra_trigger(struct uf_region *r, uint64_t blk)
 UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, unsigned n, bool bg)
 {
 	uint32_t frames[UF__RA_MAX];
+	uint64_t rel[(UF__RA_MAX + 63) / 64] = {0};
 	frames[0] = f0;
-	unsigned got = reserve_run(r, blk, frames, 1, n);
+	unsigned got = reserve_run(r, blk, frames, 1, n, rel);
 	if (got < n) /* the next sequential miss is right after what we got */
 		atomic_store_explicit(&r->ra_next, blk + got, memory_order_relaxed);
+	int e = -ENOMEM;
+	bool staged = false;
+	if (recyclable(r, frames, got, rel)) {
+		if (load_recycled(r, blk, frames, got, bg, &e))
+			return 0;
+		goto alone;
+	}
+	release_frames(r, frames, 1, got, rel);
 	size_t dlen, ilen;
 	run_len(r, blk, got, &dlen, &ilen);
 	unsigned tok;
 	unsigned char *buf = NULL;
-	int e = -ENOMEM;
 	/* A memory store: install from its bytes where they are, one 4 KiB
 	 * copy a page less (the kernel's copy reads them, not a staging
 	 * copy). Not for the store's last, partial page (zeros follow it).
@@ -1074,11 +1207,7 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 			if (dlen < ilen)
 				memset(buf + dlen, 0, ilen - dlen);
 			from = buf;
-			if (bg && got == r->ra_max && r->ra_jobs) {
-				atomic_store_explicit(&r->ra_mark, UINT64_MAX, memory_order_relaxed);
-				for (unsigned k = 0; k < r->ra_depth; k++)
-					ra_start(r, atomic_load_explicit(&r->ra_next, memory_order_relaxed));
-			}
+			ra_kick(r, bg, got);
 		}
 	}
 	if (from) {
@@ -1087,24 +1216,26 @@ UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, 
 	}
 	if (buf)
 		r->eng->stage_put(r, tok);
-	if (e) {
-		if (src)
-			stat_add(&r->st_loads, -(int64_t)got);
-		for (unsigned i = 0; i < got; i++)
-			unreserve(r, frames[i], blk + i);
-		/* A failing block fails alone: a batch whose store read failed
-		 * may fail only for a read-ahead block, so the faulting block is
-		 * loaded again by itself (as a file mapping does not fail a good
-		 * page because read-ahead failed). Without a staging buffer, the
-		 * one-block path through the frame too. */
-		if ((buf || src) && got == 1)
-			return e;
-		int e2;
-		uint32_t f = reserve(r, blk, true, &e2);
-		return f == UF__NIL ? e2 : load(r, f, blk, M_READ);
+	if (!e) {
+		activate_run(r, frames, got, NULL);
+		return 0;
 	}
-	activate_run(r, frames, got);
-	return 0;
+	if (src)
+		stat_add(&r->st_loads, -(int64_t)got);
+	for (unsigned i = 0; i < got; i++)
+		unreserve(r, frames[i], blk + i);
+	staged = buf || src;
+alone:
+	/* A failing block fails alone: a batch whose store read failed may
+	 * fail only for a read-ahead block, so the faulting block is loaded
+	 * again by itself (as a file mapping does not fail a good page
+	 * because read-ahead failed). Without a staging buffer, the one-block
+	 * path through the frame too. */
+	if (staged && got == 1)
+		return e;
+	int e2;
+	uint32_t f = reserve(r, blk, true, &e2);
+	return f == UF__NIL ? e2 : load(r, f, blk, M_READ);
 }
 
 /* The fault (or prefetch) path for one block; read-ahead stops before
@@ -1288,7 +1419,7 @@ static long collect_into(struct uf_region *r, uint64_t b0, uint64_t b1, bool dir
 	uf__spin_lock(&r->lock);
 	for (uint32_t f = 0; f < r->fresh; f++) {
 		uint32_t st = atomic_load_explicit(&r->frames[f].state, memory_order_relaxed);
-		bool settling = r->async_wp && (st & F_KIND) == F_BUSY;
+		bool settling = (r->async_wp && (st & F_KIND) == F_BUSY) || (st & F_MOVED);
 		if ((st & F_KIND) == F_FREE || (dirty_only && !(st & F_DIRTY) && !settling))
 			continue;
 		uint64_t b = r->frames[f].block;

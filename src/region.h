@@ -34,6 +34,9 @@ enum {
 			      * another thread already saw complete */
 	F_RA = 1u << 9,      /* PARKED by background read-ahead, never mapped:
 			      * its first access is no reactivation (pager.c) */
+	F_MOVED = 1u << 10,  /* LOADING, and its page moved in: writable for a
+			      * moment with no write tracked, so a sync waits
+			      * for its content check (pager.c, load_recycled) */
 	F_WAITERS = 1u << 31 /* someone sleeps on the futex: wake on change */
 };
 
@@ -121,6 +124,18 @@ struct uf__engine_ops {
 	UF_SIGCTX void *(*stage_get)(struct uf_region *r, size_t len, unsigned *token);
 	UF_SIGCTX void (*stage_put)(struct uf_region *r, unsigned token);
 	UF_SIGCTX int (*install_clean)(struct uf_region *r, uint64_t blk, size_t len, const void *src);
+	/* Optional, for a window of clean one-page blocks in adjacent frames
+	 * f0, f0 + 1, ... whose slots (frame_buf) the pager filled: installs
+	 * the len bytes there at blk with one call, moving the slots' pages
+	 * in (no allocation, no copy) where the engine can, copying them
+	 * write-protected where it cannot; the slots are empty after it. A
+	 * moved page arrives writable and is write-protected right after the
+	 * move: a write that lands in between leaves no trace but the bytes,
+	 * so the pager compares each block with its content hash afterwards.
+	 * *done: bytes installed from the start (len on success); on a
+	 * failure those may be unprotected and count as written. */
+	UF_SIGCTX int (*install_frames)(struct uf_region *r, uint32_t f0, uint64_t blk, size_t len,
+					size_t *done);
 	/* Asynchronous write tracking (the engine sets r->async_wp): writes to
 	 * protected blocks are not faults, so the pager asks. written(): was a
 	 * page of the mapped block written since it was protected? Protects

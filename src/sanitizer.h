@@ -26,10 +26,19 @@ void __tsan_release(void *addr);
  * whatever follows a uf__tsan_acquire(obj) in another thread. */
 #define uf__tsan_release(obj) __tsan_release((void *)(obj))
 #define uf__tsan_acquire(obj) __tsan_acquire((void *)(obj))
+/* Reads this thread makes meanwhile race with the program's writes by
+ * design (the content check of a page another thread may write: the
+ * write is what it looks for); TSan is not to report them. */
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+#define uf__tsan_ignore_reads_begin() AnnotateIgnoreReadsBegin(__FILE__, __LINE__)
+#define uf__tsan_ignore_reads_end() AnnotateIgnoreReadsEnd(__FILE__, __LINE__)
 #else
 #define UF__TSAN 0
 #define uf__tsan_release(obj) ((void)(obj))
 #define uf__tsan_acquire(obj) ((void)(obj))
+#define uf__tsan_ignore_reads_begin() ((void)0)
+#define uf__tsan_ignore_reads_end() ((void)0)
 #endif
 
 /* Valgrind memcheck (built with its header, UF_HAVE_VALGRIND from

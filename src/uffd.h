@@ -57,6 +57,8 @@ UF_SIGCTX int uf__uffd_zap(struct uf_region *r, uint32_t f, uint64_t blk, size_t
 UF_SIGCTX void *uf__uffd_stage_get(struct uf_region *r, size_t len, unsigned *token);
 UF_SIGCTX void uf__uffd_stage_put(struct uf_region *r, unsigned token);
 UF_SIGCTX int uf__uffd_install_clean(struct uf_region *r, uint64_t blk, size_t len, const void *src);
+UF_SIGCTX int uf__uffd_install_frames(struct uf_region *r, uint32_t f0, uint64_t blk, size_t len,
+				      size_t *done);
 UF_SIGCTX int uf__uffd_written(struct uf_region *r, uint64_t blk, size_t len);
 long uf__uffd_written_scan(struct uf_region *r, uint64_t b0, uint64_t b1, bool protect, uint64_t *out,
 			   size_t max);

@@ -54,6 +54,38 @@ static inline struct uf_stats stats_of(uf_region *r)
 	return st;
 }
 
+/* Uninstrumented byte compare: a store's bytes are written by handler
+ * threads as they write blocks back, ordered after a checker's reads only
+ * by the kernel (the fault that hands them the work), which TSan cannot
+ * see. */
+__attribute__((no_sanitize("thread"))) static inline bool same_bytes(const unsigned char *a,
+								      const unsigned char *b,
+								      size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return false;
+	return true;
+}
+
+/* After a uf_sync: the blocks of the store, then of the region (nb blocks
+ * of bs bytes), whose bytes differ from shadow's; the first few are named.
+ * The store comes first, all of it: reading the region loads blocks, and
+ * the evictions that causes would write back (and so hide) a write the
+ * sync missed in a block checked later. */
+static inline size_t fixture_check_shadow(const struct fixture *fx, const unsigned char *shadow,
+					  size_t nb, size_t bs)
+{
+	size_t bad = 0;
+	for (size_t b = 0; b < nb; b++)
+		if (!same_bytes(fx->buf + b * bs, shadow + b * bs, bs) && bad++ < 5)
+			fprintf(stderr, "block %zu: the store lacks a write\n", b);
+	for (size_t b = 0; b < nb; b++)
+		if (memcmp(fx->p + b * bs, shadow + b * bs, bs) && bad++ < 5)
+			fprintf(stderr, "block %zu: the region lacks a write\n", b);
+	return bad;
+}
+
 /* Resident set of the process in bytes, from /proc/self/statm. */
 static inline size_t rss_bytes(void)
 {

@@ -58,10 +58,7 @@ static void run(void)
 	/* The shadow starts as the pattern, computed rather than read from the
 	 * store (which handler threads write: TSan cannot see that they do so
 	 * only after this thread's fault). */
-	shadow = malloc(fx.size);
-	ASSERT(shadow != NULL);
-	for (size_t i = 0; i < fx.size; i++)
-		shadow[i] = pattern_byte(i);
+	shadow = pattern_buf(fx.size);
 	atomic_store(&scan_pos, 0);
 	atomic_store(&stop, 0);
 	atomic_store(&writes, 0);
@@ -85,18 +82,7 @@ static void run(void)
 	       (unsigned long long)st.reactivations);
 	ASSERT_GT(st.evictions, 0);
 	ASSERT_GT(st.writebacks, 0);
-	size_t bad = 0;
-	for (size_t b = 0; b < NB; b++) {
-		size_t o = b * bs;
-		if (memcmp(fx.buf + o, shadow + o, bs)) {
-			if (bad++ < 5)
-				fprintf(stderr, "block %zu: the store lacks a write\n", b);
-		} else if (memcmp(fx.p + o, shadow + o, bs)) {
-			if (bad++ < 5)
-				fprintf(stderr, "block %zu: the region lacks a write\n", b);
-		}
-	}
-	ASSERT_EQ(bad, 0);
+	ASSERT_EQ(fixture_check_shadow(&fx, shadow, NB, bs), 0);
 	free(shadow);
 	fixture_close(&fx, 0);
 }

@@ -117,12 +117,16 @@ static void run(size_t bs)
 	ASSERT_GT(st.evictions, 0);
 	ASSERT_OK(uf_sync(r, NULL, 0));
 	ASSERT_EQ(stats_of(r).dirty, 0);
+	/* The store first, every page: reading the region loads pages, and
+	 * the evictions that makes would write back (so hide) a lost write
+	 * of a page checked later. */
 	for (size_t p = 0; p < NPAGES; p++) {
 		uint64_t want = atomic_load(&done[p]);
 		ASSERT_EQ(stored(p, 0), want);
 		ASSERT_EQ(stored(p, ps / 8 - 1), want);
-		ASSERT_EQ(((volatile uint64_t *)(region + p * ps))[0], want);
 	}
+	for (size_t p = 0; p < NPAGES; p++)
+		ASSERT_EQ(((volatile uint64_t *)(region + p * ps))[0], atomic_load(&done[p]));
 	ASSERT_OK(uf_unmap(r, 0));
 	ASSERT_OK(uf_store_close(s));
 	free(backing);
