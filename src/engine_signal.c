@@ -75,21 +75,9 @@ static long read_long_file(const char *path, long dflt)
 static long max_map_count(void)
 {
 	long lim = read_long_file("/proc/sys/vm/max_map_count", 65530);
-	const char *e = uf__getenv("USERFAULT_MAX_MAP_COUNT");
-	if (e && *e) {
-		char *end;
-		errno = 0;
-		long v = strtol(e, &end, 10);
-		if (end == e || *end || errno || v <= 0) {
-			/* "2k" was taken as 2 (and every uf_map failed) */
-			static _Atomic bool said;
-			if (!atomic_exchange(&said, true))
-				uf__write_str(2, "userfault: USERFAULT_MAX_MAP_COUNT ignored (a whole "
-						 "number above 0)\n");
-		} else if (v < lim) {
-			lim = v;
-		}
-	}
+	unsigned long v;
+	if (uf__getenv_num("USERFAULT_MAX_MAP_COUNT", 1, &v) && v < (unsigned long)lim)
+		lim = (long)v;
 	return lim;
 }
 

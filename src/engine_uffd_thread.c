@@ -823,14 +823,10 @@ static int thr_attach(struct uf_region *r)
 	pthread_mutex_init(&p->grow_lock, NULL);
 	p->evfd = -1;
 	/* How long a handler polls before it sleeps (handler_main). */
-	const char *sp = uf__getenv("USERFAULT_THREAD_SPIN_US");
+	unsigned long spin;
 	p->spin_us = 100;
-	if (sp && *sp) {
-		char *end;
-		unsigned long v = strtoul(sp, &end, 10);
-		if (!*end)
-			p->spin_us = v > 10000 ? 10000 : (unsigned)v;
-	}
+	if (uf__getenv_num("USERFAULT_THREAD_SPIN_US", 0, &spin))
+		p->spin_us = spin > 10000 ? 10000 : (unsigned)spin;
 	for (unsigned i = 0; i < MAX_THREADS; i++)
 		p->h[i].ep = -1;
 	p->poison = feat & UFFD_FEATURE_POISON;

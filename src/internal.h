@@ -122,5 +122,6 @@ void *uf__map_anon(size_t len, int prot);
 const char *uf__getenv(const char *name);
 bool uf__getenv_on(const char *name);
 bool uf__getenv_off(const char *name);
+bool uf__getenv_num(const char *name, unsigned long lo, unsigned long *out);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "internal.h"
 
 struct option {
@@ -62,4 +63,38 @@ bool uf__getenv_off(const char *name)
 {
 	const char *v = uf__getenv(name);
 	return v && !strcmp(v, "0");
+}
+
+/* A number (userfault.7): digits only, at least lo. Unset or empty: false.
+ * Anything else (a sign, a suffix, a fraction, too large, below lo) is
+ * ignored with one stderr line per variable, rather than read as its
+ * leading digits ("2k" as 2) or wrapped round ("-5" as 2^64 - 5). */
+bool uf__getenv_num(const char *name, unsigned long lo, unsigned long *out)
+{
+	const char *v = uf__getenv(name);
+	if (!v || !*v)
+		return false;
+	unsigned long n = 0;
+	const char *p = v;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (n > (~0ul - d) / 10)
+			break;
+		n = n * 10 + d;
+	}
+	if (!*p && n >= lo) {
+		*out = n;
+		return true;
+	}
+	static _Atomic unsigned long said; /* one bit per table entry */
+	for (size_t i = 0; i < UF__ARRAY_SIZE(g_options) && i < 64; i++)
+		if (!strcmp(g_options[i].name, name) && (atomic_fetch_or(&said, 1ul << i) & (1ul << i)))
+			return false;
+	char t[24];
+	uf__write_str(2, "userfault: ");
+	uf__write_str(2, name);
+	uf__write_str(2, " ignored (a whole number, at least ");
+	uf__write_str(2, uf__fmt_udec(t, sizeof(t), lo));
+	uf__write_str(2, ")\n");
+	return false;
 }
