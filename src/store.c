@@ -187,17 +187,6 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-/* Every signal but the synchronous ones, which cannot be blocked. */
-UF_SIGCTX static void async_signals(sigset_t *set)
-{
-	sigfillset(set);
-	sigdelset(set, SIGSEGV);
-	sigdelset(set, SIGBUS);
-	sigdelset(set, SIGFPE);
-	sigdelset(set, SIGILL);
-	sigdelset(set, SIGTRAP);
-}
-
 UF_SIGCTX static void pool_kick(struct uf__store_pool *p)
 {
 	atomic_fetch_add(&p->seq, 1);
@@ -227,7 +216,7 @@ static int pool_start(uf_store *s, unsigned n)
 	/* Store threads take no asynchronous signals (the program's handlers
 	 * expect its own threads); the synchronous ones cannot be blocked. */
 	sigset_t all, old;
-	async_signals(&all);
+	uf__async_sigset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int e = 0;
 	for (; p->n < n; p->n++) {
@@ -272,7 +261,7 @@ UF_SIGCTX static int pool_call(uf_store *s, struct uf__store_req *q)
 	 * siglongjmp meanwhile, so they wait (the synchronous ones cannot
 	 * be blocked, and a fault here would be ours to serve anyway). */
 	sigset_t all, old;
-	async_signals(&all);
+	uf__async_sigset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	pool_kick(p);
 	while (!atomic_load_explicit(&q->done, memory_order_acquire))
