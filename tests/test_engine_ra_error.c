@@ -5,8 +5,9 @@
  * to loading the faulting block alone), for single-page and 4-page blocks,
  * and for a store with store threads, whose full read-ahead windows are
  * read in the background (a failing background window gives its blocks
- * back; the access then loads them itself). Every other block reads its
- * own bytes. */
+ * back; the access then loads them itself), and for a writable region under
+ * a budget, whose windows are recycled (a failing run gives its frames
+ * back). Every other block reads its own bytes. */
 #include <setjmp.h>
 
 #include "common.h"
@@ -17,10 +18,12 @@ static unsigned char *g_buf;
 static size_t g_bs;
 static const unsigned bad[] = {5, 6, 17, 40, 63, 150, 201, 333};
 
+static unsigned g_shift; /* the failing blocks move on by this */
+
 static bool is_bad(uint64_t blk)
 {
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (bad[i] == blk)
+		if (bad[i] + g_shift == blk)
 			return true;
 	return false;
 }
@@ -42,7 +45,7 @@ static void on_bus(int sig, siginfo_t *si, void *uc)
 	siglongjmp(jb, 1);
 }
 
-static void scan(size_t bs, unsigned stride, unsigned nblk, unsigned flags)
+static void scan(size_t bs, unsigned stride, unsigned nblk, unsigned flags, int prot, unsigned budget)
 {
 	size_t size = (size_t)nblk * bs, ps = page_size();
 	g_bs = bs;
@@ -53,12 +56,21 @@ static void scan(size_t bs, unsigned stride, unsigned nblk, unsigned flags)
 	uf_map_opts_init(&o);
 	o.engine = test_engine();
 	o.block_size = bs;
-	o.max_resident = size; /* everything fits: read-ahead runs at full width */
+	/* Everything fits (read-ahead runs at full width), or a budget of
+	 * budget blocks, under which the windows of a writable region are
+	 * read into their victims' pages and moved in (load_recycled). */
+	o.max_resident = budget ? (size_t)budget * bs : size;
 	uf_region *r;
-	ASSERT_OK(uf_map(s, 0, size, PROT_READ, &o, &r));
+	ASSERT_OK(uf_map(s, 0, size, prot, &o, &r));
 	volatile unsigned char *p = uf_region_addr(r);
-	/* twice: the second pass sees failing blocks again, good ones resident */
-	for (int pass = 0; pass < 2; pass++) {
+	/* twice (three times under a budget): the second pass sees failing
+	 * blocks again, good ones resident or recycled */
+	for (int pass = 0; pass < (budget ? 3 : 2); pass++) {
+		/* Under a budget every block was evicted since the last pass:
+		 * other blocks fail in each, so their windows are ones that
+		 * recycle (the frames of blocks that failed before are free,
+		 * not victims, and free frames are not recycled). */
+		g_shift = budget ? 7 * (unsigned)pass : 0;
 		for (volatile unsigned b = 0; b < nblk; b += stride) {
 			for (volatile size_t pg = 0; pg < bs; pg += ps) {
 				size_t off = b * bs + pg + (b % 61);
@@ -94,7 +106,9 @@ int main(void)
 	for (size_t bs = ps; bs <= 4 * ps; bs *= 4)
 		for (unsigned stride = 1; stride <= 3; stride++)
 			for (unsigned k = 0; k < 2; k++)
-				scan(bs, stride, nblk, k ? UF_STORE_NOT_SIGSAFE : 0);
+				scan(bs, stride, nblk, k ? UF_STORE_NOT_SIGSAFE : 0, PROT_READ, 0);
+	for (unsigned k = 0; k < 2; k++)
+		scan(ps, 1, nblk, k ? UF_STORE_NOT_SIGSAFE : 0, PROT_READ | PROT_WRITE, 160);
 	free(g_buf);
 	printf("ok\n");
 	return 0;
