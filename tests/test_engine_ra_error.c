@@ -9,6 +9,7 @@
  * a budget, whose windows are recycled (a failing run gives its frames
  * back). Every other block reads its own bytes. */
 #include <setjmp.h>
+#include <stdatomic.h>
 
 #include "common.h"
 
@@ -18,12 +19,15 @@ static unsigned char *g_buf;
 static size_t g_bs;
 static const unsigned bad[] = {5, 6, 17, 40, 63, 150, 201, 333};
 
-static unsigned g_shift; /* the failing blocks move on by this */
+/* The failing blocks move on by this. Atomic: store calls run in handler
+ * and store threads, ordered after its change by the kernel (the fault),
+ * which TSan cannot see. */
+static _Atomic unsigned g_shift;
 
 static bool is_bad(uint64_t blk)
 {
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (bad[i] + g_shift == blk)
+		if (bad[i] + atomic_load_explicit(&g_shift, memory_order_relaxed) == blk)
 			return true;
 	return false;
 }
@@ -70,7 +74,7 @@ static void scan(size_t bs, unsigned stride, unsigned nblk, unsigned flags, int 
 		 * other blocks fail in each, so their windows are ones that
 		 * recycle (the frames of blocks that failed before are free,
 		 * not victims, and free frames are not recycled). */
-		g_shift = budget ? 7 * (unsigned)pass : 0;
+		atomic_store_explicit(&g_shift, budget ? 7 * (unsigned)pass : 0, memory_order_relaxed);
 		for (volatile unsigned b = 0; b < nblk; b += stride) {
 			for (volatile size_t pg = 0; pg < bs; pg += ps) {
 				size_t off = b * bs + pg + (b % 61);
