@@ -85,6 +85,12 @@ int uf_store_file(int fd, unsigned flags, uf_store **out)
 		return -EBADF; /* not open for reading: every load would fail */
 	if ((acc & O_ACCMODE) == O_RDONLY)
 		flags |= UF_STORE_RDONLY;
+	/* pwrite on an O_APPEND descriptor ignores the offset and appends:
+	 * every write-back would land past the store's end, reported as done.
+	 * The flag belongs to the open file, shared with the caller's
+	 * descriptor, so it is refused rather than cleared. */
+	if ((acc & O_APPEND) && !(flags & UF_STORE_RDONLY))
+		return -EINVAL;
 	struct file *f = malloc(sizeof(*f));
 	if (!f)
 		return -ENOMEM;

@@ -44,6 +44,18 @@ int main(void)
 	ASSERT_OK(uf_store_file(tfd, 0, &s)); /* O_RDWR */
 	ASSERT_OK(uf_store_close(s));
 	s = NULL;
+	/* O_APPEND: pwrite would append every write-back (uf_sync said 0
+	 * while the bytes went past the end); read-only is harmless. */
+	char apath[64];
+	snprintf(apath, sizeof(apath), "/proc/self/fd/%d", tfd); /* tmpl is unlinked */
+	int ofd = open(apath, O_RDWR | O_APPEND);
+	ASSERT(ofd >= 0);
+	ASSERT_EQ(uf_store_file(ofd, 0, &s), -EINVAL);
+	ASSERT(s == NULL);
+	ASSERT_OK(uf_store_file(ofd, UF_STORE_RDONLY, &s));
+	ASSERT_OK(uf_store_close(s));
+	s = NULL;
+	close(ofd);
 	close(wfd);
 	close(pfd);
 	close(tfd);
