@@ -314,21 +314,18 @@ UF_SIGCTX int uf__uffd_install_frames(struct uf_region *r, uint32_t f0, uint64_t
 					   &moved);
 		/* The moved pages are writable until this returns; the pager's
 		 * content check covers a write that landed before it. */
+		*done = moved;
 		if (moved && (r->eng_flags & UF__UFFD_WP)) {
 			int w = uf__uffd_wp(r->uffd, dst, moved, UFFDIO_WRITEPROTECT_MODE_WP);
-			if (w) {
-				*done = moved;
+			if (w)
 				return w;
-			}
 		}
-		*done = moved;
 		if (e != -EBUSY)
 			return e;
 		/* EBUSY: a page is shared or pinned; copy the rest. */
 	}
-	uint64_t mode = ((r->eng_flags & UF__UFFD_WP) ? UFFDIO_COPY_MODE_WP : 0) |
-			nowake(r, UFFDIO_COPY_MODE_DONTWAKE);
-	int e = uf__uffd_copy(r->uffd, dst + moved, src + moved, len - moved, mode);
+	int e = uf__uffd_install_clean(r, blk + (moved >> r->bshift), len - moved,
+				       (const void *)(src + moved));
 	if (e)
 		return e;
 	madvise((void *)(src + moved), len - moved, MADV_DONTNEED);

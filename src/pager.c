@@ -832,6 +832,14 @@ UF_SIGCTX static unsigned readahead(struct uf_region *r, uint64_t blk)
 	return win ? win : 1;
 }
 
+/* A bit per block of a read-ahead window. */
+#define RA_WORDS ((UF__RA_MAX + 63) / 64)
+UF_SIGCTX static inline bool bit_get(const uint64_t *m, unsigned i)
+{
+	return m[i / 64] >> (i % 64) & 1;
+}
+UF_SIGCTX static inline void bit_set(uint64_t *m, unsigned i) { m[i / 64] |= 1ull << (i % 64); }
+
 /* Reserves frames for the blocks blk + from .. blk + n - 1 into frames[],
  * without waiting; stops at the first one that is resident or has no
  * frame. How many frames[] now hold (from and up). Bit i of rel (NULL:
@@ -849,7 +857,7 @@ UF_SIGCTX static unsigned reserve_run(struct uf_region *r, uint64_t blk, uint32_
 		if (frames[got] == UF__NIL)
 			break;
 		if (deferred)
-			rel[got / 64] |= 1ull << (got % 64);
+			bit_set(rel, got);
 	}
 	return got;
 }
@@ -862,7 +870,7 @@ UF_SIGCTX static void release_frames(struct uf_region *r, const uint32_t *frames
 {
 	unsigned lo = UINT32_MAX, hi = 0;
 	for (unsigned i = from; i < to; i++) {
-		if (!(rel[i / 64] & (1ull << (i % 64))))
+		if (!bit_get(rel, i))
 			continue;
 		uint32_t f = frames[i];
 		if (lo != UINT32_MAX && f == hi + 1) {
@@ -911,7 +919,7 @@ UF_SIGCTX static void activate_run(struct uf_region *r, const uint32_t *frames, 
 	uf__spin_unlock(&r->lock);
 	for (unsigned i = 0; i < n; i++)
 		publish(&r->frames[frames[i]],
-			F_ACTIVE | (dirty && (dirty[i / 64] & (1ull << (i % 64))) ? F_DIRTY : 0));
+			F_ACTIVE | (dirty && bit_get(dirty, i) ? F_DIRTY : 0));
 	balance(r, n);
 }
 
@@ -1006,7 +1014,7 @@ UF_SIGCTX static void ra_start(struct uf_region *r, uint64_t b0)
 	} while (!atomic_compare_exchange_weak_explicit(&r->ra_busy, &busy, busy | (1u << i),
 							memory_order_acquire, memory_order_relaxed));
 	struct uf__ra_job *j = &r->ra_jobs[i];
-	uint64_t rel[(UF__RA_MAX + 63) / 64] = {0};
+	uint64_t rel[RA_WORDS] = {0};
 	unsigned got = reserve_run(r, b0, j->frames, 0, n, rel);
 	release_frames(r, j->frames, 0, got, rel);
 	if (got) {
@@ -1090,7 +1098,7 @@ UF_SIGCTX static bool recyclable(const struct uf_region *r, const uint32_t *fram
 		return false;
 	unsigned runs = 1;
 	for (unsigned i = 1; i < got; i++) {
-		if (!(rel[i / 64] & (1ull << (i % 64))))
+		if (!bit_get(rel, i))
 			return false;
 		runs += frames[i] != frames[i - 1] + 1;
 	}
@@ -1113,7 +1121,7 @@ UF_SIGCTX static unsigned load_recycled(struct uf_region *r, uint64_t blk, const
 					unsigned got, bool bg, int *err)
 {
 	size_t ps = r->bs;
-	uint64_t dirty[(UF__RA_MAX + 63) / 64] = {0};
+	uint64_t dirty[RA_WORDS] = {0};
 	unsigned in = 0;
 	int e = 0;
 	while (in < got && !e) {
@@ -1145,7 +1153,7 @@ UF_SIGCTX static unsigned load_recycled(struct uf_region *r, uint64_t blk, const
 			uf__tsan_ignore_reads_end();
 			if (same)
 				continue;
-			dirty[i / 64] |= 1ull << (i % 64);
+			bit_set(dirty, i);
 			stat_add(&r->st_dirty, 1);
 			if (!r->async_wp)
 				r->eng->protect(r, blk + i, ps, false);
@@ -1172,7 +1180,7 @@ UF_SIGCTX static unsigned load_recycled(struct uf_region *r, uint64_t blk, const
 UF_SIGCTX static int load_clean(struct uf_region *r, uint64_t blk, uint32_t f0, unsigned n, bool bg)
 {
 	uint32_t frames[UF__RA_MAX];
-	uint64_t rel[(UF__RA_MAX + 63) / 64] = {0};
+	uint64_t rel[RA_WORDS] = {0};
 	frames[0] = f0;
 	unsigned got = reserve_run(r, blk, frames, 1, n, rel);
 	if (got < n) /* the next sequential miss is right after what we got */
