@@ -137,6 +137,11 @@ static void say_readahead(const struct uf_region *r, const char *id)
 		say("userfault: %s: read-ahead off: the %s engine loads one block per fault", id, r->eng->name);
 	else
 		say("userfault: %s: read-ahead off: the budget (%" PRIu32 " blocks) is too small", id, r->nframes);
+	if (atomic_load_explicit(&r->hon, memory_order_relaxed)) {
+		char a[32];
+		say("userfault: %s: huge pages on: a sequential run reads whole %s huge pages (USERFAULT_THP=0: off)",
+		    id, human(r->hsize, a, sizeof(a)));
+	}
 }
 
 static void say_writes(const struct uf_region *r, const char *id)

@@ -21,10 +21,13 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "region.h"
+#include "store.h"
 #include "uffd.h"
 
 static inline uintptr_t slot(const struct uf_region *r, uint32_t f)
@@ -58,6 +61,87 @@ static inline size_t pool_len(const struct uf_region *r)
 static inline uint64_t nowake(const struct uf_region *r, uint64_t flag)
 {
 	return (r->eng_flags & UF__UFFD_NOWAKE) ? flag : 0;
+}
+
+/* The transparent huge page size where the kernel gives anonymous memory
+ * huge pages on request (MADV_HUGEPAGE), else 0; read once. */
+static size_t thp_size(void)
+{
+	static _Atomic size_t cached = 1; /* 1: not read yet */
+	size_t hs = atomic_load_explicit(&cached, memory_order_relaxed);
+	if (hs != 1)
+		return hs;
+	hs = 0;
+	char buf[128];
+	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n > 0) {
+		buf[n] = 0;
+		if (!strstr(buf, "[never]")) {
+			fd = open("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", O_RDONLY | O_CLOEXEC);
+			n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+			if (fd >= 0)
+				close(fd);
+			if (n > 0) {
+				buf[n] = 0;
+				hs = (size_t)strtoull(buf, NULL, 10);
+			}
+		}
+	}
+	if (!uf__is_pow2(hs) || hs <= uf__page_size())
+		hs = 0;
+	atomic_store_explicit(&cached, hs, memory_order_relaxed);
+	return hs;
+}
+
+/* Huge-page windows (pager.c, load_huge): for read-only regions of the
+ * in-thread engine over a memory store, with MOVE, whose budget holds the
+ * whole region and which read ahead. The huge page size, or 0. */
+static size_t huge_size(const struct uf_region *r, bool inthread, bool move)
+{
+	if (!inthread || !move || r->writable || r->nframes < r->nblocks ||
+	    (r->flags & UF_MAP_NO_READAHEAD) || !uf__store_peek(r->store, r->soff, r->data_len) ||
+	    uf__getenv_off("USERFAULT_THP") || uf__pagemap_fd() < 0)
+		return 0;
+	size_t hs = thp_size();
+	return hs && hs <= ((size_t)2 << 20) && r->len >= hs && r->bs <= hs ? hs : 0;
+}
+
+/* An anonymous mapping of len bytes aligned to align (a power of two; 0:
+ * any), or MAP_FAILED. */
+static void *map_aligned(size_t len, size_t align, int prot)
+{
+	const int fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	if (!align)
+		return mmap(NULL, len, prot, fl, -1, 0);
+	char *p = mmap(NULL, len + align, prot, fl, -1, 0);
+	if (p == MAP_FAILED)
+		return p;
+	char *a = (char *)uf__align_up((uintptr_t)p, align);
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	munmap(a + len, (size_t)(p + align - a));
+	return a;
+}
+
+/* The staging buffer of huge-page windows: one huge page, MOVE-compatible
+ * with the region (same protection, registered with its uffd). Failing,
+ * the region just has no huge-page windows. */
+static void huge_stage(struct uf_region *r, size_t hs, int prot)
+{
+	void *p = map_aligned(hs, hs, prot);
+	if (p == MAP_FAILED)
+		return;
+	if (madvise(p, hs, MADV_HUGEPAGE) || madvise(p, hs, MADV_DONTFORK) ||
+	    madvise((void *)r->base, r->len, MADV_HUGEPAGE) ||
+	    uf__uffd_register(r->uffd, (uintptr_t)p, hs, UFFDIO_REGISTER_MODE_WP, NULL)) {
+		munmap(p, hs);
+		return;
+	}
+	r->hstage = p;
+	r->hsize = hs;
 }
 
 int uf__uffd_attach(struct uf_region *r, uint64_t features)
@@ -105,7 +189,9 @@ int uf__uffd_attach(struct uf_region *r, uint64_t features)
 	r->uffd = fd;
 	r->eng_flags |= (move ? UF__UFFD_MOVE : 0) | (wp ? UF__UFFD_WP : 0);
 	int e = -ENOMEM;
-	void *base = mmap(NULL, r->len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/* Huge-page windows need the region aligned to the huge page size. */
+	size_t hs = huge_size(r, inthread, move);
+	void *base = map_aligned(r->len, hs, prot);
 	if (base == MAP_FAILED)
 		goto fail;
 	r->base = (uintptr_t)base;
@@ -140,6 +226,8 @@ int uf__uffd_attach(struct uf_region *r, uint64_t features)
 		    !(ioctls & (1ull << _UFFDIO_MOVE)))
 			r->eng_flags &= ~UF__UFFD_MOVE;
 	}
+	if (hs && (r->eng_flags & UF__UFFD_MOVE))
+		huge_stage(r, hs, prot);
 	return 0;
 fail:
 	uf__uffd_detach(r);
@@ -160,8 +248,12 @@ void uf__uffd_detach(struct uf_region *r)
 	r->uffd = -1;
 	if (r->pool)
 		munmap(r->pool, pool_len(r));
+	if (r->hstage)
+		munmap(r->hstage, r->hsize);
 	r->base = 0;
 	r->pool = NULL;
+	r->hstage = NULL;
+	r->hsize = 0;
 }
 
 UF_SIGCTX void *uf__uffd_frame_buf(struct uf_region *r, uint32_t f, uint64_t blk)
@@ -333,6 +425,34 @@ UF_SIGCTX int uf__uffd_install_frames(struct uf_region *r, uint32_t f0, uint64_t
 	return 0;
 }
 
+UF_SIGCTX int uf__uffd_install_huge(struct uf_region *r, uint64_t blk)
+{
+	uintptr_t dst = (uintptr_t)uf__blk_addr(r, blk), src = (uintptr_t)r->hstage;
+	size_t len = r->hsize, moved = 0;
+	if (uf__pagemap_huge(src, src + len)) {
+		/* The region's page table has no entry there (its faults took
+		 * the huge path, which allocates none): one PMD moves. */
+		int e = uf__uffd_move_part(r->uffd, dst, src, len, nowake(r, UFFDIO_MOVE_MODE_DONTWAKE),
+					   &moved);
+		if (moved) {
+			int w = uf__uffd_wp(r->uffd, dst, moved, UFFDIO_WRITEPROTECT_MODE_WP);
+			if (w)
+				return w;
+		}
+		if (!e)
+			return 1;
+		if (e != -EBUSY)
+			return e;
+	}
+	/* No huge page (memory too fragmented for one, or THP taken away
+	 * since): a plain copy, and no more huge windows for this region. */
+	atomic_store_explicit(&r->hon, false, memory_order_relaxed);
+	int e = uf__uffd_install_clean(r, blk + (moved >> r->bshift), len - moved,
+				       (const void *)(src + moved));
+	madvise((void *)src, len, MADV_DONTNEED);
+	return e ? e : moved ? 1 : 0;
+}
+
 UF_SIGCTX int uf__uffd_written(struct uf_region *r, uint64_t blk, size_t len)
 {
 	struct page_region v[1];
@@ -408,4 +528,5 @@ const struct uf__engine_ops uf__engine_uffd = {
 	.install_frames = uf__uffd_install_frames,
 	.written = uf__uffd_written,
 	.written_scan = uf__uffd_written_scan,
+	.install_huge = uf__uffd_install_huge,
 };

@@ -25,6 +25,7 @@ static const struct option g_options[] = {
 	{"USERFAULT_ENGINE", false},        /* auto|uffd|uffd-thread|signal */
 	{"USERFAULT_WP_ASYNC", false},      /* 0: a write-protect fault per first write */
 	{"USERFAULT_DIRECT", false},        /* 0: clean loads from a memory store go through a staging copy */
+	{"USERFAULT_THP", false},           /* 0: no huge-page windows (read-only scans of a memory store) */
 	{"USERFAULT_THREAD_SPIN_US", false},/* uffd-thread: how long a handler polls before it sleeps */
 	{"USERFAULT_COPY_ISA", false},      /* sse2|avx2: cap the fault-safe copy width */
 	{"USERFAULT_MAX_MAP_COUNT", false}, /* lower vm.max_map_count for the signal engine */

@@ -819,11 +819,23 @@ UF_SIGCTX static void unreserve(struct uf_region *r, uint32_t f, uint64_t blk)
  * a sequential run a window that doubles up to UF__RA_MAX_BYTES. */
 UF_SIGCTX static unsigned readahead(struct uf_region *r, uint64_t blk)
 {
-	if (r->ra_max <= 1)
+	if (r->ra_max <= 1) {
+		/* Blocks too large for a window (above 128 KiB) still form
+		 * the sequential runs that huge-page windows start on. */
+		if (atomic_load_explicit(&r->hon, memory_order_relaxed))
+			atomic_store_explicit(&r->ra_next, blk + 1, memory_order_relaxed);
 		return 1;
+	}
 	uint64_t expect = atomic_load_explicit(&r->ra_next, memory_order_relaxed);
 	unsigned win = atomic_load_explicit(&r->ra_win, memory_order_relaxed);
 	win = blk == expect ? (win * 2 > r->ra_max ? r->ra_max : win * 2) : 1;
+	/* Huge-page windows: a window ends where a huge page starts, so that
+	 * the run's next miss is one (load_huge). */
+	if (atomic_load_explicit(&r->hon, memory_order_relaxed)) {
+		uint64_t nh = r->hsize >> r->bshift, lim = (blk | (nh - 1)) + 1 - blk;
+		if (win > lim)
+			win = (unsigned)lim;
+	}
 	uint64_t last = (r->data_end - r->base + r->bs - 1) >> r->bshift;
 	if (blk + win > last)
 		win = (unsigned)(last - blk);
@@ -1246,6 +1258,77 @@ alone:
 	return f == UF__NIL ? e2 : load(r, f, blk, M_READ);
 }
 
+/*
+ * Huge-page windows. A sequential read of a read-only region over a memory
+ * store, whose budget holds the whole region (so nothing is ever evicted
+ * to make room), reaching a block where a huge page starts: the whole huge
+ * page (r->hsize bytes: 512 blocks of 4 KiB on x86-64) is copied from the
+ * store into the engine's huge staging page and moved in as one page table
+ * entry (install_huge). No page is allocated, charged or copied per 4 KiB:
+ * a scan costs 0.4x the batched copy per page (docs/PERFORMANCE.md). The
+ * moved page is writable until it is protected: a write another thread
+ * makes in that moment (to a read-only region, where it should have
+ * faulted) is found by comparing the bytes with the store's, and undone
+ * (the block is copied in again from the store). Blocks of the page that
+ * are later evicted split it; the kernel does that. One window at a time
+ * per region (hbusy); another thread's sequential miss meanwhile takes the
+ * normal path. True where the window was loaded; false where the caller
+ * loads a normal one (blk's frame f0 still reserved).
+ */
+UF_SIGCTX static bool huge_window(const struct uf_region *r, uint64_t blk, uint64_t end, bool seq)
+{
+	if (!atomic_load_explicit(&r->hon, memory_order_relaxed))
+		return false;
+	/* Blocks of a huge page each: every load is one (no run to wait for). */
+	uint64_t nh = r->hsize >> r->bshift;
+	if (nh > 1 && !seq)
+		return false;
+	return !(blk & (nh - 1)) && blk + nh <= end && ((blk + nh) << r->bshift) <= r->data_len;
+}
+
+UF_SIGCTX static bool load_huge(struct uf_region *r, uint64_t blk, uint32_t f0)
+{
+	if (atomic_exchange_explicit(&r->hbusy, true, memory_order_acquire))
+		return false;
+	unsigned n = (unsigned)(r->hsize >> r->bshift);
+	uint32_t *frames = r->hframes;
+	frames[0] = f0;
+	unsigned got = reserve_run(r, blk, frames, 1, n, NULL);
+	const unsigned char *src =
+		got == n ? uf__store_peek(r->store, r->soff + (blk << r->bshift), r->hsize) : NULL;
+	int e = -ENOMEM;
+	if (src) {
+		memcpy(r->hstage, src, r->hsize);
+		e = r->eng->install_huge(r, blk);
+		unsigned char *dst = uf__blk_addr(r, blk);
+		if (e > 0 && memcmp(dst, src, r->hsize)) {
+			/* Written between the move and the protect: undo it. */
+			for (unsigned i = 0; i < n && e > 0; i++) {
+				size_t o = (size_t)i << r->bshift;
+				if (memcmp(dst + o, src + o, r->bs) == 0)
+					continue;
+				e = r->eng->zap(r, frames[i], blk + i, r->bs);
+				if (!e)
+					e = r->eng->install_clean(r, blk + i, r->bs, src + o);
+				e = e ? e : 1;
+			}
+		}
+		if (e < 0)
+			r->eng->zap(r, f0, blk, r->hsize);
+	}
+	if (e >= 0) {
+		stat_add(&r->st_loads, n);
+		activate_run(r, frames, n, NULL);
+		atomic_store_explicit(&r->ra_next, blk + n, memory_order_relaxed);
+		atomic_store_explicit(&r->ra_win, r->ra_max, memory_order_relaxed);
+	} else {
+		for (unsigned i = 1; i < got; i++)
+			unreserve(r, frames[i], blk + i);
+	}
+	atomic_store_explicit(&r->hbusy, false, memory_order_release);
+	return e >= 0;
+}
+
 /* The fault (or prefetch) path for one block; read-ahead stops before
  * block end (uf_prefetch's range: blocks past it would push out the
  * range's own when it fills the budget). */
@@ -1344,6 +1427,9 @@ UF_SIGCTX static int serve(struct uf_region *r, uint64_t blk, int mode, uint64_t
 		}
 		if (mode == M_WRITE || !r->eng->install_clean)
 			return load(r, f, blk, mode);
+		bool seq = atomic_load_explicit(&r->ra_next, memory_order_relaxed) == blk;
+		if (huge_window(r, blk, end, seq) && load_huge(r, blk, f))
+			return 0;
 		unsigned n = readahead(r, blk);
 		if (n > end - blk)
 			n = (unsigned)(end - blk);
@@ -1939,16 +2025,23 @@ int uf__pager_init(struct uf_region *r)
 	r->direct = false;
 	const char *src = r->eng->install_clean && r->data_len
 				  ? uf__store_peek(r->store, r->soff, r->data_len) : NULL;
+	bool peek = src != NULL;
 	if (src) {
 		struct uf__range rg;
-		bool ours = false;
 		for (int i = 0; i < 2; i++) {
 			if (uf__registry_get((uintptr_t)src + (i ? r->data_len - 1 : 0), &rg)) {
 				uf__registry_put(&rg);
-				ours = true;
+				peek = false;
 			}
 		}
-		r->direct = !ours && !uf__getenv_off("USERFAULT_DIRECT");
+		r->direct = peek && !uf__getenv_off("USERFAULT_DIRECT");
+	}
+	/* Huge-page windows where the engine set them up (load_huge); the
+	 * store's bytes must not lie in a region of ours, for the same reason
+	 * as above (the check after the install reads them in the handler). */
+	if (r->hsize && r->eng->install_huge && peek && r->nframes >= r->nblocks) {
+		r->hframes = calloc(r->hsize >> r->bshift, sizeof(*r->hframes));
+		atomic_store(&r->hon, r->hframes != NULL);
 	}
 	atomic_store(&r->ra_win, 1);
 	atomic_store(&r->ra_next, UINT64_MAX);
@@ -1975,6 +2068,9 @@ void uf__pager_fini(struct uf_region *r)
 		munmap(r->dmap, r->nblocks * sizeof(*r->dmap));
 	free(r->ra_jobs); /* uf_unmap waited for the jobs (their region references) */
 	r->ra_jobs = NULL;
+	free(r->hframes);
+	r->hframes = NULL;
+	atomic_store(&r->hon, false);
 	r->frames = NULL;
 	r->htab = r->htab_alt = NULL;
 	r->dmap = NULL;

@@ -151,6 +151,14 @@ struct uf__engine_ops {
 	UF_SIGCTX int (*sigbus)(const struct uf__range *rg, siginfo_t *si, void *uc);
 	long (*written_scan)(struct uf_region *r, uint64_t b0, uint64_t b1, bool protect,
 			     uint64_t *out, size_t max);
+	/* Optional, where attach set r->hsize (huge-page windows, pager.c
+	 * load_huge): installs the r->hsize bytes the pager wrote at r->hstage
+	 * at the huge-aligned blk, write-protected. 1: moved in as one huge
+	 * page, writable until it was protected (the pager compares the bytes
+	 * afterwards); 0: copied (the stage got no huge page; r->hon is then
+	 * cleared, later windows take the normal path); -errno: failed, with
+	 * any part of the range possibly mapped (the caller unmaps it). */
+	UF_SIGCTX int (*install_huge)(struct uf_region *r, uint64_t blk);
 };
 
 /* Read-ahead bounds: blocks per batch, bytes per batch. */
@@ -213,6 +221,14 @@ struct uf_region {
 	unsigned ra_depth; /* windows read ahead at most */
 	_Atomic uint32_t ra_busy;
 	_Atomic uint64_t ra_mark;
+	/* Huge-page windows (pager.c, load_huge): the huge page size where the
+	 * engine set the region up for them (0: not), its staging buffer, the
+	 * frames of the window being loaded (hbusy: in use), and whether the
+	 * pager takes the path (cleared where it stops paying). */
+	size_t hsize;
+	void *hstage;
+	uint32_t *hframes;
+	_Atomic bool hbusy, hon;
 
 	/* pager: everything below is guarded by lock */
 	uf__spinlock lock;

@@ -248,6 +248,22 @@ UF_SIGCTX long uf__pagemap_written(uintptr_t start, uintptr_t end, bool reprotec
 	return n;
 }
 
+UF_SIGCTX bool uf__pagemap_huge(uintptr_t start, uintptr_t end)
+{
+	struct page_region v[2];
+	struct pm_scan_arg a;
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.start = start;
+	a.end = end;
+	a.vec = (uintptr_t)v;
+	a.vec_len = 2;
+	a.category_mask = PAGE_IS_HUGE;
+	a.return_mask = PAGE_IS_HUGE;
+	long n = ioctl(atomic_load_explicit(&g_pagemap, memory_order_relaxed), PAGEMAP_SCAN, &a);
+	return n == 1 && v[0].start == start && v[0].end == end;
+}
+
 unsigned uf_engine_features(void)
 {
 	const struct uf__uffd_caps *c = uf__uffd_caps();

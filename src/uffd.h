@@ -33,6 +33,8 @@ void uf__pagemap_after_fork(void);
  * again atomically. */
 UF_SIGCTX long uf__pagemap_written(uintptr_t start, uintptr_t end, bool reprotect,
 				   struct page_region *vec, size_t vlen, uintptr_t *walk_end);
+/* Whether [start, end) is mapped by huge pages only (PAGEMAP_SCAN). */
+UF_SIGCTX bool uf__pagemap_huge(uintptr_t start, uintptr_t end);
 
 #endif
 

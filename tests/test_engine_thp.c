@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/* Huge-page windows: a sequential scan of a read-only region over a memory
+ * store whose budget holds it. On every engine the bytes must be the
+ * store's, before and after blocks inside a huge page are evicted or
+ * discarded, and a write must fail. On the in-thread userfaultfd engine,
+ * where the kernel gives transparent huge pages on request, the scan must
+ * also have taken the huge path (the region's AnonHugePages in smaps, a
+ * fault per huge page instead of per read-ahead window), and a write aimed
+ * at a page in the moment between its move and its protect must be undone:
+ * a writer thread waits (mincore, without faulting) for pages ahead of the
+ * scanner to appear and writes at once; whatever its writes returned, the
+ * region must equal the store afterwards. */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "common.h"
+
+#define HUGE ((size_t)2 << 20)
+#define SIZE ((size_t)64 << 20)
+
+/* The region's AnonHugePages from /proc/self/smaps, in bytes. */
+static size_t anon_huge(const void *addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	ASSERT(f);
+	char line[512];
+	bool in = false;
+	size_t kb = 0, total = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+			continue;
+		}
+		if (in && sscanf(line, "AnonHugePages: %zu kB", &kb) == 1)
+			total += kb << 10;
+	}
+	fclose(f);
+	return total;
+}
+
+/* Whether the kernel gives huge pages to MADV_HUGEPAGE mappings. */
+static bool thp_on_request(void)
+{
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	char buf[128] = "";
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = 0;
+		fclose(f);
+	}
+	return buf[0] && !strstr(buf, "[never]");
+}
+
+static bool huge_expected(uf_region *r)
+{
+	const char *off = getenv("USERFAULT_THP");
+	return uf_region_engine(r) == UF_ENGINE_UFFD && thp_on_request() && !(off && !strcmp(off, "0"));
+}
+
+static uint64_t scan(const unsigned char *p, size_t len)
+{
+	uint64_t s = 0;
+	for (size_t i = 0; i < len; i += 64)
+		s += p[i];
+	return s;
+}
+
+static void check_bytes(const struct fixture *fx, const char *when)
+{
+	for (size_t i = 0; i < fx->size; i++)
+		if (fx->p[i] != fx->buf[i])
+			FAIL("%s: byte %zu is %u, the store has %u", when, i, fx->p[i], fx->buf[i]);
+}
+
+/* Blocks of size bs that [off, off + len) overlaps. */
+static size_t blocks_in(size_t off, size_t len, size_t bs)
+{
+	return (off + len - 1) / bs - off / bs + 1;
+}
+
+static void scan_evict_discard(size_t bs)
+{
+	struct fixture fx;
+	fixture_open(&fx, SIZE, bs, 0, PROT_READ);
+	uint64_t s = scan(fx.p, SIZE);
+	ASSERT_EQ(s, scan(fx.buf, SIZE));
+	struct uf_stats st = stats_of(fx.r);
+	size_t huge = anon_huge(fx.p);
+	printf("%s: scan of %zu MiB in %zu KiB blocks: faults %llu loads %llu, AnonHugePages %zu MiB\n",
+	       uf_engine_name(uf_region_engine(fx.r)), SIZE >> 20, bs >> 10,
+	       (unsigned long long)st.faults, (unsigned long long)st.loads, huge >> 20);
+	ASSERT_EQ(st.loads, SIZE / bs);
+	if (huge_expected(fx.r)) {
+		/* All but the first huge page (the read-ahead run starts there). */
+		ASSERT_GE(huge, SIZE - 2 * HUGE);
+		/* A fault per huge page, not per 256 KiB window. */
+		ASSERT_LT(st.faults, 2 * (SIZE / HUGE) + 16);
+	}
+	check_bytes(&fx, "after the scan");
+	/* Blocks inside huge pages leave and come back. */
+	size_t ps = page_size();
+	ASSERT_OK(uf_evict(fx.r, fx.p + 5 * HUGE + 3 * ps, ps));
+	ASSERT_OK(uf_discard(fx.r, fx.p + 9 * HUGE, 17 * ps));
+	ASSERT_OK(uf_evict(fx.r, fx.p + 20 * HUGE + HUGE / 2, HUGE));
+	st = stats_of(fx.r);
+	size_t gone = blocks_in(5 * HUGE + 3 * ps, ps, bs) + blocks_in(9 * HUGE, 17 * ps, bs) +
+		      blocks_in(20 * HUGE + HUGE / 2, HUGE, bs);
+	ASSERT_EQ(st.resident, SIZE / bs - gone);
+	check_bytes(&fx, "after eviction and discard");
+	st = stats_of(fx.r);
+	ASSERT_EQ(st.resident, SIZE / bs);
+	/* Read-only stays read-only, in a huge page too. */
+	uint64_t v = ~0ull;
+	ASSERT_EQ(uf_try_write(fx.p + 7 * HUGE + 64, &v, sizeof(v)), -EFAULT);
+	ASSERT_EQ(uf_try_write(fx.p + 5 * HUGE + 3 * ps, &v, sizeof(v)), -EFAULT);
+	check_bytes(&fx, "after the refused writes");
+	fixture_close(&fx, 0);
+}
+
+/* The race: a writer waits for a page near the start of each huge page
+ * ahead of the scanner (armed: the scanner waits for it before entering
+ * the huge page) and writes the moment the page is mapped. */
+struct race {
+	unsigned char *p;
+	size_t npages;
+	_Atomic size_t armed; /* the huge page the writer waits on */
+	_Atomic bool stop;
+	unsigned landed, refused;
+};
+
+static void *writer(void *arg)
+{
+	struct race *w = arg;
+	size_t ps = page_size();
+	for (size_t h = 1; h < SIZE / HUGE && !atomic_load(&w->stop); h++) {
+		size_t page = h * (HUGE / ps) + (h * 37) % (HUGE / ps);
+		unsigned char *a = w->p + page * ps;
+		atomic_store(&w->armed, h);
+		unsigned char v = 0;
+		while (!atomic_load(&w->stop) && mincore(a, ps, &v) == 0 && !(v & 1))
+			;
+		uint64_t x = 0x5555555555555555ull;
+		int e = uf_try_write(a + 8, &x, sizeof(x));
+		if (e == 0)
+			w->landed++;
+		else if (e == -EFAULT)
+			w->refused++;
+		else
+			FAIL("uf_try_write = %d", e);
+	}
+	return NULL;
+}
+
+static void race(int round)
+{
+	struct fixture fx;
+	fixture_open(&fx, SIZE, 0, 0, PROT_READ);
+	size_t ps = page_size();
+	struct race w = {.p = fx.p, .npages = SIZE / ps};
+	pthread_t t;
+	ASSERT_EQ(pthread_create(&t, NULL, writer, &w), 0);
+	const volatile unsigned char *p = fx.p;
+	uint64_t s = 0;
+	for (size_t i = 0; i < SIZE; i += ps) {
+		if (i % HUGE == 0 && i) {
+			/* Let the writer get there first (bounded: 2 s). */
+			for (int k = 0; k < 2000000 && atomic_load(&w.armed) < i / HUGE; k++)
+				if (k % 1000 == 999)
+					usleep(1);
+		}
+		s += p[i];
+	}
+	atomic_store(&w.stop, true);
+	ASSERT_EQ(pthread_join(t, NULL), 0);
+	(void)s;
+	printf("round %d: %u writes refused, %u landed in an install and were undone\n", round,
+	       w.refused, w.landed);
+	check_bytes(&fx, "after the racing writes");
+	fixture_close(&fx, 0);
+}
+
+int main(void)
+{
+	test_init(120);
+	size_t ps = page_size();
+	scan_evict_discard(ps);
+	scan_evict_discard(ps << 8 < HUGE ? ps << 8 : ps); /* 1 MiB: no read-ahead window */
+	scan_evict_discard(HUGE);
+	for (int i = 0; i < 4; i++)
+		race(i);
+	printf("ok\n");
+	return 0;
+}
