@@ -120,7 +120,9 @@ static void usage(FILE *f)
 		"  --dat FILE             gnuplot table of medians (us per page) for bench/plot.gp\n"
 		"  --md FILE              Markdown tables of the results, ratios and targets\n"
 		"environment: UFBENCH_CLOCK=cpu times the measured part in the measuring\n"
-		"  process's CPU time (all its threads) instead of wall time: for a busy machine\n");
+		"  process's CPU time (all its threads) instead of wall time: for a busy machine;\n"
+		"  UFBENCH_STORE=file maps userfault over uf_store_file of the scenario's memfd\n"
+		"  (the kernel-tmpfs bytes) instead of uf_store_mem of the same bytes\n");
 }
 
 static int scen_index(const char *name)

@@ -12,7 +12,8 @@
  *                 mprotect(PROT_NONE) + madvise(MADV_DONTNEED)
  *   copy-design   the hand-written userfaultfd pager (ufbench_copy.c)
  *   userfault     uf_map over uf_store_mem of the same bytes (uf_store_fn of
- *                 the same pattern for regions larger than RAM)
+ *                 the same pattern for regions larger than RAM; with
+ *                 UFBENCH_STORE=file, uf_store_file of the memfd)
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -36,6 +38,7 @@
 #pragma weak uf_map_opts_init
 #pragma weak uf_store_mem
 #pragma weak uf_store_fn
+#pragma weak uf_store_file
 #pragma weak uf_store_close
 #pragma weak uf_region_addr
 #pragma weak uf_region_engine
@@ -351,9 +354,12 @@ static int uf_open(struct ufb_region *r, const struct ufb_src *src, const struct
 	}
 #endif
 	int err;
-	if (src->buf)
-		err = uf_store_mem(src->buf, src->size, (o->prot & PROT_WRITE) ? 0 : UF_STORE_RDONLY,
-				   &r->st);
+	const char *kind = getenv("UFBENCH_STORE");
+	unsigned ro = (o->prot & PROT_WRITE) ? 0 : UF_STORE_RDONLY;
+	if (kind && !strcmp(kind, "file") && src->memfd >= 0)
+		err = uf_store_file(src->memfd, ro, &r->st);
+	else if (src->buf)
+		err = uf_store_mem(src->buf, src->size, ro, &r->st);
 	else
 		err = uf_store_fn(pattern_fill, NULL, src->size, &r->st);
 	if (err < 0) {

@@ -97,13 +97,14 @@ static size_t thp_size(void)
 }
 
 /* Huge-page windows (pager.c, load_huge): for read-only regions of the
- * in-thread engine over a memory store, with MOVE, whose budget holds the
- * whole region and which read ahead. The huge page size, or 0. */
+ * in-thread engine, with MOVE, whose budget holds the whole region, which
+ * read ahead, over a store whose calls run in the faulting thread. The
+ * huge page size, or 0. */
 static size_t huge_size(const struct uf_region *r, bool inthread, bool move)
 {
 	if (!inthread || !move || r->writable || r->nframes < r->nblocks ||
-	    (r->flags & UF_MAP_NO_READAHEAD) || !uf__store_peek(r->store, r->soff, r->data_len) ||
-	    uf__getenv_off("USERFAULT_THP") || uf__pagemap_fd() < 0)
+	    (r->flags & UF_MAP_NO_READAHEAD) || r->store->pool || uf__getenv_off("USERFAULT_THP") ||
+	    uf__pagemap_fd() < 0)
 		return 0;
 	size_t hs = thp_size();
 	return hs && hs <= ((size_t)2 << 20) && r->len >= hs && r->bs <= hs ? hs : 0;
@@ -126,21 +127,28 @@ static void *map_aligned(size_t len, size_t align, int prot)
 	return a;
 }
 
-/* The staging buffer of huge-page windows: one huge page, MOVE-compatible
- * with the region (same protection, registered with its uffd). Failing,
- * the region just has no huge-page windows. */
+/* The staging buffers of huge-page windows: one huge page, MOVE-compatible
+ * with the region (same protection, registered with its uffd), and one of
+ * plain pages that keeps the window's bytes for the check after the move
+ * (where the store's own bytes cannot be read in place). Failing, the
+ * region just has no huge-page windows. */
 static void huge_stage(struct uf_region *r, size_t hs, int prot)
 {
 	void *p = map_aligned(hs, hs, prot);
 	if (p == MAP_FAILED)
 		return;
-	if (madvise(p, hs, MADV_HUGEPAGE) || madvise(p, hs, MADV_DONTFORK) ||
-	    madvise((void *)r->base, r->len, MADV_HUGEPAGE) ||
+	void *ref = mmap(NULL, hs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			 -1, 0);
+	if (ref == MAP_FAILED || madvise(ref, hs, MADV_DONTFORK) || madvise(p, hs, MADV_HUGEPAGE) ||
+	    madvise(p, hs, MADV_DONTFORK) || madvise((void *)r->base, r->len, MADV_HUGEPAGE) ||
 	    uf__uffd_register(r->uffd, (uintptr_t)p, hs, UFFDIO_REGISTER_MODE_WP, NULL)) {
 		munmap(p, hs);
+		if (ref != MAP_FAILED)
+			munmap(ref, hs);
 		return;
 	}
 	r->hstage = p;
+	r->href = ref;
 	r->hsize = hs;
 }
 
@@ -248,11 +256,13 @@ void uf__uffd_detach(struct uf_region *r)
 	r->uffd = -1;
 	if (r->pool)
 		munmap(r->pool, pool_len(r));
-	if (r->hstage)
+	if (r->hstage) {
 		munmap(r->hstage, r->hsize);
+		munmap(r->href, r->hsize);
+	}
 	r->base = 0;
 	r->pool = NULL;
-	r->hstage = NULL;
+	r->hstage = r->href = NULL;
 	r->hsize = 0;
 }
 

@@ -1294,8 +1294,14 @@ UF_SIGCTX static bool load_huge(struct uf_region *r, uint64_t blk, uint32_t f0)
 	uint32_t *frames = r->hframes;
 	frames[0] = f0;
 	unsigned got = reserve_run(r, blk, frames, 1, n, NULL);
-	const unsigned char *src =
-		got == n ? uf__store_peek(r->store, r->soff + (blk << r->bshift), r->hsize) : NULL;
+	/* The window's bytes where the check can read them: the store's own
+	 * (a memory store), or a copy (a failed read takes the normal path,
+	 * which reads again and reports the error). */
+	const unsigned char *src = NULL;
+	if (got == n && r->hpeek)
+		src = uf__store_peek(r->store, r->soff + (blk << r->bshift), r->hsize);
+	else if (got == n && store_read(r, blk, r->href, r->hsize) == 0)
+		src = r->href;
 	int e = -ENOMEM;
 	if (src) {
 		memcpy(r->hstage, src, r->hsize);
@@ -2036,10 +2042,11 @@ int uf__pager_init(struct uf_region *r)
 		}
 		r->direct = peek && !uf__getenv_off("USERFAULT_DIRECT");
 	}
-	/* Huge-page windows where the engine set them up (load_huge); the
-	 * store's bytes must not lie in a region of ours, for the same reason
-	 * as above (the check after the install reads them in the handler). */
-	if (r->hsize && r->eng->install_huge && peek && r->nframes >= r->nblocks) {
+	/* Huge-page windows where the engine set them up (load_huge): a
+	 * memory store's bytes are read in place where the direct install
+	 * could read them, other stores' through a copy. */
+	r->hpeek = peek;
+	if (r->hsize && r->eng->install_huge && r->nframes >= r->nblocks) {
 		r->hframes = calloc(r->hsize >> r->bshift, sizeof(*r->hframes));
 		atomic_store(&r->hon, r->hframes != NULL);
 	}

@@ -222,11 +222,13 @@ struct uf_region {
 	_Atomic uint32_t ra_busy;
 	_Atomic uint64_t ra_mark;
 	/* Huge-page windows (pager.c, load_huge): the huge page size where the
-	 * engine set the region up for them (0: not), its staging buffer, the
+	 * engine set the region up for them (0: not), its staging buffers, the
 	 * frames of the window being loaded (hbusy: in use), and whether the
 	 * pager takes the path (cleared where it stops paying). */
 	size_t hsize;
 	void *hstage;
+	void *href;    /* a copy of the window's bytes, for stores we cannot peek */
+	bool hpeek;    /* the store's bytes can be read in place (uf__store_peek) */
 	uint32_t *hframes;
 	_Atomic bool hbusy, hon;
 

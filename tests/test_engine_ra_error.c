@@ -7,7 +7,9 @@
  * read in the background (a failing background window gives its blocks
  * back; the access then loads them itself), and for a writable region under
  * a budget, whose windows are recycled (a failing run gives its frames
- * back). Every other block reads its own bytes. */
+ * back), and for a read-only scan in huge-page windows (a window whose
+ * read fails loads the normal way). Every other block reads its own
+ * bytes. */
 #include <setjmp.h>
 #include <stdatomic.h>
 
@@ -17,7 +19,10 @@ static sigjmp_buf jb;
 static void *volatile bus_addr;
 static unsigned char *g_buf;
 static size_t g_bs;
-static const unsigned bad[] = {5, 6, 17, 40, 63, 150, 201, 333};
+/* 700 and 1100 fall in huge pages (2 MiB of 4 KiB blocks) of the huge
+ * scan below: a huge-page window whose store read fails loads the normal
+ * way, and only those blocks fail. */
+static const unsigned bad[] = {5, 6, 17, 40, 63, 150, 201, 333, 700, 1100};
 
 /* The failing blocks move on by this. Atomic: store calls run in handler
  * and store threads, ordered after its change by the kernel (the fault),
@@ -102,10 +107,11 @@ int main(void)
 	test_init(60);
 	size_t ps = page_size();
 	catch_signal(SIGBUS, on_bus);
-	unsigned nblk = 400;
-	g_buf = malloc((size_t)nblk * 4 * ps);
+	unsigned nblk = 400, nhuge = 2048; /* 8 MiB of 4 KiB blocks: 4 huge pages */
+	size_t len = (size_t)nhuge * ps;
+	g_buf = malloc(len);
 	ASSERT(g_buf);
-	for (size_t i = 0; i < (size_t)nblk * 4 * ps; i++)
+	for (size_t i = 0; i < len; i++)
 		g_buf[i] = pattern_byte(i);
 	for (size_t bs = ps; bs <= 4 * ps; bs *= 4)
 		for (unsigned stride = 1; stride <= 3; stride++)
@@ -113,6 +119,9 @@ int main(void)
 				scan(bs, stride, nblk, k ? UF_STORE_NOT_SIGSAFE : 0, PROT_READ, 0);
 	for (unsigned k = 0; k < 2; k++)
 		scan(ps, 1, nblk, k ? UF_STORE_NOT_SIGSAFE : 0, PROT_READ | PROT_WRITE, 160);
+	/* Read-only, the budget holding it, a signal-safe store: huge-page
+	 * windows under the in-thread engine (the last huge page loads as one). */
+	scan(ps, 1, nhuge, 0, PROT_READ, 0);
 	free(g_buf);
 	printf("ok\n");
 	return 0;

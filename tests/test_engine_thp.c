@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Huge-page windows: a sequential scan of a read-only region over a memory
- * store whose budget holds it. On every engine the bytes must be the
- * store's, before and after blocks inside a huge page are evicted or
+/* Huge-page windows: a sequential scan of a read-only region whose budget
+ * holds it, over a memory store (read in place), a file store and a
+ * function store (read through a copy). On every engine the bytes must be
+ * the store's, before and after blocks inside a huge page are evicted or
  * discarded, and a write must fail. On the in-thread userfaultfd engine,
  * where the kernel gives transparent huge pages on request, the scan must
  * also have taken the huge path (the region's AnonHugePages in smaps, a
@@ -10,6 +11,7 @@
  * a writer thread waits (mincore, without faulting) for pages ahead of the
  * scanner to appear and writes at once; whatever its writes returned, the
  * region must equal the store afterwards. */
+#define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -58,6 +60,46 @@ static bool huge_expected(uf_region *r)
 	return uf_region_engine(r) == UF_ENGINE_UFFD && thp_on_request() && !(off && !strcmp(off, "0"));
 }
 
+enum { MEM, FILESTORE, FN, KINDS };
+static const char *const kind_name[] = {"memory", "file", "function"};
+
+static int fill_pattern(void *ctx, uint64_t off, void *dst, size_t len)
+{
+	(void)ctx;
+	unsigned char *d = dst;
+	for (size_t i = 0; i < len; i++)
+		d[i] = pattern_byte(off + i);
+	return 0;
+}
+
+/* fixture_open's region over a store of the given kind holding the
+ * pattern (fx->buf: the expected bytes). */
+static void open_kind(struct fixture *fx, int kind, size_t bs)
+{
+	if (kind == MEM) {
+		fixture_open(fx, SIZE, bs, 0, PROT_READ);
+		return;
+	}
+	memset(fx, 0, sizeof(*fx));
+	fx->size = SIZE;
+	fx->buf = pattern_buf(SIZE);
+	if (kind == FILESTORE) {
+		int fd = memfd_create("thp", MFD_CLOEXEC);
+		ASSERT(fd >= 0);
+		ASSERT_EQ(write(fd, fx->buf, SIZE), (ssize_t)SIZE);
+		ASSERT_OK(uf_store_file(fd, UF_STORE_RDONLY, &fx->store));
+		close(fd); /* the store keeps its own */
+	} else {
+		ASSERT_OK(uf_store_fn(fill_pattern, NULL, SIZE, &fx->store));
+	}
+	struct uf_map_opts o;
+	uf_map_opts_init(&o);
+	o.engine = test_engine();
+	o.block_size = bs;
+	ASSERT_OK(uf_map(fx->store, 0, SIZE, PROT_READ, &o, &fx->r));
+	fx->p = uf_region_addr(fx->r);
+}
+
 static uint64_t scan(const unsigned char *p, size_t len)
 {
 	uint64_t s = 0;
@@ -79,16 +121,17 @@ static size_t blocks_in(size_t off, size_t len, size_t bs)
 	return (off + len - 1) / bs - off / bs + 1;
 }
 
-static void scan_evict_discard(size_t bs)
+static void scan_evict_discard(int kind, size_t bs)
 {
 	struct fixture fx;
-	fixture_open(&fx, SIZE, bs, 0, PROT_READ);
+	open_kind(&fx, kind, bs);
 	uint64_t s = scan(fx.p, SIZE);
 	ASSERT_EQ(s, scan(fx.buf, SIZE));
 	struct uf_stats st = stats_of(fx.r);
 	size_t huge = anon_huge(fx.p);
-	printf("%s: scan of %zu MiB in %zu KiB blocks: faults %llu loads %llu, AnonHugePages %zu MiB\n",
-	       uf_engine_name(uf_region_engine(fx.r)), SIZE >> 20, bs >> 10,
+	printf("%s, %s store: scan of %zu MiB in %zu KiB blocks: faults %llu loads %llu, "
+	       "AnonHugePages %zu MiB\n",
+	       uf_engine_name(uf_region_engine(fx.r)), kind_name[kind], SIZE >> 20, bs >> 10,
 	       (unsigned long long)st.faults, (unsigned long long)st.loads, huge >> 20);
 	ASSERT_EQ(st.loads, SIZE / bs);
 	if (huge_expected(fx.r)) {
@@ -152,10 +195,10 @@ static void *writer(void *arg)
 	return NULL;
 }
 
-static void race(int round)
+static void race(int kind, int round)
 {
 	struct fixture fx;
-	fixture_open(&fx, SIZE, 0, 0, PROT_READ);
+	open_kind(&fx, kind, 0);
 	size_t ps = page_size();
 	struct race w = {.p = fx.p, .npages = SIZE / ps};
 	pthread_t t;
@@ -174,8 +217,8 @@ static void race(int round)
 	atomic_store(&w.stop, true);
 	ASSERT_EQ(pthread_join(t, NULL), 0);
 	(void)s;
-	printf("round %d: %u writes refused, %u landed in an install and were undone\n", round,
-	       w.refused, w.landed);
+	printf("%s store, round %d: %u writes refused, %u landed in an install and were undone\n",
+	       kind_name[kind], round, w.refused, w.landed);
 	check_bytes(&fx, "after the racing writes");
 	fixture_close(&fx, 0);
 }
@@ -184,11 +227,14 @@ int main(void)
 {
 	test_init(120);
 	size_t ps = page_size();
-	scan_evict_discard(ps);
-	scan_evict_discard(ps << 8 < HUGE ? ps << 8 : ps); /* 1 MiB: no read-ahead window */
-	scan_evict_discard(HUGE);
-	for (int i = 0; i < 4; i++)
-		race(i);
+	for (int k = 0; k < KINDS; k++) {
+		scan_evict_discard(k, ps);
+		scan_evict_discard(k, ps << 8 < HUGE ? ps << 8 : ps); /* 1 MiB: no read-ahead window */
+		scan_evict_discard(k, HUGE);
+	}
+	for (int k = 0; k < KINDS; k++)
+		for (int i = 0; i < 3; i++)
+			race(k, i);
 	printf("ok\n");
 	return 0;
 }
