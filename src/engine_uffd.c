@@ -139,6 +139,8 @@ static void huge_stage(struct uf_region *r, size_t hs, int prot)
 		return;
 	void *ref = mmap(NULL, hs, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 			 -1, 0);
+	if (ref != MAP_FAILED)
+		(void)madvise(ref, hs, MADV_NOHUGEPAGE); /* plain pages: it is only read and written */
 	if (ref == MAP_FAILED || madvise(ref, hs, MADV_DONTFORK) || madvise(p, hs, MADV_HUGEPAGE) ||
 	    madvise(p, hs, MADV_DONTFORK) || madvise((void *)r->base, r->len, MADV_HUGEPAGE) ||
 	    uf__uffd_register(r->uffd, (uintptr_t)p, hs, UFFDIO_REGISTER_MODE_WP, NULL)) {
@@ -200,6 +202,8 @@ int uf__uffd_attach(struct uf_region *r, uint64_t features)
 	/* Huge-page windows need the region aligned to the huge page size. */
 	size_t hs = huge_size(r, inthread, move);
 	void *base = map_aligned(r->len, hs, prot);
+	if (base == MAP_FAILED && hs) /* the slack did not fit (RLIMIT_AS): no huge pages */
+		base = map_aligned(r->len, hs = 0, prot);
 	if (base == MAP_FAILED)
 		goto fail;
 	r->base = (uintptr_t)base;
@@ -219,6 +223,15 @@ int uf__uffd_attach(struct uf_region *r, uint64_t features)
 		e = -errno;
 		goto fail;
 	}
+	/* No transparent huge pages where we do not ask for them (huge_stage
+	 * does; the region below), also where the system gives them to every
+	 * mapping: a write
+	 * fault on a missing page of a huge-page-eligible range allocates and
+	 * zeroes a whole huge page before the kernel sees it is ours to
+	 * serve, and then frees it (measured: twice the time of a first write
+	 * there); and a huge page in the pool would refuse the moves that
+	 * park blocks in it. Advisory: a kernel without THP refuses it. */
+	(void)madvise(pool, plen, MADV_NOHUGEPAGE);
 
 	uint64_t ioctls = 0;
 	uint64_t mode = UFFDIO_REGISTER_MODE_MISSING | (wp ? UFFDIO_REGISTER_MODE_WP : 0);
@@ -236,6 +249,8 @@ int uf__uffd_attach(struct uf_region *r, uint64_t features)
 	}
 	if (hs && (r->eng_flags & UF__UFFD_MOVE))
 		huge_stage(r, hs, prot);
+	if (!r->hsize)
+		(void)madvise(base, r->len, MADV_NOHUGEPAGE);
 	return 0;
 fail:
 	uf__uffd_detach(r);

@@ -78,17 +78,16 @@ static void thread_exit(void *p)
 	uf_stack_guard_thread_fini();
 }
 
-/* "2097152", "2048k", "2m": bytes; 0 if unparsable, negative, or too big
- * to represent (a suffix must not wrap the value round). */
+/* "2097152", "2048k", "2m": decimal bytes; 0 if unparsable (a sign, a
+ * space, hex, anything but digits and one suffix), or too big to represent
+ * (a suffix must not wrap the value round). */
 static size_t parse_size(const char *s)
 {
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (*s == '-')
+	if (*s < '0' || *s > '9')
 		return 0;
 	char *end;
 	errno = 0;
-	unsigned long long v = strtoull(s, &end, 0);
+	unsigned long long v = strtoull(s, &end, 10);
 	if (errno || end == s)
 		return 0;
 	unsigned shift = 0;

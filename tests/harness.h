@@ -123,6 +123,16 @@ static inline uint8_t pattern_byte(uint64_t off)
 	return (uint8_t)(x >> 56) ^ (uint8_t)off;
 }
 
+/* A uf_fill_fn (uf_store_fn) of the pattern. */
+static inline int pattern_fill(void *ctx, uint64_t off, void *dst, size_t len)
+{
+	(void)ctx;
+	unsigned char *d = dst;
+	for (size_t i = 0; i < len; i++)
+		d[i] = pattern_byte(off + i);
+	return 0;
+}
+
 /* A malloc'd buffer of size pattern bytes and a memory store over it (*s);
  * returns the buffer (the caller frees it after closing the store). */
 /* size bytes of the pattern, malloc'd. */

@@ -9,15 +9,6 @@
 
 #include "common.h"
 
-static int fill(void *ctx, uint64_t off, void *dst, size_t len)
-{
-	(void)ctx;
-	unsigned char *d = dst;
-	for (size_t i = 0; i < len; i++)
-		d[i] = pattern_byte(off + i);
-	return 0;
-}
-
 static void rw(size_t npages, size_t bs, size_t budget, int prot)
 {
 	size_t ps = page_size(), size = npages * ps;
@@ -51,7 +42,7 @@ static void nested(void)
 {
 	size_t ps = (size_t)sysconf(_SC_PAGESIZE), size = 64 * ps;
 	uf_store *fs, *ms;
-	ASSERT_OK(uf_store_fn(fill, NULL, size, &fs));
+	ASSERT_OK(uf_store_fn(pattern_fill, NULL, size, &fs));
 	struct uf_map_opts o;
 	uf_map_opts_init(&o);
 	o.engine = test_engine();

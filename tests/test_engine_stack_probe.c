@@ -397,12 +397,13 @@ static void test_distance_env(char **argv)
 		printf("USERFAULT_STACK_DISTANCE not checked: /proc/self/exe is qemu under qemu-user\n");
 		return;
 	}
-	const char *vals[] = {"3m", "3145728", "3072k"};
-	for (size_t i = 0; i < 3; i++)
+	const char *vals[] = {"3m", "3145728", "3072k", "03m"};
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++)
 		ASSERT_EQ(child_distance_mib(argv, vals[i]), 3);
 	int def = child_distance_mib(argv, NULL);
 	ASSERT(def != 3);
-	const char *bad[] = {"17179869185g", "18446744073709551616", "-1", "-3m", "2g", "4095", "abc", "3x", ""};
+	const char *bad[] = {"17179869185g", "18446744073709551616", "-1", "-3m", "2g", "4095", "abc", "3x", "",
+			     " 3m", "+3m", "0x300000", "3m "};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (child_distance_mib(argv, bad[i]) != def)
 			FAIL("USERFAULT_STACK_DISTANCE=\"%s\" was not ignored", bad[i]);

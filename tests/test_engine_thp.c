@@ -63,15 +63,6 @@ static bool huge_expected(uf_region *r)
 enum { MEM, FILESTORE, FN, KINDS };
 static const char *const kind_name[] = {"memory", "file", "function"};
 
-static int fill_pattern(void *ctx, uint64_t off, void *dst, size_t len)
-{
-	(void)ctx;
-	unsigned char *d = dst;
-	for (size_t i = 0; i < len; i++)
-		d[i] = pattern_byte(off + i);
-	return 0;
-}
-
 /* fixture_open's region over a store of the given kind holding the
  * pattern (fx->buf: the expected bytes). */
 static void open_kind(struct fixture *fx, int kind, size_t bs)
@@ -90,7 +81,7 @@ static void open_kind(struct fixture *fx, int kind, size_t bs)
 		ASSERT_OK(uf_store_file(fd, UF_STORE_RDONLY, &fx->store));
 		close(fd); /* the store keeps its own */
 	} else {
-		ASSERT_OK(uf_store_fn(fill_pattern, NULL, SIZE, &fx->store));
+		ASSERT_OK(uf_store_fn(pattern_fill, NULL, SIZE, &fx->store));
 	}
 	struct uf_map_opts o;
 	uf_map_opts_init(&o);
