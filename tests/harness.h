@@ -10,6 +10,7 @@
 #define UF_TEST_HARNESS_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -121,6 +122,20 @@ static inline uint8_t pattern_byte(uint64_t off)
 {
 	uint64_t x = off * 0x9E3779B97F4A7C15ull;
 	return (uint8_t)(x >> 56) ^ (uint8_t)off;
+}
+
+/* Whether the kernel gives transparent huge pages to MADV_HUGEPAGE
+ * mappings (huge-page windows, uf_map(3)). */
+static inline bool thp_on_request(void)
+{
+	char buf[128] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = 0;
+		fclose(f);
+	}
+	return buf[0] && !strstr(buf, "[never]");
 }
 
 /* A uf_fill_fn (uf_store_fn) of the pattern. */

@@ -24,17 +24,22 @@
  * exit with it, test_stats_init frees it after closing the store. */
 static unsigned char *g_last_buf;
 
-static uf_region *map_one(uf_store **s, unsigned flags, size_t budget)
+static uf_region *map_len(uf_store **s, size_t len, int prot, unsigned flags, size_t budget)
 {
-	g_last_buf = pattern_store(RLEN, s);
+	g_last_buf = pattern_store(len, s);
 	struct uf_map_opts o;
 	uf_map_opts_init(&o);
 	o.engine = test_engine();
 	o.flags = flags;
 	o.max_resident = budget;
 	uf_region *r;
-	ASSERT_OK(uf_map(*s, 0, RLEN, PROT_READ | PROT_WRITE, &o, &r));
+	ASSERT_OK(uf_map(*s, 0, len, prot, &o, &r));
 	return r;
+}
+
+static uf_region *map_one(uf_store **s, unsigned flags, size_t budget)
+{
+	return map_len(s, RLEN, PROT_READ | PROT_WRITE, flags, budget);
 }
 
 static uint64_t touch(uf_region *r)
@@ -58,6 +63,13 @@ static int child(const char *mode)
 		touch(b);
 		ASSERT_OK(uf_unmap(a, 0));
 		return 0; /* b stays mapped: STATS reports it at exit */
+	}
+	if (!strcmp(mode, "huge") || !strcmp(mode, "huge-off")) {
+		/* read-only, 4 MiB, the budget holding it: huge-page windows */
+		if (!strcmp(mode, "huge-off"))
+			setenv("USERFAULT_THP", "0", 1);
+		ASSERT_OK(uf_unmap(map_len(&s1, 4 * RLEN, PROT_READ, 0, 0), 0));
+		return 0;
 	}
 	if (!strcmp(mode, "publish")) {
 		uf_region *a = map_one(&s1, 0, RLEN / 4); /* faults go on: it evicts */
@@ -144,6 +156,24 @@ static void test_verbose(void)
 	ASSERT(strstr(buf, "read-ahead off: UF_MAP_NO_READAHEAD") != NULL);
 	ASSERT(strstr(buf, "default: min(length, RAM/2)") != NULL);
 	ASSERT_EQ(count(buf, "userfault: stats"), 0);
+}
+
+/* VERBOSE names huge-page windows where a region has them: a read-only
+ * region under the uffd engine (uf_map(3)), unless USERFAULT_THP=0. */
+static void test_verbose_huge(void)
+{
+	static char buf[16384];
+	run_to_end("huge", "USERFAULT_VERBOSE=1", buf, sizeof(buf));
+	printf("%s", buf);
+	/* The engine the child got (auto picks the first it may use). */
+	const char *off = getenv("USERFAULT_THP");
+	bool want = strstr(buf, ": engine uffd ") && thp_on_request() && !(off && !strcmp(off, "0"));
+	ASSERT_EQ(count(buf, ": huge pages on: a sequential run reads whole 2 MiB huge pages"),
+		  want && sysconf(_SC_PAGESIZE) == 4096 ? 1 : 0);
+	ASSERT_EQ(count(buf, ": huge pages on"), want ? 1 : 0);
+	run_to_end("huge-off", "USERFAULT_VERBOSE=1", buf, sizeof(buf));
+	ASSERT_EQ(count(buf, ": huge pages on"), 0);
+	ASSERT_EQ(count(buf, ": engine "), 1);
 }
 
 /* A switch is on for "1" only: other values are ignored (userfault.7). */
@@ -288,6 +318,7 @@ int main(int argc, char **argv)
 		SKIP("re-executes itself through /proc/self/exe, which qemu-user cannot");
 	test_stats_init();
 	test_verbose();
+	test_verbose_huge();
 	test_switch_values();
 	test_stats();
 	test_publish();

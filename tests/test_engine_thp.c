@@ -41,19 +41,6 @@ static size_t anon_huge(const void *addr)
 	return total;
 }
 
-/* Whether the kernel gives huge pages to MADV_HUGEPAGE mappings. */
-static bool thp_on_request(void)
-{
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-	char buf[128] = "";
-	if (f) {
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = 0;
-		fclose(f);
-	}
-	return buf[0] && !strstr(buf, "[never]");
-}
-
 static bool huge_expected(uf_region *r)
 {
 	const char *off = getenv("USERFAULT_THP");
