@@ -45,6 +45,35 @@ static inline void fixture_close(struct fixture *fx, unsigned flags)
 	free(fx->buf);
 }
 
+/* The region's AnonHugePages from /proc/self/smaps, in bytes. */
+static inline size_t anon_huge(const void *addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	ASSERT(f);
+	char line[512];
+	bool in = false;
+	size_t kb = 0, total = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+			continue;
+		}
+		if (in && sscanf(line, "AnonHugePages: %zu kB", &kb) == 1)
+			total += kb << 10;
+	}
+	fclose(f);
+	return total;
+}
+
+/* Whether a read-only region whose budget holds it, over a signal-safe
+ * store, reads in huge-page windows here (uf_map(3)). */
+static inline bool huge_expected(uf_region *r)
+{
+	const char *off = getenv("USERFAULT_THP");
+	return uf_region_engine(r) == UF_ENGINE_UFFD && thp_on_request() && !(off && !strcmp(off, "0"));
+}
+
 static inline struct uf_stats stats_of(uf_region *r)
 {
 	struct uf_stats st;

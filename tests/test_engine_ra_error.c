@@ -54,6 +54,8 @@ static void on_bus(int sig, siginfo_t *si, void *uc)
 	siglongjmp(jb, 1);
 }
 
+static bool g_huge_scan; /* the huge scan: its last huge page must load as one */
+
 static void scan(size_t bs, unsigned stride, unsigned nblk, unsigned flags, int prot, unsigned budget)
 {
 	size_t size = (size_t)nblk * bs, ps = page_size();
@@ -98,6 +100,8 @@ static void scan(size_t bs, unsigned stride, unsigned nblk, unsigned flags, int 
 			}
 		}
 	}
+	if (g_huge_scan && huge_expected(r))
+		ASSERT_GE(anon_huge((const void *)p), (size_t)2 << 20);
 	ASSERT_OK(uf_unmap(r, 0));
 	ASSERT_OK(uf_store_close(s));
 }
@@ -121,6 +125,7 @@ int main(void)
 		scan(ps, 1, nblk, k ? UF_STORE_NOT_SIGSAFE : 0, PROT_READ | PROT_WRITE, 160);
 	/* Read-only, the budget holding it, a signal-safe store: huge-page
 	 * windows under the in-thread engine (the last huge page loads as one). */
+	g_huge_scan = true;
 	scan(ps, 1, nhuge, 0, PROT_READ, 0);
 	free(g_buf);
 	printf("ok\n");

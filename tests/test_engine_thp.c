@@ -20,33 +20,6 @@
 #define HUGE ((size_t)2 << 20)
 #define SIZE ((size_t)64 << 20)
 
-/* The region's AnonHugePages from /proc/self/smaps, in bytes. */
-static size_t anon_huge(const void *addr)
-{
-	FILE *f = fopen("/proc/self/smaps", "r");
-	ASSERT(f);
-	char line[512];
-	bool in = false;
-	size_t kb = 0, total = 0;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long lo, hi;
-		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
-			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
-			continue;
-		}
-		if (in && sscanf(line, "AnonHugePages: %zu kB", &kb) == 1)
-			total += kb << 10;
-	}
-	fclose(f);
-	return total;
-}
-
-static bool huge_expected(uf_region *r)
-{
-	const char *off = getenv("USERFAULT_THP");
-	return uf_region_engine(r) == UF_ENGINE_UFFD && thp_on_request() && !(off && !strcmp(off, "0"));
-}
-
 enum { MEM, FILESTORE, FN, KINDS };
 static const char *const kind_name[] = {"memory", "file", "function"};
 
