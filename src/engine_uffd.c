@@ -149,6 +149,13 @@ static void huge_stage(struct uf_region *r, size_t hs, int prot)
 			munmap(ref, hs);
 		return;
 	}
+	uint64_t nslots = (r->len + hs - 1) / hs;
+	r->htouched = calloc((nslots + 63) / 64, sizeof(*r->htouched));
+	if (!r->htouched) {
+		munmap(p, hs);
+		munmap(ref, hs);
+		return;
+	}
 	r->hstage = p;
 	r->href = ref;
 	r->hsize = hs;
@@ -274,10 +281,12 @@ void uf__uffd_detach(struct uf_region *r)
 	if (r->hstage) {
 		munmap(r->hstage, r->hsize);
 		munmap(r->href, r->hsize);
+		free(r->htouched);
 	}
 	r->base = 0;
 	r->pool = NULL;
 	r->hstage = r->href = NULL;
+	r->htouched = NULL;
 	r->hsize = 0;
 }
 
@@ -290,6 +299,7 @@ UF_SIGCTX void *uf__uffd_frame_buf(struct uf_region *r, uint32_t f, uint64_t blk
 UF_SIGCTX int uf__uffd_install(struct uf_region *r, uint32_t f, uint64_t blk, size_t len,
 			       bool writable)
 {
+	uf__huge_touch(r, (uintptr_t)uf__blk_addr(r, blk), len);
 	uintptr_t dst = (uintptr_t)uf__blk_addr(r, blk), src = slot(r, f);
 	bool wp = !writable && (r->eng_flags & UF__UFFD_WP);
 	/* A moved page arrives writable, and protecting it afterwards leaves a
@@ -313,6 +323,7 @@ UF_SIGCTX int uf__uffd_install(struct uf_region *r, uint32_t f, uint64_t blk, si
 
 UF_SIGCTX int uf__uffd_park(struct uf_region *r, uint32_t f, uint64_t blk, size_t len)
 {
+	uf__huge_touch(r, (uintptr_t)uf__blk_addr(r, blk), len);
 	uintptr_t a = (uintptr_t)uf__blk_addr(r, blk), s = slot(r, f);
 	if (r->eng_flags & UF__UFFD_MOVE) {
 		uint64_t mode = UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES | nowake(r, UFFDIO_MOVE_MODE_DONTWAKE);
@@ -342,6 +353,7 @@ UF_SIGCTX int uf__uffd_park(struct uf_region *r, uint32_t f, uint64_t blk, size_
  * (uf__uffd_park, which also copes with what the move could not do). */
 UF_SIGCTX int uf__uffd_park_run(struct uf_region *r, uint32_t f0, uint64_t b0, size_t len, size_t *done)
 {
+	uf__huge_touch(r, (uintptr_t)uf__blk_addr(r, b0), len);
 	uintptr_t a = (uintptr_t)uf__blk_addr(r, b0), s = slot(r, f0);
 	*done = 0;
 	if (r->eng_flags & UF__UFFD_MOVE) {
@@ -377,12 +389,14 @@ UF_SIGCTX void uf__uffd_release(struct uf_region *r, uint32_t f, uint64_t blk, s
 /* Forgets a clean mapped block: nothing to keep, one call. */
 UF_SIGCTX int uf__uffd_zap(struct uf_region *r, uint32_t f, uint64_t blk, size_t len)
 {
+	uf__huge_touch(r, (uintptr_t)uf__blk_addr(r, blk), len);
 	(void)f;
 	return madvise(uf__blk_addr(r, blk), len, MADV_DONTNEED) ? -errno : 0;
 }
 
 UF_SIGCTX int uf__uffd_protect(struct uf_region *r, uint64_t blk, size_t len, bool on)
 {
+	uf__huge_touch(r, (uintptr_t)uf__blk_addr(r, blk), len);
 	if (!(r->eng_flags & UF__UFFD_WP))
 		return 0;
 	/* The kernel refuses WP together with DONTWAKE (protecting wakes no
@@ -415,6 +429,7 @@ UF_SIGCTX void uf__uffd_stage_put(struct uf_region *r, unsigned token)
 
 UF_SIGCTX int uf__uffd_install_clean(struct uf_region *r, uint64_t blk, size_t len, const void *src)
 {
+	uf__huge_touch(r, (uintptr_t)uf__blk_addr(r, blk), len);
 	uint64_t mode = ((r->eng_flags & UF__UFFD_WP) ? UFFDIO_COPY_MODE_WP : 0) |
 			nowake(r, UFFDIO_COPY_MODE_DONTWAKE);
 	return uf__uffd_copy(r->uffd, (uintptr_t)uf__blk_addr(r, blk), (uintptr_t)src, len, mode);
@@ -423,6 +438,7 @@ UF_SIGCTX int uf__uffd_install_clean(struct uf_region *r, uint64_t blk, size_t l
 UF_SIGCTX int uf__uffd_install_frames(struct uf_region *r, uint32_t f0, uint64_t blk, size_t len,
 				      size_t *done)
 {
+	uf__huge_touch(r, (uintptr_t)uf__blk_addr(r, blk), len);
 	uintptr_t dst = (uintptr_t)uf__blk_addr(r, blk), src = slot(r, f0);
 	size_t moved = 0;
 	*done = 0;

@@ -1281,9 +1281,13 @@ UF_SIGCTX static bool huge_window(const struct uf_region *r, uint64_t blk, uint6
 		return false;
 	/* Blocks of a huge page each: every load is one (no run to wait for). */
 	uint64_t nh = r->hsize >> r->bshift;
-	if (nh > 1 && !seq)
+	/* A run is known sequential once it crosses a boundary; a fault at the
+	 * region's start is taken for the start of one (most scans start
+	 * there), so its first huge page is read whole too. */
+	if (nh > 1 && !seq && blk)
 		return false;
-	return !(blk & (nh - 1)) && blk + nh <= end && ((blk + nh) << r->bshift) <= r->data_len;
+	return !(blk & (nh - 1)) && blk + nh <= end && ((blk + nh) << r->bshift) <= r->data_len &&
+	       !uf__huge_touched(r, (uintptr_t)uf__blk_addr(r, blk));
 }
 
 UF_SIGCTX static bool load_huge(struct uf_region *r, uint64_t blk, uint32_t f0)

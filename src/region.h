@@ -228,6 +228,10 @@ struct uf_region {
 	size_t hsize;
 	void *hstage;
 	void *href;    /* a copy of the window's bytes, for stores we cannot peek */
+	/* A bit per huge-page slot of the region that may have a page table
+	 * (a block was installed there other than as a huge page, or a huge
+	 * page there was split): a huge page moved there would be split. */
+	_Atomic uint64_t *htouched;
 	bool hpeek;    /* the store's bytes can be read in place (uf__store_peek) */
 	uint32_t *hframes;
 	_Atomic bool hbusy, hon;
@@ -271,6 +275,22 @@ int uf__pager_sync(struct uf_region *r, uint64_t b0, uint64_t b1);
 int uf__pager_drop(struct uf_region *r, uint64_t b0, uint64_t b1, bool writeback);
 int uf__pager_prefetch(struct uf_region *r, uint64_t b0, uint64_t b1);
 uint64_t uf__pager_dirty(struct uf_region *r);
+
+/* Huge-page slots (r->htouched): mark [addr, addr + len) as touched, and
+ * ask whether the slot holding addr is. */
+UF_SIGCTX static inline void uf__huge_touch(struct uf_region *r, uintptr_t addr, size_t len)
+{
+	if (!r->htouched || !len)
+		return;
+	uint64_t s0 = (addr - r->base) / r->hsize, s1 = (addr + len - 1 - r->base) / r->hsize;
+	for (uint64_t s = s0; s <= s1; s++)
+		atomic_fetch_or_explicit(&r->htouched[s / 64], 1ull << (s % 64), memory_order_relaxed);
+}
+UF_SIGCTX static inline bool uf__huge_touched(const struct uf_region *r, uintptr_t addr)
+{
+	uint64_t s = (addr - r->base) / r->hsize;
+	return atomic_load_explicit(&r->htouched[s / 64], memory_order_relaxed) >> (s % 64) & 1;
+}
 
 /* Block geometry helpers. */
 static inline size_t uf__blk_install_len(const struct uf_region *r, uint64_t blk)
