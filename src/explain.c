@@ -922,7 +922,8 @@ UF_SIGCTX static void put_address_verdict(struct uf__out *o, const siginfo_t *si
 	}
 
 	/* Ours: a region or a raw area. Its bookkeeping is read under the
-	 * registry's read-side section, so it cannot be freed meanwhile. */
+	 * registry's read-side section, so it cannot be freed meanwhile
+	 * (asynchronous signals are blocked: uf_explain). */
 	struct uf__range rg;
 	unsigned tok = uf__registry_enter();
 	bool ours = uf__registry_find(addr, &rg);
@@ -977,11 +978,27 @@ UF_SIGCTX static void put_fault_record(struct uf__out *o, const void *uc)
 	uf__out_ch(o, '.');
 }
 
+UF_SIGCTX static int explain(const siginfo_t *si, const void *uc, char *buf, size_t len);
+
+/* Asynchronous signals wait while it runs: a signal handler that left it
+ * by siglongjmp would leave a file of its open (or, for the program's
+ * life, a registry reader counted), and one that forked in it would hand
+ * the child a registry reader that leaves twice. */
 UF_SIGCTX int uf_explain(const siginfo_t *si, const void *uc, char *buf, size_t len)
 {
 	if (!si || (!buf && len))
 		return -EINVAL;
 	int saved = errno;
+	sigset_t old;
+	uf__async_block(&old);
+	int n = explain(si, uc, buf, len);
+	uf__async_restore(&old);
+	errno = saved;
+	return n;
+}
+
+UF_SIGCTX static int explain(const siginfo_t *si, const void *uc, char *buf, size_t len)
+{
 	struct uf__out o = {buf, len, 0};
 	int sig = si->si_signo;
 
@@ -1059,6 +1076,5 @@ UF_SIGCTX int uf_explain(const siginfo_t *si, const void *uc, char *buf, size_t 
 	uf__out_str(&o, " of process ");
 	uf__out_dec(&o, getpid());
 	uf__out_ch(&o, '.');
-	errno = saved;
 	return uf__out_end(&o);
 }

@@ -276,7 +276,13 @@ int uf_handle_fault(int sig, siginfo_t *info, void *ucontext)
 	if (!info || !ucontext)
 		return 0; /* not a handler's arguments: nothing to serve or resume */
 	int saved = errno;
+	/* The program's handler need not block what ours does (its sa_mask
+	 * is its own): asynchronous signals wait here too while the fault is
+	 * served, as uf_map(3) promises for every fault the library serves. */
+	sigset_t old;
+	uf__async_block(&old);
 	int r = uf__fault_dispatch(sig, info, ucontext);
+	uf__async_restore(&old);
 	errno = saved;
 	return r == UF__HANDLED;
 }

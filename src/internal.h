@@ -110,8 +110,8 @@ static inline void uf__mutex_reset_after_fork(pthread_mutex_t *m)
  * runs when the call returns, and is served like any other access. */
 UF_SIGCTX void uf__async_sigset(sigset_t *set);
 /* Blocks them in the calling thread (old mask in *old) / restores *old. */
-void uf__async_block(sigset_t *old);
-void uf__async_restore(const sigset_t *old);
+UF_SIGCTX void uf__async_block(sigset_t *old);
+UF_SIGCTX void uf__async_restore(const sigset_t *old);
 
 /* Anonymous private mapping, MAP_NORESERVE; NULL on failure (errno set). */
 void *uf__map_anon(size_t len, int prot);

@@ -2038,12 +2038,12 @@ int uf__pager_init(struct uf_region *r)
 	bool peek = src != NULL;
 	if (src) {
 		struct uf__range rg;
-		for (int i = 0; i < 2; i++) {
-			if (uf__registry_get((uintptr_t)src + (i ? r->data_len - 1 : 0), &rg)) {
-				uf__registry_put(&rg);
+		sigset_t mask;
+		unsigned tok = uf__registry_enter_masked(&mask);
+		for (int i = 0; i < 2; i++)
+			if (uf__registry_find((uintptr_t)src + (i ? r->data_len - 1 : 0), &rg))
 				peek = false;
-			}
-		}
+		uf__registry_exit_masked(tok, &mask);
 		r->direct = peek && !uf__getenv_off("USERFAULT_DIRECT");
 	}
 	/* Huge-page windows where the engine set them up (load_huge): a

@@ -45,6 +45,18 @@ UF_SIGCTX void uf__registry_exit(unsigned token)
 	atomic_fetch_sub_explicit(&g_readers[token & 1], 1, memory_order_release);
 }
 
+UF_SIGCTX unsigned uf__registry_enter_masked(sigset_t *old)
+{
+	uf__async_block(old);
+	return uf__registry_enter();
+}
+
+UF_SIGCTX void uf__registry_exit_masked(unsigned token, const sigset_t *old)
+{
+	uf__registry_exit(token);
+	uf__async_restore(old);
+}
+
 UF_SIGCTX bool uf__registry_find(uintptr_t addr, struct uf__range *out)
 {
 	const struct table *t = atomic_load_explicit(&g_table, memory_order_acquire);

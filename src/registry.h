@@ -42,6 +42,13 @@ void uf__registry_after_fork(void);
 UF_SIGCTX unsigned uf__registry_enter(void);
 UF_SIGCTX void uf__registry_exit(unsigned token);
 UF_SIGCTX bool uf__registry_find(uintptr_t addr, struct uf__range *out);
+/* The same section for code outside the fault handlers (whose sa_mask
+ * already holds them back): asynchronous signals wait until exit, so a
+ * signal handler can neither leave the section by siglongjmp (its reader
+ * would stay counted, and every later writer would wait for it for ever)
+ * nor fork inside it (the child's count would go below zero). */
+UF_SIGCTX unsigned uf__registry_enter_masked(sigset_t *old);
+UF_SIGCTX void uf__registry_exit_masked(unsigned token, const sigset_t *old);
 /* Finds addr and, if the entry has a count, takes a reference (drop it with
  * uf__registry_put). No read section needed around it. */
 UF_SIGCTX bool uf__registry_get(uintptr_t addr, struct uf__range *out);

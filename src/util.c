@@ -86,14 +86,14 @@ UF_SIGCTX void uf__async_sigset(sigset_t *set)
 		sigdelset(set, sync_sigs[i]);
 }
 
-void uf__async_block(sigset_t *old)
+UF_SIGCTX void uf__async_block(sigset_t *old)
 {
 	sigset_t set;
 	uf__async_sigset(&set);
 	pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
-void uf__async_restore(const sigset_t *old) { pthread_sigmask(SIG_SETMASK, old, NULL); }
+UF_SIGCTX void uf__async_restore(const sigset_t *old) { pthread_sigmask(SIG_SETMASK, old, NULL); }
 
 void *uf__map_anon(size_t len, int prot)
 {

@@ -6,6 +6,9 @@
  *  - a program handler that does not call it: the region's faults are not
  *    served, the program's handler receives them at the faulting address
  *    (SIGBUS, or SIGSEGV under the signal engine), never zeros;
+ *  - under such a handler, whose sa_mask blocks nothing, asynchronous
+ *    signals are still blocked while the library serves the fault (the
+ *    store's read sees SIGUSR1 blocked; the mask is back afterwards);
  *  - uf_stats().write_faults counts only writes that faulted: 0 under
  *    asynchronous write tracking, also for a first write to a block not
  *    yet loaded, or to one another thread is loading. */
@@ -128,6 +131,48 @@ static void test_write_during_load(void)
 	ASSERT_OK(uf_store_close(s));
 }
 
+/* The fill records whether SIGUSR1 was blocked in the thread that ran it. */
+static _Atomic int g_fill_usr1 = -1;
+static int mask_fill(void *ctx, uint64_t off, void *dst, size_t len)
+{
+	(void)ctx;
+	sigset_t cur;
+	pthread_sigmask(SIG_BLOCK, NULL, &cur);
+	atomic_store(&g_fill_usr1, sigismember(&cur, SIGUSR1));
+	for (size_t i = 0; i < len; i++)
+		((unsigned char *)dst)[i] = pattern_byte(off + i);
+	return 0;
+}
+
+static void test_handle_fault_mask(void)
+{
+	size_t ps = page_size();
+	uf_store *s;
+	ASSERT_OK(uf_store_fn(mask_fill, NULL, 8 * ps, &s));
+	struct uf_map_opts o;
+	uf_map_opts_init(&o);
+	o.engine = test_engine();
+	o.flags = UF_MAP_NO_READAHEAD;
+	uf_region *r;
+	ASSERT_OK(uf_map(s, 0, 8 * ps, PROT_READ, &o, &r));
+	volatile unsigned char *p = uf_region_addr(r);
+	install_prog(1); /* its sa_mask is empty */
+	sigset_t none, after;
+	sigemptyset(&none);
+	ASSERT_EQ(pthread_sigmask(SIG_SETMASK, &none, NULL), 0);
+	unsigned char v;
+	ASSERT_EQ(try_load(p, 2 * ps + 1, &v), 1);
+	ASSERT_EQ(handle_ret, 1);
+	ASSERT_EQ(v, pattern_byte(2 * ps + 1));
+	int usr1_blocked = atomic_load(&g_fill_usr1);
+	ASSERT_EQ(usr1_blocked, 1);
+	ASSERT_EQ(pthread_sigmask(SIG_BLOCK, NULL, &after), 0);
+	ASSERT_EQ(sigismember(&after, SIGUSR1), 0);
+	restore_lib();
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+}
+
 int main(void)
 {
 	test_init(60);
@@ -157,6 +202,8 @@ int main(void)
 	ASSERT_EQ((uintptr_t)got_addr, (uintptr_t)(fx.p + 7 * ps));
 	ASSERT_EQ(fx.buf[3], pattern_byte(3));
 	restore_lib();
+
+	test_handle_fault_mask();
 
 	/* A handler that does not: nothing is served behind its back. */
 	install_prog(0);
