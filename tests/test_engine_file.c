@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* A file store: reads come from the file, uf_sync writes back with pwrite,
- * a read-only file descriptor gives a store whose write-back fails -EROFS. */
+ * a read-only file descriptor gives a store whose write-back fails -EROFS;
+ * the file shrank: a read past its end fails (-EIO, SIGBUS), a block
+ * written back past it makes it grow to that block's end. */
 #include <fcntl.h>
 #include <sys/stat.h>
 
@@ -48,6 +50,24 @@ int main(void)
 	ASSERT_EQ(pread(fd, &b, 1, size - 1), 1);
 	ASSERT_EQ(b, 0x24);
 	ASSERT_OK(uf_store_close(s));
+
+	/* The file shrinks under a region. */
+	ASSERT_OK(uf_store_file(fd, 0, &s));
+	ASSERT_OK(uf_map(s, 0, size, PROT_READ | PROT_WRITE, &o, &r));
+	p = uf_region_addr(r);
+	ASSERT_EQ(p[9 * ps], want[9 * ps]); /* block 4 resident */
+	p[9 * ps] = 0x77;
+	ASSERT_EQ(ftruncate(fd, 2 * ps), 0);
+	unsigned char got;
+	ASSERT_EQ(uf_try_read(&got, p + 20 * ps, 1), -EFAULT); /* block 10: past the end */
+	ASSERT_OK(uf_sync(r, NULL, 0));
+	ASSERT_EQ(fstat(fd, &st), 0);
+	ASSERT_EQ(st.st_size, (off_t)(10 * ps));
+	ASSERT_EQ(pread(fd, &b, 1, 9 * ps), 1);
+	ASSERT_EQ(b, 0x77);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	ASSERT_EQ(pwrite(fd, want, size, 0), (ssize_t)size);
 
 	/* read-only descriptor */
 	char proc[64];
