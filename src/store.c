@@ -53,7 +53,17 @@ static __thread int t_slot __attribute__((tls_model("initial-exec"))) = -1;
 
 __thread bool uf__t_async_blocked __attribute__((tls_model("initial-exec")));
 
+static __thread uint64_t t_began_ms __attribute__((tls_model("initial-exec")));
+
 int uf__store_thread_slot(void) { return t_pool ? t_slot : -1; }
+uint64_t uf__store_call_began_ms(void) { return t_pool ? t_began_ms : 0; }
+
+UF_SIGCTX static uint64_t mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
 UF_SIGCTX bool uf__store_own_thread(const uf_store *s) { return t_pool && t_pool == s->pool; }
 
 /* Moves a push stack into f in push order. Under p->mu. */
@@ -125,6 +135,7 @@ UF_SIGCTX static inline int ret_of(int r)
 UF_SIGCTX static int call(uf_store *s, struct uf__store_req *q)
 {
 	int r;
+	t_began_ms = q->began_ms;
 	switch (q->op) {
 	case OP_READ:
 		r = s->ops.read(s->ctx, q->off, q->buf, q->len);
@@ -139,6 +150,7 @@ UF_SIGCTX static int call(uf_store *s, struct uf__store_req *q)
 		r = s->ops.flush ? s->ops.flush(s->ctx) : 0;
 		break;
 	}
+	t_began_ms = 0;
 	return ret_of(r);
 }
 
@@ -332,9 +344,14 @@ UF_SIGCTX int uf__store_read(uf_store *s, uint64_t off, void *dst, size_t len)
 		memset(dst, 0, len);
 	uint64_t t0 = uf__diag_start();
 	if (uf__unlikely(s->pool)) {
-		if (s->fast_read && s->fast_read(s->ctx, off, dst, len) == 0)
-			return 0;
-		struct uf__store_req q = {.op = OP_READ, .off = off, .buf = dst, .len = len};
+		uint64_t began = 0;
+		if (s->fast_read) {
+			began = mono_ms();
+			if (s->fast_read(s->ctx, off, dst, len) == 0)
+				return 0;
+		}
+		struct uf__store_req q = {.op = OP_READ, .off = off, .buf = dst, .len = len,
+					  .began_ms = began};
 		int e = pool_call(s, &q);
 		uf__diag_stop(&s->ns_read, t0);
 		return e;

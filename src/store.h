@@ -17,6 +17,7 @@ struct uf__store_req {
 	size_t len;
 	int result;
 	_Atomic uint32_t done; /* futex word: 0 while pending */
+	uint64_t began_ms;     /* CLOCK_MONOTONIC ms the call began, if before the hand-off */
 	/* Optional (uf__store_read_async): run by the store thread once the
 	 * call is done, instead of setting done; it owns the record then. */
 	void (*then)(struct uf__store_req *q);
@@ -98,6 +99,10 @@ extern __thread bool uf__t_async_blocked;
  * flush), for stores that keep per-thread state such as connections.
  * -1 on any other thread. */
 int uf__store_thread_slot(void);
+/* On a store thread inside a store call: when that call began
+ * (CLOCK_MONOTONIC, ms), if it began before it was handed over (a fast
+ * read that failed first); else 0. A store's retry window counts from it. */
+uint64_t uf__store_call_began_ms(void);
 /* Whether the calling thread is one of s's store threads. Signal-safe. */
 bool uf__store_own_thread(const uf_store *s);
 

@@ -83,6 +83,7 @@ struct row {
  * and authenticated by store threads, claimed by a faulting thread with one
  * compare-and-swap, used with plain send/recv in its fault handler. */
 #define FAST_PER_NODE 4
+#define FAST_WAIT_MS 250 /* the longest a fast read waits for its reply */
 enum { FS_NONE, FS_IDLE, FS_BUSY, FS_OPENING };
 struct fsock {
 	_Atomic int st;
@@ -292,9 +293,17 @@ static void top_up(struct rs *s, int node)
 			atomic_store(&fs->st, FS_NONE);
 			return;
 		}
-		/* Blocking, with the command timeout on the socket (redisSetTimeout). */
+		/* Blocking, with the command timeout on the socket
+		 * (redisSetTimeout), but a reply waited for at most FAST_WAIT_MS:
+		 * a server that is slower than that is left to the store threads,
+		 * whose retries count from the fault (run), so a hung server
+		 * costs a load retry_timeout_ms, not a command timeout more. */
 		fs->fd = c->fd;
 		redisFreeKeepFd(c);
+		struct timeval tv = s->ttv;
+		if (tv.tv_sec * 1000 + tv.tv_usec / 1000 > FAST_WAIT_MS)
+			tv = tv_ms(FAST_WAIT_MS);
+		setsockopt(fs->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		atomic_store_explicit(&fs->st, FS_IDLE, memory_order_release);
 		return;
 	}
@@ -887,7 +896,10 @@ broken:
 static int run(struct rs *s, int slot, struct op *ops, size_t n)
 {
 	struct row *rw = row_of(s, slot);
-	uint64_t deadline = now_ms() + s->retry_ms;
+	/* retry_timeout_ms counts from the start of the store call, which
+	 * may have begun with the faulting thread's own GET (rs_fast_read). */
+	uint64_t t = now_ms(), began = uf__store_call_began_ms();
+	uint64_t deadline = (began && began <= t ? began : t) + s->retry_ms;
 	unsigned pause = 10;
 	struct round *rd = malloc(sizeof(*rd));
 	if (!rd)
@@ -1188,6 +1200,18 @@ static void rs_free(struct rs *s)
 
 static void rs_close(void *ctx) { rs_free(ctx); }
 
+/* Whether the standalone server on c is a replica (ROLE says "slave"). A
+ * server that does not answer ROLE is taken as a master. */
+static bool standalone_replica(redisContext *c)
+{
+	redisReply *r = redisCommand(c, "ROLE");
+	bool rep = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+		   r->element[0]->type == REDIS_REPLY_STRING && !strcmp(r->element[0]->str, "slave");
+	if (r)
+		freeReplyObject(r);
+	return rep;
+}
+
 /* Finds the server or cluster from the seeds (retrying until retry_ms),
  * in the calling thread's row. */
 static int discover(struct rs *s)
@@ -1219,7 +1243,15 @@ static int discover(struct rs *s)
 				continue;
 			}
 			int v;
-			if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "cluster support disabled")) {
+			if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "cluster support disabled") &&
+			    standalone_replica(c)) {
+				/* Reads never go to replicas: a plain replica (stale
+				 * reads, READONLY writes) is no seed; promoted, it is. */
+				char a[128];
+				note(s, "%s is a replica, and reads never go to replicas",
+				     addr_str(&s->seeds[i], a, sizeof(a)));
+				v = -EAGAIN;
+			} else if (r->type == REDIS_REPLY_ERROR && strstr(r->str, "cluster support disabled")) {
 				/* Standalone: this seed is node 0 and serves everything. */
 				if (node != 0) {
 					drop(s, rw, 0);
@@ -1338,15 +1370,11 @@ static char *dup_or_null(const char *p, int *err)
 
 int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 {
-	if (!o || !out || o->struct_size < offsetof(struct uf_redis_opts, errbuf) ||
+	if (!o || !out || o->struct_size < offsetof(struct uf_redis_opts, errbuf_len) + sizeof(size_t) ||
 	    o->struct_size > 4096)
 		return -EINVAL;
-	char *eb = NULL;
-	size_t el = 0;
-	if (o->struct_size >= offsetof(struct uf_redis_opts, errbuf_len) + sizeof(size_t)) {
-		eb = o->errbuf;
-		el = o->errbuf_len;
-	}
+	char *eb = o->errbuf;
+	size_t el = o->errbuf_len;
 	size_t plen = o->prefix ? strlen(o->prefix) : 0;
 	if (!plen || plen > RS_PREFIX_MAX || !o->seeds || !*o->seeds) {
 		say(eb, el, "a key prefix (1..%d bytes) and seeds are required", RS_PREFIX_MAX);

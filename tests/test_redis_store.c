@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stddef.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -329,16 +330,22 @@ static void meta_checks(int port)
 	ASSERT(!s);
 	if (e != -ENOENT || !strstr(why, "cannot connect to /nonexistent-uf-dir/redis.sock"))
 		FAIL("missing unix socket: %d (%s)", e, why);
-	/* A replica as the only seed answers READONLY to the metadata's
-	 * creation: retried, then the server's words in errbuf. */
+	/* A standalone replica as the only seed: reads never go to replicas,
+	 * so it is passed over (retried), and errbuf says why; promoted, it
+	 * serves. */
 	{
 		char extra[64], rsd[64];
 		snprintf(extra, sizeof(extra), "--replicaof 127.0.0.1 %d", port);
 		int k = rs_start(extra);
 		snprintf(rsd, sizeof(rsd), "127.0.0.1:%d", rs_srv[k].port);
 		ASSERT(!open_seed(rsd, 0, why, &e));
-		if (!e || !strstr(why, "READONLY"))
+		if (e != -EAGAIN || !strstr(why, "is a replica"))
 			FAIL("a replica as the seed: %d (%s)", e, why);
+		rs_sh(out, sizeof(out), "redis-cli -p %d REPLICAOF NO ONE", rs_srv[k].port);
+		s = open_seed(rsd, 0, why, &e);
+		if (e)
+			FAIL("the promoted replica: %d (%s)", e, why);
+		ASSERT_OK(uf_store_close(s));
 		rs_stop(k);
 	}
 	printf("meta ok\n");
@@ -608,6 +615,63 @@ static void server_down(int k)
 	printf("server down ok\n");
 }
 
+static uint64_t ms_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+}
+
+/* A struct_size short of errbuf_len; a hung server's one-block load ends
+ * within retry_timeout_ms plus one command_timeout_ms of the fault (the
+ * faulting thread's own GET waits 250 ms at most, and its time counts in
+ * the retry window). */
+static void timing(int k)
+{
+	struct uf_redis_opts o;
+	uf_redis_opts_init(&o);
+	o.seeds = seed;
+	o.prefix = "t10";
+	o.size = 64 * BS;
+	uf_store *s = NULL;
+	o.struct_size = offsetof(struct uf_redis_opts, errbuf_len);
+	ASSERT_EQ(uf_store_redis(&o, &s), -EINVAL);
+	ASSERT(s == NULL);
+	o.struct_size = offsetof(struct uf_redis_opts, errbuf);
+	ASSERT_EQ(uf_store_redis(&o, &s), -EINVAL);
+
+	uf_redis_opts_init(&o);
+	o.seeds = seed;
+	o.prefix = "t10";
+	o.size = 64 * BS;
+	o.retry_timeout_ms = 1000;
+	o.command_timeout_ms = 3000;
+	char why[512] = "";
+	o.errbuf = why;
+	o.errbuf_len = sizeof(why);
+	int e = uf_store_redis(&o, &s);
+	if (e)
+		FAIL("uf_store_redis: %d %s", e, why);
+	uf_region *r = map(s, 0, on_error);
+	volatile unsigned char *p = uf_region_addr(r);
+	for (int b = 0; b < 40; b += 7) /* spare sockets for the fast GET */
+		ASSERT_EQ(touch(p + b * BS), 0);
+	ASSERT_EQ(kill(rs_srv[k].pid, SIGSTOP), 0);
+	uint64_t t0 = ms_now();
+	e = touch(p + 61 * BS);
+	uint64_t took = ms_now() - t0;
+	ASSERT_EQ(kill(rs_srv[k].pid, SIGCONT), 0);
+	ASSERT_NE(e, 0);
+	if (took > 1000 + 3000 + 700)
+		FAIL("a load against a stopped server took %llu ms (retry 1000 + command 3000)",
+		     (unsigned long long)took);
+	ASSERT_EQ(touch(p + 61 * BS), 0); /* served once it runs again */
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+
+	printf("timing ok\n");
+}
+
 int main(void)
 {
 	test_init(100);
@@ -621,6 +685,7 @@ int main(void)
 	bad_keys(rs_srv[k].port);
 	password();
 	batched(k);
+	timing(k);
 	server_down(k);
 	printf("ok\n");
 	return 0;
