@@ -169,6 +169,14 @@ UF_SIGCTX void uf__inflight_reap(uintptr_t sp)
 	}
 }
 
+long uf__inflight_held(const _Atomic long *ref)
+{
+	long n = 0;
+	for (int i = 0; i < t_inflight.n; i++)
+		n += t_inflight.e[i].ref == ref;
+	return n;
+}
+
 void uf_fault_leave(void)
 {
 	if (t_inflight.n > 0)

@@ -52,6 +52,9 @@ UF_SIGCTX void uf__inflight_pop(int depth);
 /* Drops the records whose frames are gone, seen from code whose stack
  * pointer is sp (an interrupted context's, or the caller's own). */
 UF_SIGCTX void uf__inflight_reap(uintptr_t sp);
+/* How many of this thread's records hold a reference on ref (a fork
+ * child: the only references that can still be dropped). */
+long uf__inflight_held(const _Atomic long *ref);
 
 /* 4. The process-wide handler around the stack guard: its first call,
  * the stack guard, its last call. */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "handler.h"
 #include "registry.h"
 
 struct table {
@@ -102,6 +103,14 @@ void uf__registry_after_fork(void)
 	atomic_store(&g_readers[0], 0);
 	atomic_store(&g_readers[1], 0);
 	uf__mutex_reset_after_fork(&g_write_lock);
+	/* Likewise the references the parent's other threads held (a call-out
+	 * running, or left by a jump: their records are those threads' own);
+	 * uf__registry_remove in the child would wait for them for ever. What
+	 * this thread holds is in its own records. */
+	struct table *t = atomic_load(&g_table);
+	for (size_t i = 0; t && i < t->n; i++)
+		if (t->e[i].refs)
+			atomic_store(t->e[i].refs, uf__inflight_held(t->e[i].refs));
 }
 
 static void publish(struct table *t)

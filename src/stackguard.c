@@ -137,13 +137,22 @@ static void global_init(void)
 	fclose(f);
 }
 
+/* The guard's own state, without the fault handler: the distance calls
+ * need only this, so a program may set the distance, then install a
+ * handler of its own, and still have uf_stack_guard_install put the
+ * library's in front of it. */
+static int ensure_state(void)
+{
+	pthread_once(&g_once, global_init);
+	return g_init_err;
+}
+
 static int ensure_global(void)
 {
 	int r = uf__fault_init();
 	if (r)
 		return r;
-	pthread_once(&g_once, global_init);
-	return g_init_err;
+	return ensure_state();
 }
 
 static bool is_main_thread(void) { return uf__gettid() == getpid(); }
@@ -258,7 +267,7 @@ int uf_stack_guard_set_distance(size_t bytes)
 {
 	if (!distance_ok(bytes))
 		return -EINVAL;
-	int r = ensure_global();
+	int r = ensure_state();
 	if (r)
 		return r;
 	atomic_store(&g_distance, uf__align_up(bytes, uf__page_size()));
@@ -267,7 +276,7 @@ int uf_stack_guard_set_distance(size_t bytes)
 
 size_t uf_stack_guard_distance(void)
 {
-	ensure_global(); /* the environment variable counts */
+	ensure_state(); /* the environment variable counts */
 	return atomic_load(&g_distance);
 }
 

@@ -272,10 +272,42 @@ static void test_thread_exit_releases_alt_stack(void)
 #endif
 }
 
+/* The distance calls install no fault handler: a program that sets the
+ * distance, then installs a SIGSEGV handler of its own, then the guard,
+ * still gets its overflow reported (exit 42), its handler being the one
+ * installed before the library's. */
+static void prog_segv(int sig) { (void)sig; _exit(9); }
+static void distance_first(void)
+{
+	pid_t pid = fork();
+	ASSERT(pid >= 0);
+	if (pid == 0) {
+		alarm(20);
+		struct sigaction cur;
+		if (uf_stack_guard_set_distance(1 << 20) || uf_stack_guard_distance() != 1 << 20)
+			_exit(3);
+		if (sigaction(SIGSEGV, NULL, &cur) || cur.sa_handler != SIG_DFL)
+			_exit(4); /* the library's handler went in already */
+		struct sigaction sa = {0};
+		sa.sa_handler = prog_segv;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGSEGV, &sa, NULL) || uf_stack_guard_install(on_overflow_exit, NULL))
+			_exit(5);
+		overflow_recurse(0);
+		_exit(6);
+	}
+	int st;
+	ASSERT_EQ(waitpid(pid, &st, 0), pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 42)
+		FAIL("distance set before the program's handler: status 0x%x (exit 4: the distance "
+		     "call installed the handler; 9: the program's handler got the overflow)", st);
+}
+
 int main(void)
 {
 	test_init(120);
 	ps = (size_t)sysconf(_SC_PAGESIZE);
+	distance_first();
 	ASSERT_EQ(uf_stack_guard_install(NULL, NULL), -EINVAL);
 	test_non_overflows_are_not_reported();
 	int st = in_child(child_overflow_returning, NULL);
