@@ -132,8 +132,12 @@ int main(void)
 	atomic_store(&g_stop, 1);
 	ASSERT_OK(pthread_join(th, NULL));
 	ASSERT_GT(atomic_load(&g_jumps), 0);
-	ASSERT_GT(atomic_load(&g_calls), 0);
 	ASSERT_EQ(open_fds(), fds);
+	/* (Every call may have been followed by a jump as its mask came off,
+	 * so g_calls may be 0 under an emulator: explain once more here.) */
+	static char text[4096];
+	ASSERT_GT(uf_explain(&g_si, NULL, text, sizeof(text)), 0);
+	ASSERT(strstr(text, "Thread ") != NULL);
 	/* The registry has no reader left over: a writer's wait returns. */
 	unmap_small(r, s);
 	r = map_small(&s, data, sizeof(data));
@@ -146,8 +150,15 @@ int main(void)
 	while (!atomic_load(&g_ready))
 		sched_yield();
 	for (int i = 0; i < 64; i++) {
+		/* One at a time: a signal sent while the last one is pending
+		 * merges with it. */
 		ASSERT_EQ(pthread_kill(th, SIGUSR2), 0);
-		struct timespec ts = {0, 300000 + (i % 5) * 41000};
+		for (int w = 0; atomic_load(&g_nkids) == i; w++) {
+			ASSERT_LT(w, 20000);
+			struct timespec ts = {0, 100000};
+			nanosleep(&ts, NULL);
+		}
+		struct timespec ts = {0, (i % 5) * 41000};
 		nanosleep(&ts, NULL);
 	}
 	atomic_store(&g_stop, 1);
