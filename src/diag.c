@@ -299,7 +299,9 @@ static void publish_open_locked(void)
 		say("userfault: USERFAULT_PUBLISH: statistics in %s (ufstat %d)", g_pub_path, (int)getpid());
 }
 
-static void at_exit(void)
+/* Called by the exit-time write-back once it is done (region.c), so the
+ * lines say what it wrote. */
+void uf__diag_at_exit(void)
 {
 	pthread_mutex_lock(&g_lock);
 	if (uf__getenv_on("USERFAULT_STATS"))
@@ -344,8 +346,7 @@ void uf__diag_mapped(struct uf_region *r, const struct uf_map_opts *o, size_t bu
 		return;
 	pthread_mutex_lock(&g_lock);
 	if (!g_exit_hook) {
-		g_exit_hook = true;
-		atexit(at_exit);
+		g_exit_hook = true; /* the exit lines come from uf__diag_at_exit */
 		pthread_atfork(NULL, NULL, in_child);
 	}
 	if (pub && !g_pub)

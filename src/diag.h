@@ -13,6 +13,9 @@ struct uf_region;
 void uf__diag_refused(int engine, int err, const char *step);
 /* A region was mapped with options o and a budget of budget bytes asked. */
 void uf__diag_mapped(struct uf_region *r, const struct uf_map_opts *o, size_t budget);
+/* At exit, after the exit-time write-back: the STATS lines of the regions
+ * still mapped, and the PUBLISH file removed. */
+void uf__diag_at_exit(void);
 /* A region is about to go away (its write-back succeeded). */
 void uf__diag_unmapping(struct uf_region *r);
 

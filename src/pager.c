@@ -1816,9 +1816,10 @@ static int wb_add(struct uf_region *r, struct wb *w, uint64_t blk, bool seen)
  * the store. Resident blocks are at most nframes, so the scan cannot
  * overflow; should it fail anyway, every resident block counts as written.
  * The blocks go to the store in batches (wb_add); a failed batch leaves
- * every block of it dirty.
+ * every block of it dirty. Then the store's flush; lazy (a background
+ * pass): only if something was written to the store since its last flush.
  */
-static int sync_locked(struct uf_region *r, uint64_t b0, uint64_t b1)
+static int sync_locked(struct uf_region *r, uint64_t b0, uint64_t b1, bool lazy)
 {
 	size_t cap = r->nframes ? r->nframes : 1;
 	uint64_t *v = malloc(cap * sizeof(*v));
@@ -1860,14 +1861,22 @@ static int sync_locked(struct uf_region *r, uint64_t b0, uint64_t b1)
 	wb_fini(&wb);
 	free(v);
 	free(w);
-	e = uf__store_flush(r->store);
+	e = lazy ? uf__store_flush_if_written(r->store) : uf__store_flush(r->store);
 	return first ? first : e;
 }
 
 int uf__pager_sync(struct uf_region *r, uint64_t b0, uint64_t b1)
 {
 	pthread_mutex_lock(&r->sync_lock);
-	int e = sync_locked(r, b0, b1);
+	int e = sync_locked(r, b0, b1, false);
+	pthread_mutex_unlock(&r->sync_lock);
+	return e;
+}
+
+int uf__pager_sync_pass(struct uf_region *r)
+{
+	pthread_mutex_lock(&r->sync_lock);
+	int e = sync_locked(r, 0, r->nblocks, true);
 	pthread_mutex_unlock(&r->sync_lock);
 	return e;
 }

@@ -78,6 +78,7 @@ static void exit_writeback(void)
 				(unsigned long long)uf__pager_dirty(r));
 	}
 	pthread_mutex_unlock(&g_list_lock);
+	uf__diag_at_exit(); /* after the write-back: its lines count it */
 }
 
 static void list_lock(void) { pthread_mutex_lock(&g_list_lock); }
@@ -124,7 +125,7 @@ static void *writer_main(void *arg)
 		due->wb_busy = 1;
 		pthread_mutex_unlock(&g_list_lock);
 		if (due->writable && due->store->ops.write)
-			(void)uf__pager_sync(due, 0, due->nblocks); /* failed blocks stay dirty */
+			(void)uf__pager_sync_pass(due); /* failed blocks stay dirty */
 		pthread_mutex_lock(&g_list_lock);
 		due->wb_busy = 0;
 		due->wb_due = mono_ns() + (uint64_t)due->writeback_ms * 1000000u;

@@ -272,6 +272,9 @@ UF_SIGCTX int uf__pager_fault(struct uf_region *r, uintptr_t addr, int access);
  * SIGBUS. Returns 0 to retry, or after delivering SIGBUS. */
 UF_SIGCTX void uf__pager_fault_error(struct uf_region *r, uintptr_t addr, int err, void *uc);
 int uf__pager_sync(struct uf_region *r, uint64_t b0, uint64_t b1);
+/* A background write-back pass: the whole region, flushed only if the
+ * store was written since its last flush. */
+int uf__pager_sync_pass(struct uf_region *r);
 int uf__pager_drop(struct uf_region *r, uint64_t b0, uint64_t b1, bool writeback);
 int uf__pager_prefetch(struct uf_region *r, uint64_t b0, uint64_t b1);
 uint64_t uf__pager_dirty(struct uf_region *r);

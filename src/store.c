@@ -116,6 +116,14 @@ UF_SIGCTX static int write_runs(uf_store *s, const struct uf_store_vec *v, unsig
 	return 0;
 }
 
+/* After every write call, whatever its result (a failed write may still
+ * have written some of it). */
+UF_SIGCTX static inline int wrote(uf_store *s, int r)
+{
+	atomic_store_explicit(&s->unflushed, true, memory_order_release);
+	return r;
+}
+
 UF_SIGCTX static int call_writev(uf_store *s, const struct uf_store_vec *v, unsigned n)
 {
 	if (s->ops.writev)
@@ -141,10 +149,10 @@ UF_SIGCTX static int call(uf_store *s, struct uf__store_req *q)
 		r = s->ops.read(s->ctx, q->off, q->buf, q->len);
 		break;
 	case OP_WRITE:
-		r = s->ops.write(s->ctx, q->off, q->buf, q->len);
+		r = wrote(s, s->ops.write(s->ctx, q->off, q->buf, q->len));
 		break;
 	case OP_WRITEV:
-		r = call_writev(s, q->buf, (unsigned)q->len);
+		r = wrote(s, call_writev(s, q->buf, (unsigned)q->len));
 		break;
 	default:
 		r = s->ops.flush ? s->ops.flush(s->ctx) : 0;
@@ -372,7 +380,7 @@ UF_SIGCTX int uf__store_write(uf_store *s, uint64_t off, const void *src, size_t
 		uf__diag_stop(&s->ns_write, t0);
 		return e;
 	}
-	int r = s->ops.write(s->ctx, off, src, len);
+	int r = wrote(s, s->ops.write(s->ctx, off, src, len));
 	uf__diag_stop(&s->ns_write, t0);
 	return ret_of(r);
 }
@@ -428,7 +436,7 @@ int uf__store_writev(uf_store *s, const struct uf_store_vec *v, unsigned n)
 		struct uf__store_req q = {.op = OP_WRITEV, .buf = (void *)v, .len = n};
 		r = pool_call(s, &q);
 	} else {
-		r = call_writev(s, v, n);
+		r = wrote(s, call_writev(s, v, n));
 	}
 	uf__diag_stop(&s->ns_write, t0);
 	return ret_of(r);
@@ -436,11 +444,23 @@ int uf__store_writev(uf_store *s, const struct uf_store_vec *v, unsigned n)
 
 int uf__store_flush(uf_store *s)
 {
+	if (!s->ops.flush)
+		return 0;
+	/* Taken before the call: a write that ends during it sets it again. */
+	atomic_exchange_explicit(&s->unflushed, false, memory_order_acq_rel);
+	int e;
 	if (s->pool) {
-		if (!s->ops.flush)
-			return 0;
 		struct uf__store_req q = {.op = OP_FLUSH};
-		return pool_call(s, &q);
+		e = pool_call(s, &q);
+	} else {
+		e = ret_of(s->ops.flush(s->ctx));
 	}
-	return s->ops.flush ? ret_of(s->ops.flush(s->ctx)) : 0;
+	if (e)
+		atomic_store(&s->unflushed, true); /* the next pass tries again */
+	return e;
+}
+
+int uf__store_flush_if_written(uf_store *s)
+{
+	return atomic_load_explicit(&s->unflushed, memory_order_acquire) ? uf__store_flush(s) : 0;
 }

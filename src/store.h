@@ -37,6 +37,10 @@ struct uf_store {
 	 * contract (success, buffer half filled) must show zeros, never the
 	 * bytes a reused frame or staging buffer held for another block. */
 	bool fills;
+	/* A write ended since the last flush began (set after each write
+	 * call, taken by each flush): a background pass that wrote nothing
+	 * then skips its flush (uf__store_flush_if_written). */
+	_Atomic bool unflushed;
 	struct uf__store_pool *pool; /* NULL: calls run in the calling thread */
 	/* Optional, internal, for a store with a pool: a signal-safe attempt
 	 * at a read in the calling thread (the Redis store's one-block GET on
@@ -80,6 +84,8 @@ int uf__store_writev_start(uf_store *s, const struct uf_store_vec *v, unsigned n
 			   struct uf__store_req *q);
 int uf__store_writev_wait(uf_store *s, struct uf__store_req *q);
 int uf__store_flush(uf_store *s);
+/* The flush, only if a write ended since the last one began; else 0. */
+int uf__store_flush_if_written(uf_store *s);
 /* A read handed to a store thread without waiting for it (background
  * read-ahead): q->then(q) runs on that thread when it is done, with
  * q->result set, and owns q from then on. Only for a store with store

@@ -198,6 +198,10 @@ static void test_stats(void)
 	printf("%s", buf);
 	ASSERT_EQ(count(buf, "userfault: stats at unmap: "), 1);
 	ASSERT_EQ(count(buf, "userfault: stats at exit: "), 1);
+	/* Each region had one block written (touch): the unmap and the exit
+	 * write-back wrote it before their lines were printed. */
+	ASSERT_EQ(count(buf, " 1 write-backs,"), 2);
+	ASSERT_EQ(count(buf, " 0 dirty;"), 2);
 	ASSERT_EQ(count(buf, " 256 loads,"), 2); /* every page read once, no read-ahead past the end */
 	ASSERT_EQ(count(buf, "time in the store (all its regions): read "), 2);
 	ASSERT_EQ(count(buf, ": engine "), 0); /* VERBOSE is another variable */
