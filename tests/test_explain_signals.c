@@ -6,8 +6,9 @@
  *    open (the count of open descriptors is the same afterwards), and no
  *    reader of the region registry stays counted (uf_map and uf_unmap,
  *    which wait for the registry's readers, still return);
- *  - a child forked by a handler while another thread explains maps and
- *    unmaps a region of its own and exits.
+ *  - a child forked by a handler while another thread explains (it leaves
+ *    the handler by siglongjmp) maps and unmaps a region of its own and
+ *    exits.
  * Each phase runs for a fixed number of signals; the harness timeout
  * fails a hang.
  */
@@ -43,13 +44,32 @@ static void on_usr1(int sig)
 	siglongjmp(g_jb, 1);
 }
 
+/* The forked child's work: map and unmap (registry writers, which wait
+ * for its readers) and exit. */
+static void child_work(void)
+{
+	static char b[4096];
+	uf_store *s;
+	uf_region *r;
+	if (uf_store_mem(b, sizeof(b), 0, &s) || uf_map(s, 0, sizeof(b), PROT_READ, NULL, &r))
+		_exit(2);
+	if (((volatile char *)uf_region_addr(r))[1] != 0)
+		_exit(3);
+	if (uf_unmap(r, 0) || uf_store_close(s))
+		_exit(4);
+	_exit(0);
+}
+
 static void *explainer(void *arg)
 {
 	(void)arg;
 	static char buf[4096];
 	atomic_store(&g_ready, 1);
 	while (!atomic_load(&g_stop)) {
-		if (sigsetjmp(g_jb, 1) == 0) {
+		int j = sigsetjmp(g_jb, 1);
+		if (j == 2)
+			child_work(); /* a child forked by on_usr2; never returns */
+		if (j == 0) {
 			uf_explain(&g_si, NULL, buf, sizeof(buf));
 			atomic_fetch_add(&g_calls, 1);
 		}
@@ -88,18 +108,8 @@ static void on_usr2(int sig)
 {
 	(void)sig;
 	pid_t pid = fork();
-	if (pid == 0) {
-		static char b[4096];
-		uf_store *s;
-		uf_region *r;
-		if (uf_store_mem(b, sizeof(b), 0, &s) || uf_map(s, 0, sizeof(b), PROT_READ, NULL, &r))
-			_exit(2);
-		if (((volatile char *)uf_region_addr(r))[1] != 0)
-			_exit(3);
-		if (uf_unmap(r, 0) || uf_store_close(s))
-			_exit(4);
-		_exit(0);
-	}
+	if (pid == 0)
+		siglongjmp(g_jb, 2); /* out of the handler: uf_map allocates */
 	int k = atomic_fetch_add(&g_nkids, 1);
 	if (k < (int)(sizeof(g_kids) / sizeof(g_kids[0])))
 		g_kids[k] = pid;
