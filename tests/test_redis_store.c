@@ -19,6 +19,15 @@
 #define BS 4096
 static char seed[64];
 
+/* Defaults on the test server, with this prefix and size. */
+static void opts_on_seed(struct uf_redis_opts *o, const char *prefix, uint64_t size)
+{
+	uf_redis_opts_init(o);
+	o->seeds = seed;
+	o->prefix = prefix;
+	o->size = size;
+}
+
 static uf_store *open_store(const char *prefix, uint64_t size, size_t bs, int *err, char *why)
 {
 	struct uf_redis_opts o;
@@ -356,10 +365,7 @@ static void wait_checks(void)
 {
 	/* No replica: every WAIT meets fewer than wait_replicas. */
 	struct uf_redis_opts o;
-	uf_redis_opts_init(&o);
-	o.seeds = seed;
-	o.prefix = "t7";
-	o.size = 16 * BS;
+	opts_on_seed(&o, "t7", 16 * BS);
 	o.wait_replicas = 1;
 	o.wait_timeout_ms = 700;
 	o.command_timeout_ms = 200; /* shorter than the WAIT: not a lost connection */
@@ -629,10 +635,7 @@ static uint64_t ms_now(void)
 static void timing(int k)
 {
 	struct uf_redis_opts o;
-	uf_redis_opts_init(&o);
-	o.seeds = seed;
-	o.prefix = "t10";
-	o.size = 64 * BS;
+	opts_on_seed(&o, "t10", 64 * BS);
 	uf_store *s = NULL;
 	o.struct_size = offsetof(struct uf_redis_opts, errbuf_len);
 	ASSERT_EQ(uf_store_redis(&o, &s), -EINVAL);
@@ -640,10 +643,7 @@ static void timing(int k)
 	o.struct_size = offsetof(struct uf_redis_opts, errbuf);
 	ASSERT_EQ(uf_store_redis(&o, &s), -EINVAL);
 
-	uf_redis_opts_init(&o);
-	o.seeds = seed;
-	o.prefix = "t10";
-	o.size = 64 * BS;
+	opts_on_seed(&o, "t10", 64 * BS);
 	o.retry_timeout_ms = 1000;
 	o.command_timeout_ms = 3000;
 	char why[512] = "";
