@@ -112,6 +112,12 @@ UF_SIGCTX void uf__async_sigset(sigset_t *set);
 /* Blocks them in the calling thread (old mask in *old) / restores *old. */
 UF_SIGCTX void uf__async_block(sigset_t *old);
 UF_SIGCTX void uf__async_restore(const sigset_t *old);
+/* Deferred cancellation waits while the library holds state a cancelled
+ * thread would abandon (a block loading, a lock, a registry reference): a
+ * store call's pread or nanosleep is a cancellation point. Release acts on
+ * a cancel that came meanwhile only once the caller holds nothing. */
+UF_SIGCTX void uf__cancel_hold(int *old);
+UF_SIGCTX void uf__cancel_release(int old);
 
 /* Anonymous private mapping, MAP_NORESERVE; NULL on failure (errno set). */
 void *uf__map_anon(size_t len, int prot);

@@ -1480,6 +1480,8 @@ UF_SIGCTX int uf__region_fault(const struct uf__range *rg, int sig, siginfo_t *s
 		return r->eng->sigbus(rg, si, uc);
 	uintptr_t addr = (uintptr_t)si->si_addr;
 	int e = UF__E_PROT;
+	int cs;
+	uf__cancel_hold(&cs);
 	/* MAPERR: the range is not mapped (a fork child, or the program unmapped
 	 * it): not ours to serve. */
 	if (!(sig == SIGSEGV && si->si_code == SEGV_MAPERR) && r->pid == uf__self_pid()) {
@@ -1493,6 +1495,7 @@ UF_SIGCTX int uf__region_fault(const struct uf__range *rg, int sig, siginfo_t *s
 		uf__t_async_blocked = blocked;
 	}
 	uf__registry_put(rg);
+	uf__cancel_release(cs); /* holding nothing: a pending cancel may act */
 	if (e == 0)
 		return UF__HANDLED;
 	if (e == UF__E_PROT)

@@ -402,13 +402,16 @@ static int range_call(uf_region *r, void *addr, size_t len, enum range_op op)
 	if (e)
 		return e;
 	sigset_t old;
+	int cs;
 	uf__async_block(&old);
+	uf__cancel_hold(&cs);
 	switch (op) {
 	case OP_SYNC: e = uf__pager_sync(r, b0, b1); break;
 	case OP_DISCARD: e = uf__pager_drop(r, b0, b1, false); break;
 	case OP_EVICT: e = uf__pager_drop(r, b0, b1, true); break;
 	case OP_PREFETCH: e = uf__pager_prefetch(r, b0, b1); break;
 	}
+	uf__cancel_release(cs);
 	uf__async_restore(&old);
 	return e;
 }
@@ -453,7 +456,9 @@ int uf_unmap(uf_region *r, unsigned flags)
 		return -EPERM;
 	uf__tsan_acquire(r); /* as in block_range */
 	sigset_t old;
+	int cs;
 	uf__async_block(&old);
+	uf__cancel_hold(&cs);
 	int e = 0;
 	if (!(flags & UF_UNMAP_DISCARD))
 		e = uf__pager_sync(r, 0, r->nblocks); /* on failure nothing changed: the region stays */
@@ -467,6 +472,7 @@ int uf_unmap(uf_region *r, unsigned flags)
 		uf__store_unref(r->store);
 		region_free(r);
 	}
+	uf__cancel_release(cs);
 	uf__async_restore(&old);
 	return e;
 }

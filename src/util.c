@@ -95,6 +95,14 @@ UF_SIGCTX void uf__async_block(sigset_t *old)
 
 UF_SIGCTX void uf__async_restore(const sigset_t *old) { pthread_sigmask(SIG_SETMASK, old, NULL); }
 
+UF_SIGCTX void uf__cancel_hold(int *old) { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, old); }
+
+UF_SIGCTX void uf__cancel_release(int old)
+{
+	if (old != PTHREAD_CANCEL_DISABLE)
+		pthread_setcancelstate(old, NULL);
+}
+
 void *uf__map_anon(size_t len, int prot)
 {
 	void *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

@@ -35,6 +35,7 @@ ACCEPTED="backtrace:catch.c calls it once at load time (libgcc_s is loaded then)
  __read_chk:read with a bounds check (FORTIFY_SOURCE)
  sysconf:only sysconf(_SC_PAGESIZE), in uf__page_size (cached after the first call): glibc returns what the loader stored, no lock
  pthread_setspecific:uf__inflight_push, once per thread, only for a key below 32 (made at load time; checked): glibc stores the value in the thread's descriptor (specific_1stblock), no allocation, no lock; musl stores into the thread's tsd array
+ pthread_setcancelstate:uf__cancel_hold/release around a fault's service: glibc and musl update the calling thread's own cancel word with atomics, no lock, no allocation (an enabled, pending asynchronous cancel acts at the release, when the library holds nothing)
  pthread_once:uf__fault_init (handler installation) reached from uf_probe; after the first call one load of the done flag; a first call from a handler that interrupted the same thread inside its first call would wait (reported to the lead)"
 
 # The library's assembly routines (copy.S, objects in ASM_OBJS): they
