@@ -205,8 +205,24 @@ static void region_free(struct uf_region *r)
 	free(r);
 }
 
+static int map_region(uf_store *store, uint64_t off, size_t len, int prot,
+		      const struct uf_map_opts *opts, uf_region **out);
+
+/* Cancellation waits (uf__cancel_hold): the open calls of a mapping
+ * (/dev/userfaultfd, /proc/self/pagemap, sysfs) are cancellation points,
+ * some reached with a lock of the library held. */
 int uf_map(uf_store *store, uint64_t off, size_t len, int prot, const struct uf_map_opts *opts,
 	   uf_region **out)
+{
+	int cs;
+	uf__cancel_hold(&cs);
+	int e = map_region(store, off, len, prot, opts, out);
+	uf__cancel_release(cs);
+	return e;
+}
+
+static int map_region(uf_store *store, uint64_t off, size_t len, int prot,
+		      const struct uf_map_opts *opts, uf_region **out)
 {
 	const size_t ps = uf__page_size();
 	struct uf_map_opts o;
