@@ -38,6 +38,23 @@ static inline void fixture_open(struct fixture *fx, size_t size, size_t bs, size
 	fx->p = uf_region_addr(fx->r);
 }
 
+/* A store of the test's own ops (ctx NULL) mapped read-write whole with the
+ * engine under test and the given uf_map_opts.flags; the store in *sp. */
+static inline uf_region *map_user_store(const struct uf_store_ops *ops, size_t size, unsigned flags,
+					uf_store **sp)
+{
+	uf_store *s;
+	ASSERT_OK(uf_store_new(ops, NULL, size, &s));
+	*sp = s;
+	struct uf_map_opts o;
+	uf_map_opts_init(&o);
+	o.engine = test_engine();
+	o.flags = flags;
+	uf_region *r;
+	ASSERT_OK(uf_map(s, 0, size, PROT_READ | PROT_WRITE, &o, &r));
+	return r;
+}
+
 static inline void fixture_close(struct fixture *fx, unsigned flags)
 {
 	ASSERT_OK(uf_unmap(fx->r, flags));

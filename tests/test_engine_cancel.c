@@ -92,12 +92,7 @@ int main(void)
 		g_buf[i] = pattern_byte(i);
 	const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = rd, .write = wr};
 	uf_store *s;
-	ASSERT_OK(uf_store_new(&ops, NULL, sizeof(g_buf), &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
-	o.flags = UF_MAP_NO_READAHEAD;
-	ASSERT_OK(uf_map(s, 0, sizeof(g_buf), PROT_READ | PROT_WRITE, &o, &g_r));
+	g_r = map_user_store(&ops, sizeof(g_buf), UF_MAP_NO_READAHEAD, &s);
 	g_p = uf_region_addr(g_r);
 
 	/* A fault whose load is in progress. */

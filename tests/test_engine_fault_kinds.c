@@ -105,13 +105,7 @@ static void test_write_during_load(void)
 		return; /* g_slow_buf is sized for 4 KiB pages */
 	const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = slow_read, .write = slow_write};
 	uf_store *s;
-	ASSERT_OK(uf_store_new(&ops, NULL, sizeof(g_slow_buf), &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
-	o.flags = UF_MAP_NO_READAHEAD;
-	uf_region *r;
-	ASSERT_OK(uf_map(s, 0, sizeof(g_slow_buf), PROT_READ | PROT_WRITE, &o, &r));
+	uf_region *r = map_user_store(&ops, sizeof(g_slow_buf), UF_MAP_NO_READAHEAD, &s);
 	unsigned char *p = uf_region_addr(r);
 	struct uf_stats st = stats_of(r);
 	atomic_store(&g_slow, 1);
