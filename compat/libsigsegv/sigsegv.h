@@ -79,7 +79,9 @@ extern void *sigsegv_register(sigsegv_dispatcher *dispatcher, void *address, siz
 			      sigsegv_area_handler_t handler, void *handler_arg);
 extern void sigsegv_unregister(sigsegv_dispatcher *dispatcher, void *ticket);
 /* Calls the handler of the area containing fault_address and returns its
- * result; 0 if no area contains it. Async-signal-safe. */
+ * result; 0 if no area contains it. Where areas overlap, the one starting
+ * last answers (of those starting at the same address, the one registered
+ * last). Async-signal-safe. */
 extern int sigsegv_dispatch(sigsegv_dispatcher *dispatcher, void *fault_address);
 
 #ifdef __cplusplus
