@@ -12,6 +12,7 @@
  * rotated), each on fresh mappings, one warm-up round discarded, medians.
  * No signals: with 64-page batches a SIGBUS is 1/64 of a fault per page.
  * Timed by the thread's CPU clock (BENCH_WALL=1: wall clock).
+ * BENCH_ONLY=name,name runs only those variants (for perf record).
  *
  *   tmpfs        the bytes already in a memfd, MAP_SHARED, read scan (the
  *                kernel-tmpfs system: page cache hot, fault-around)
@@ -56,6 +57,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -422,9 +424,20 @@ int main(int argc, char **argv)
 		o += (size_t)w;
 	}
 	static double ns[NV][100];
+	bool on[NV];
+	const char *only = getenv("BENCH_ONLY");
+	for (int v = 0; v < NV; v++) {
+		on[v] = !only || !*only;
+		for (const char *c = only; c && *c; c += strcspn(c, ",") + (c[strcspn(c, ",")] != 0))
+			if (strcspn(c, ",") == strlen(names[v]) && !strncmp(c, names[v], strlen(names[v])))
+				on[v] = true;
+	}
+	on[V_TMPFS] = true; /* the reference */
 	for (int k = -1; k < rounds; k++)
 		for (int j = 0; j < NV; j++) {
 			int v = (j + (k < 0 ? 0 : k)) % NV;
+			if (!on[v])
+				continue;
 			double x = run(v);
 			if (k >= 0)
 				ns[v][k] = x;
@@ -437,6 +450,8 @@ int main(int argc, char **argv)
 	printf("%-13s %8s %8s %8s %10s\n", "variant", "median", "min", "max", "vs tmpfs");
 	double tm = 0;
 	for (int v = 0; v < NV; v++) {
+		if (!on[v])
+			continue;
 		qsort(ns[v], (size_t)rounds, sizeof(double), cmpd);
 		double med = ns[v][rounds / 2];
 		if (v == V_TMPFS)
