@@ -64,15 +64,15 @@ static void *explainer(void *arg)
 {
 	(void)arg;
 	static char buf[4096];
+	/* One jump point, set before the signals may come: a signal that came
+	 * before it was set, or while it was being set, would jump through a
+	 * stale buffer (the last phase's thread's). */
+	if (sigsetjmp(g_jb, 1) == 2)
+		child_work(); /* a child forked by on_usr2; never returns */
 	atomic_store(&g_ready, 1);
 	while (!atomic_load(&g_stop)) {
-		int j = sigsetjmp(g_jb, 1);
-		if (j == 2)
-			child_work(); /* a child forked by on_usr2; never returns */
-		if (j == 0) {
-			uf_explain(&g_si, NULL, buf, sizeof(buf));
-			atomic_fetch_add(&g_calls, 1);
-		}
+		uf_explain(&g_si, NULL, buf, sizeof(buf));
+		atomic_fetch_add(&g_calls, 1);
 	}
 	return NULL;
 }
