@@ -152,17 +152,22 @@ static uint64_t sum(const char *p, size_t len)
 	return s;
 }
 
-static int uffd_new(void)
+/* A userfaultfd with SIGBUS and the given features; need names them. */
+static int uffd_with(__u64 features, const char *need)
 {
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		die("userfaultfd");
-	struct uffdio_api api = {.api = UFFD_API,
-				 .features = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MOVE |
-					     UFFD_FEATURE_PAGEFAULT_FLAG_WP};
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_SIGBUS | features};
 	if (ioctl(fd, UFFDIO_API, &api))
-		die("UFFDIO_API (needs MOVE and WP: Linux 6.8+)");
+		die(need);
 	return fd;
+}
+
+static int uffd_new(void)
+{
+	return uffd_with(UFFD_FEATURE_MOVE | UFFD_FEATURE_PAGEFAULT_FLAG_WP,
+			 "UFFDIO_API (needs MOVE and WP: Linux 6.8+)");
 }
 
 static void reg(int fd, void *p, size_t len, __u64 mode)
@@ -219,11 +224,7 @@ static double run(int v)
 		char *m = mmap(NULL, g_len, PROT_READ, MAP_SHARED, mfd, 0);
 		if (m == MAP_FAILED)
 			die("mmap memfd");
-		int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-		struct uffdio_api api = {.api = UFFD_API,
-					 .features = UFFD_FEATURE_SIGBUS | UFFD_FEATURE_MINOR_SHMEM};
-		if (fd < 0 || ioctl(fd, UFFDIO_API, &api))
-			die("UFFDIO_API (MINOR_SHMEM)");
+		int fd = uffd_with(UFFD_FEATURE_MINOR_SHMEM, "UFFDIO_API (needs MINOR_SHMEM)");
 		reg(fd, m, g_len, v == V_SHMCOPY ? UFFDIO_REGISTER_MODE_MISSING : UFFDIO_REGISTER_MODE_MINOR);
 		char *stage = anon(BLEN);
 		madvise(stage, BLEN, MADV_POPULATE_WRITE);
@@ -392,6 +393,19 @@ static double run(int v)
 	return (t1 - t0) / (g_len / PS);
 }
 
+/* Whether name is one of the comma-separated list's entries. */
+static bool listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *c = list; *c; c += *c == ',') {
+		size_t k = strcspn(c, ",");
+		if (k == n && !strncmp(c, name, n))
+			return true;
+		c += k;
+	}
+	return false;
+}
+
 static int cmpd(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -426,13 +440,8 @@ int main(int argc, char **argv)
 	static double ns[NV][100];
 	bool on[NV];
 	const char *only = getenv("BENCH_ONLY");
-	for (int v = 0; v < NV; v++) {
-		on[v] = !only || !*only;
-		for (const char *c = only; c && *c; c += strcspn(c, ",") + (c[strcspn(c, ",")] != 0))
-			if (strcspn(c, ",") == strlen(names[v]) && !strncmp(c, names[v], strlen(names[v])))
-				on[v] = true;
-	}
-	on[V_TMPFS] = true; /* the reference */
+	for (int v = 0; v < NV; v++) /* tmpfs always: the reference */
+		on[v] = !only || !*only || v == V_TMPFS || listed(only, names[v]);
 	for (int k = -1; k < rounds; k++)
 		for (int j = 0; j < NV; j++) {
 			int v = (j + (k < 0 ? 0 : k)) % NV;
