@@ -28,6 +28,7 @@
 #include "publish.h"
 #include "region.h"
 #include "uffd.h"
+#include "threads.h"
 
 void uf_stats_init(struct uf_stats *st)
 {
@@ -290,7 +291,7 @@ static void publish_open_locked(void)
 		sigset_t all, old;
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
-		g_pub_thread_on = pthread_create(&g_pub_thread, NULL, publisher, NULL) == 0;
+		g_pub_thread_on = uf__thread_create(&g_pub_thread, NULL, publisher, NULL) == 0;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (g_pub_thread_on)
 			pthread_detach(g_pub_thread);

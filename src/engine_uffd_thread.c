@@ -75,6 +75,7 @@
 #include "safe_access.h"
 #include "sanitizer.h"
 #include "uffd.h"
+#include "threads.h"
 
 #define MAX_THREADS 32
 #define START_THREADS 4
@@ -752,10 +753,10 @@ static int spawn(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *),
 	sigset_t all, old;
 	uf__async_sigset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int e = pthread_create(th, attr, fn, arg);
+	int e = uf__thread_create(th, attr, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (e)
-		return -e;
+		return e;
 	pthread_setname_np(*th, name);
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include "region.h"
 #include "registry.h"
 #include "sanitizer.h"
+#include "threads.h"
 
 #define UF_MAX_BLOCK_SIZE ((size_t)64 << 20)
 /* No Linux address space is larger (5-level x86_64: 2^56). Anything longer
@@ -146,11 +147,11 @@ static int start_writer(void)
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 	pthread_t th;
-	int e = pthread_create(&th, &at, writer_main, NULL);
+	int e = uf__thread_create(&th, &at, writer_main, NULL);
 	pthread_attr_destroy(&at);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (e)
-		return -e;
+		return e;
 	g_writer_pid = uf__self_pid();
 	return 0;
 }

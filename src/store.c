@@ -22,6 +22,7 @@
 
 #include "diag.h"
 #include "store.h"
+#include "threads.h"
 
 enum { OP_READ, OP_WRITE, OP_WRITEV, OP_FLUSH };
 
@@ -240,7 +241,7 @@ static int pool_start(uf_store *s, unsigned n)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int e = 0;
 	for (; p->n < n; p->n++) {
-		e = -pthread_create(&p->th[p->n], NULL, worker, p);
+		e = uf__thread_create(&p->th[p->n], NULL, worker, p);
 		if (e)
 			break;
 	}
