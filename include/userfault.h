@@ -269,9 +269,9 @@ struct uf_stats {
 	size_t struct_size;    /* set by uf_stats_init (or to sizeof(struct uf_stats)) */
 	int engine;            /* enum uf_engine */
 	uint64_t faults;       /* faults served (missing + write-protect) */
-	uint64_t loads;        /* store reads */
+	uint64_t loads;        /* blocks read from the store (not read calls) */
 	uint64_t evictions;    /* blocks whose frame was released */
-	uint64_t writebacks;   /* store writes */
+	uint64_t writebacks;   /* blocks written to the store (not write calls) */
 	uint64_t write_faults; /* first writes to clean blocks that faulted (0 when async_writes) */
 	uint64_t reactivations;/* evicted-but-kept frames brought back without a store read */
 	uint64_t resident;     /* blocks holding RAM now (mapped or kept) */

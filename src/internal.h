@@ -119,6 +119,23 @@ UF_SIGCTX void uf__async_restore(const sigset_t *old);
 UF_SIGCTX void uf__cancel_hold(int *old);
 UF_SIGCTX void uf__cancel_release(int old);
 
+/* Versioned structs (struct_size first): how many bytes of a caller's
+ * struct of struct_size bytes to take or fill, that is the end of the last
+ * field it holds whole (ends[]: each field's end, UF__END, in order), so a
+ * struct_size that stops inside a field leaves that field at its default
+ * rather than half copied. */
+#define UF__END(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
+/* The size T would have if f were its last field (a field added after f
+ * that grows T trips the _Static_assert beside each ends[]). */
+#define UF__ALIGN_END(T, f) ((UF__END(T, f) + _Alignof(T) - 1) / _Alignof(T) * _Alignof(T))
+static inline size_t uf__whole_fields(size_t struct_size, const size_t *ends, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n && ends[i] <= struct_size; i++)
+		k = ends[i];
+	return k;
+}
+
 /* Anonymous private mapping, MAP_NORESERVE; NULL on failure (errno set). */
 void *uf__map_anon(size_t len, int prot);
 

@@ -232,7 +232,14 @@ static int map_region(uf_store *store, uint64_t off, size_t len, int prot,
 		if (opts->struct_size < offsetof(struct uf_map_opts, engine) ||
 		    opts->struct_size > 4096)
 			return -EINVAL;
-		memcpy(&o, opts, opts->struct_size < sizeof(o) ? opts->struct_size : sizeof(o));
+		typedef struct uf_map_opts T;
+		static const size_t ends[] = {UF__END(T, struct_size), UF__END(T, block_size),
+					      UF__END(T, max_resident), UF__END(T, engine),
+					      UF__END(T, flags), UF__END(T, on_error),
+					      UF__END(T, error_arg), UF__END(T, writeback_ms)};
+		_Static_assert(UF__ALIGN_END(T, writeback_ms) == sizeof(T), "ends[] lists every field");
+		memcpy(&o, opts, uf__whole_fields(opts->struct_size, ends, UF__ARRAY_SIZE(ends)));
+		o.struct_size = sizeof(o);
 	}
 	if (!store || !out || !len || (off & (ps - 1)) || off >= store->size)
 		return -EINVAL;
@@ -461,7 +468,16 @@ int uf_stats(const uf_region *r, struct uf_stats *st)
 	s.max_resident = r->nframes;
 	s.block_size = r->bs;
 	s.async_writes = r->async_wp;
-	memcpy(st, &s, st->struct_size < sizeof(s) ? st->struct_size : sizeof(s));
+	typedef struct uf_stats T;
+	static const size_t ends[] = {
+		UF__END(T, struct_size),  UF__END(T, engine),	     UF__END(T, faults),
+		UF__END(T, loads),	  UF__END(T, evictions),     UF__END(T, writebacks),
+		UF__END(T, write_faults), UF__END(T, reactivations), UF__END(T, resident),
+		UF__END(T, resident_peak), UF__END(T, dirty),	     UF__END(T, max_resident),
+		UF__END(T, block_size),	  UF__END(T, async_writes)};
+	_Static_assert(UF__ALIGN_END(T, async_writes) == sizeof(T), "ends[] lists every field");
+	/* Only whole fields: the bytes of one it holds in part stay as they were. */
+	memcpy(st, &s, uf__whole_fields(st->struct_size, ends, UF__ARRAY_SIZE(ends)));
 	return 0;
 }
 

@@ -302,8 +302,12 @@ int uf_store_new(const struct uf_store_ops *ops, void *ctx, uint64_t size, uf_st
 	if (!s)
 		return -ENOMEM;
 	/* Copy what the caller's struct has; fields it predates stay 0/NULL. */
-	size_t n = ops->struct_size < sizeof(s->ops) ? ops->struct_size : sizeof(s->ops);
-	memcpy(&s->ops, ops, n);
+	typedef struct uf_store_ops T;
+	static const size_t ends[] = {UF__END(T, struct_size), UF__END(T, read),   UF__END(T, write),
+				      UF__END(T, flush),       UF__END(T, close),  UF__END(T, flags),
+				      UF__END(T, threads),     UF__END(T, writev)};
+	_Static_assert(UF__ALIGN_END(T, writev) == sizeof(T), "ends[] lists every field");
+	memcpy(&s->ops, ops, uf__whole_fields(ops->struct_size, ends, UF__ARRAY_SIZE(ends)));
 	s->ops.struct_size = sizeof(s->ops);
 	if ((s->ops.flags & ~UF_STORE_NOT_SIGSAFE) || s->ops.threads > 64) {
 		free(s);
