@@ -326,6 +326,40 @@ static void test_region_sigbus(void)
 	EXPECT(r.report, "its store could not provide this block");
 }
 
+/* ufcatch's own failures: the exit codes ufcatch(1) lists, each with a word
+ * on stderr. */
+static void expect_own_failure(const char *what, char *const argv[], int code, const char *text)
+{
+	static struct result r;
+	run(argv, NULL, NULL, false, &r);
+	if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != code)
+		FAIL("%s: expected exit %d, got status 0x%x\n%s", what, code, r.status, r.out);
+	EXPECT(r.out, text);
+}
+
+static void test_own_failures(void)
+{
+	if (g_nrunner)
+		return; /* the runner's own exit codes would stand in between */
+	char noexec[] = "/tmp/uf-noexec.XXXXXX";
+	int fd = mkstemp(noexec);
+	ASSERT(fd >= 0);
+	close(fd);
+	char *no_prog[] = {g_ufcatch, NULL};
+	char *o_alone[] = {g_ufcatch, "-o", NULL};
+	char *unknown[] = {g_ufcatch, "-x", g_prog, NULL};
+	char *missing[] = {g_ufcatch, "--", "/nonexistent/program", NULL};
+	char *o_dir[] = {g_ufcatch, "-o", "/tmp", "--", g_prog, "exit", "0", NULL};
+	char *not_exec[] = {g_ufcatch, "--", noexec, NULL};
+	expect_own_failure("no program", no_prog, 2, "usage: ufcatch");
+	expect_own_failure("-o alone", o_alone, 2, "option -o needs a file name");
+	expect_own_failure("unknown option", unknown, 2, "unknown option -x");
+	expect_own_failure("missing program", missing, 127, "/nonexistent/program");
+	expect_own_failure("-o a directory", o_dir, 127, "/tmp");
+	expect_own_failure("not executable", not_exec, 126, "Permission denied");
+	unlink(noexec);
+}
+
 /* Exit codes pass through untouched, and nothing is reported. */
 static void test_exit_status(void)
 {
@@ -442,6 +476,7 @@ int main(void)
 #endif
 	find_binaries();
 	test_exit_status();
+	test_own_failures();
 	test_signal_status();
 	test_null_read();
 	test_write_ro();

@@ -165,6 +165,11 @@ static int parse_args(int argc, char **argv, const char **outfile, int *status)
 			usage(stdout);
 			*status = 0;
 			return -1;
+		} else if (!strcmp(argv[i], "-o")) {
+			fprintf(stderr, "ufcatch: option -o needs a file name\n");
+			usage(stderr);
+			*status = 2;
+			return -1;
 		} else if (argv[i][0] == '-') {
 			fprintf(stderr, "ufcatch: unknown option %s\n", argv[i]);
 			usage(stderr);

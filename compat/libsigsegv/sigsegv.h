@@ -39,8 +39,9 @@ extern int libsigsegv_version;    /* the same, of the library loaded */
  * serve: first with serious == 0 (before the stack overflow check), then,
  * if it returned 0 and the fault was no stack overflow (or the overflow
  * handler returned), with serious == 1. Return nonzero once the access can
- * succeed: it is retried. Return 0 to decline: the process dies of the
- * fault. */
+ * succeed: it is retried. Return 0 to decline: the fault goes to the
+ * SIGSEGV/SIGBUS handler the program installed before this library, or,
+ * without one, the process dies of it. */
 typedef int (*sigsegv_handler_t)(void *fault_address, int serious);
 /* Installs the handler (replacing an earlier one). 0, or -1. */
 extern int sigsegv_install_handler(sigsegv_handler_t handler);
