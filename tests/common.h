@@ -28,9 +28,7 @@ static inline void fixture_open(struct fixture *fx, size_t size, size_t bs, size
 	memset(fx, 0, sizeof(*fx));
 	fx->size = size;
 	fx->buf = pattern_store(size, &fx->store);
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.block_size = bs;
 	o.max_resident = budget;
 	o.flags = fixture_map_flags;
@@ -46,9 +44,7 @@ static inline uf_region *map_user_store(const struct uf_store_ops *ops, size_t s
 	uf_store *s;
 	ASSERT_OK(uf_store_new(ops, NULL, size, &s));
 	*sp = s;
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.flags = flags;
 	uf_region *r;
 	ASSERT_OK(uf_map(s, 0, size, PROT_READ | PROT_WRITE, &o, &r));

@@ -117,6 +117,15 @@ static inline int test_engine(void)
 	FAIL("unknown USERFAULT_ENGINE=%s", e);
 }
 
+/* Map options for the engine under test (USERFAULT_ENGINE), every other field at its default. */
+static inline struct uf_map_opts test_map_opts(void)
+{
+	struct uf_map_opts o;
+	uf_map_opts_init(&o);
+	o.engine = test_engine();
+	return o;
+}
+
 /* Deterministic byte pattern for store offset off. */
 static inline uint8_t pattern_byte(uint64_t off)
 {

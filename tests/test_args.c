@@ -75,9 +75,7 @@ int main(void)
 
 	ASSERT_OK(uf_store_mem(buf, sizeof(buf), 0, &s));
 	ASSERT_EQ(uf_store_size(s), sizeof(buf));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	uf_region *r = NULL;
 	int rw = PROT_READ | PROT_WRITE;
 	/* uf_map */
@@ -108,8 +106,7 @@ int main(void)
 	ASSERT(r == NULL);
 
 	/* a good region, then bad calls on it */
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	o = test_map_opts();
 	ASSERT_OK(uf_map(s, 0, 8 * ps, rw, &o, &r));
 	unsigned char *p = uf_region_addr(r);
 	p[0] = 1;

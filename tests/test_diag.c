@@ -27,9 +27,7 @@ static unsigned char *g_last_buf;
 static uf_region *map_len(uf_store **s, size_t len, int prot, unsigned flags, size_t budget)
 {
 	g_last_buf = pattern_store(len, s);
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.flags = flags;
 	o.max_resident = budget;
 	uf_region *r;

@@ -64,9 +64,7 @@ static uf_region *map(uf_store **s, size_t size)
 	static const struct uf_store_ops ops = {
 		.struct_size = sizeof(ops), .read = rd, .flags = UF_STORE_NOT_SIGSAFE};
 	ASSERT_OK(uf_store_new(&ops, NULL, size, s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.block_size = g_bs;
 	o.max_resident = size;
 	uf_region *r;

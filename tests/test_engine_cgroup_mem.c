@@ -211,9 +211,7 @@ static int child(int go)
 	catch_signal(SIGBUS, on_bus);
 	uf_store *s;
 	ASSERT_OK(uf_store_fn(fill_fn, NULL, FILL, &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = BUDGET;
 	o.on_error = give_up;
 	uf_region *r;

@@ -100,9 +100,7 @@ static volatile unsigned char *map_read_only(uf_store **s, uf_region **r)
 {
 	static unsigned char b[4096];
 	ASSERT_OK(uf_store_mem(b, sizeof(b), 0, s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	ASSERT_OK(uf_map(*s, 0, sizeof(b), PROT_READ, &o, r));
 	volatile unsigned char *p = uf_region_addr(*r);
 	ASSERT_EQ(p[0], 0);

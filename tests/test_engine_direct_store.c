@@ -43,9 +43,7 @@ static void nested(void)
 	size_t ps = (size_t)sysconf(_SC_PAGESIZE), size = 64 * ps;
 	uf_store *fs, *ms;
 	ASSERT_OK(uf_store_fn(pattern_fill, NULL, size, &fs));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	uf_region *outer, *inner;
 	ASSERT_OK(uf_map(fs, 0, size, PROT_READ, &o, &outer));
 	ASSERT_OK(uf_store_mem(uf_region_addr(outer), size, UF_STORE_RDONLY, &ms));

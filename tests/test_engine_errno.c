@@ -30,9 +30,7 @@ int main(void)
 		.struct_size = sizeof(ops), .read = clobber_read, .write = clobber_write};
 	uf_store *s;
 	ASSERT_OK(uf_store_new(&ops, NULL, sizeof(data), &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = 4 * ps; /* evictions with write-back inside faults too */
 	uf_region *r;
 	ASSERT_OK(uf_map(s, 0, sizeof(data), PROT_READ | PROT_WRITE, &o, &r));

@@ -44,9 +44,7 @@ static uf_region *map_buf(unsigned char *buf, size_t size, unsigned wb_ms, int k
 	} else {
 		ASSERT_OK(uf_store_mem(buf, size, 0, &s));
 	}
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = size; /* nothing is evicted: only exit or the writer writes back */
 	o.writeback_ms = wb_ms;
 	uf_region *r;

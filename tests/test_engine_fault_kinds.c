@@ -143,9 +143,7 @@ static void test_handle_fault_mask(void)
 	size_t ps = page_size();
 	uf_store *s;
 	ASSERT_OK(uf_store_fn(mask_fill, NULL, 8 * ps, &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.flags = UF_MAP_NO_READAHEAD;
 	uf_region *r;
 	ASSERT_OK(uf_map(s, 0, 8 * ps, PROT_READ, &o, &r));

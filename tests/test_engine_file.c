@@ -24,9 +24,7 @@ int main(void)
 	uf_store *s;
 	ASSERT_OK(uf_store_file(fd, 0, &s));
 	ASSERT_EQ(uf_store_size(s), size);
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.block_size = 2 * ps;
 	o.max_resident = 8 * ps;
 	uf_region *r;

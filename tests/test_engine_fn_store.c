@@ -29,9 +29,7 @@ static void run(size_t budget_blocks)
 	memset(calls, 0, sizeof(calls));
 	uf_store *s;
 	ASSERT_OK(uf_store_fn(fill, NULL, NBLK * g_bs, &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = budget_blocks * g_bs;
 	uf_region *r;
 	ASSERT_OK(uf_map(s, 0, NBLK * g_bs, PROT_READ | PROT_WRITE, &o, &r));
@@ -72,9 +70,7 @@ int main(void)
 	memset(calls, 0, sizeof(calls));
 	uf_store *s;
 	ASSERT_OK(uf_store_fn(fill, NULL, NBLK * g_bs, &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = 16 * g_bs;
 	uf_region *r;
 	ASSERT_OK(uf_map(s, 0, NBLK * g_bs, PROT_READ, &o, &r));

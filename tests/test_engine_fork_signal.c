@@ -117,9 +117,7 @@ static void run(uf_store *s, enum busy busy, const char *what)
 	size_t ps = page_size();
 	unsigned forks = 0, served = 0;
 	for (int it = 0; it < 12; it++) {
-		struct uf_map_opts o;
-		uf_map_opts_init(&o);
-		o.engine = test_engine();
+		struct uf_map_opts o = test_map_opts();
 		o.flags = UF_MAP_NO_READAHEAD; /* a fault for each block the handler reads */
 		uf_region *r;
 		ASSERT_OK(uf_map(s, 0, (size_t)NBLK * ps, PROT_READ, &o, &r));

@@ -63,9 +63,7 @@ int main(void)
 			int e1 = uf_sync(fx.r, NULL, 0), e2 = uf_prefetch(fx.r, NULL, 0);
 			if (e1 != -EPERM || e2 != -EPERM)
 				_exit(4);
-			struct uf_map_opts o;
-			uf_map_opts_init(&o);
-			o.engine = test_engine();
+			struct uf_map_opts o = test_map_opts();
 			uf_region *r;
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
 			/* ThreadSanitizer refuses the handler-thread engine's

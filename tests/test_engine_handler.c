@@ -99,9 +99,7 @@ static void test_process_handler(void)
 	/* A userfault region and a raw area are served without the handler. */
 	uf_store *s;
 	unsigned char *buf = pattern_store(16 * ps, &s);
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	uf_region *r;
 	ASSERT_OK(uf_map(s, 0, 16 * ps, PROT_READ, &o, &r));
 	const unsigned char *m = uf_region_addr(r);

@@ -51,9 +51,7 @@ int main(void)
 
 	uf_store *s;
 	ASSERT_OK(uf_store_fn(fill, NULL, size, &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = budget;
 	uf_region *r;
 	int e = uf_map(s, 0, size, PROT_READ | PROT_WRITE, &o, &r);

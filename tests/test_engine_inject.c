@@ -34,9 +34,7 @@ static void run(uf_store *inner, const char *what)
 	size_t ps = page_size(), size = (size_t)uf_store_size(inner);
 	struct inject j = {.seed = 1, .partial = 1};
 	uf_store *s = inject_wrap(&j, inner);
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.on_error = retry_cb;
 	o.max_resident = 4 * ps;
 	uf_region *r;

@@ -79,9 +79,7 @@ static void run(bool with_cb, size_t ps)
 	static const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = bad_read, .write = wr};
 	uf_store *s;
 	ASSERT_OK(uf_store_new(&ops, NULL, size, &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = 4 * ps;
 	if (with_cb)
 		o.on_error = leave_cb;

@@ -48,9 +48,7 @@ static uf_region *map_shared(void)
 						.threads = 2};
 	uf_store *s;
 	ASSERT_OK(uf_store_new(&ops, NULL, g_size, &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = g_size;
 	o.writeback_ms = 60000;
 	uf_region *r;

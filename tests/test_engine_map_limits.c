@@ -64,9 +64,7 @@ int main(void)
 	const size_t lens[] = {(size_t)1 << 58, (size_t)1 << 62, ((size_t)1 << 63) - 1,
 			       (size_t)1 << 63, SIZE_MAX - ps + 1, SIZE_MAX};
 	for (unsigned i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
-		struct uf_map_opts o;
-		uf_map_opts_init(&o);
-		o.engine = test_engine();
+		struct uf_map_opts o = test_map_opts();
 		o.max_resident = 1 << 20;
 		uf_region *r = NULL;
 		int e = uf_map(s, 0, lens[i], PROT_READ, &o, &r);
@@ -80,9 +78,7 @@ int main(void)
 	uf_store *ms;
 	const size_t mlen = 32 * ps;
 	const unsigned char *mb = pattern_store(mlen, &ms);
-	struct uf_map_opts mo;
-	uf_map_opts_init(&mo);
-	mo.engine = test_engine();
+	struct uf_map_opts mo = test_map_opts();
 	for (unsigned k = 1; k <= 3; k += 2) {
 		for (int round = 0; round < 20; round++) {
 			uf_region *r;
@@ -112,9 +108,7 @@ int main(void)
 	/* Budget of 2^32 blocks and more: capped. */
 	const size_t budgets[] = {(size_t)1 << 44, (size_t)1 << 50, SIZE_MAX};
 	for (unsigned i = 0; i < sizeof(budgets) / sizeof(budgets[0]); i++) {
-		struct uf_map_opts o;
-		uf_map_opts_init(&o);
-		o.engine = test_engine();
+		struct uf_map_opts o = test_map_opts();
 		o.max_resident = budgets[i];
 		uf_region *r;
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
@@ -135,9 +129,7 @@ int main(void)
 	 * from the budget capped at RAM took 270 MiB more with 24 GiB of RAM;
 	 * more than 32 MiB from 4 GiB of RAM up). */
 	size_t data = (size_t)256 << 20, stride = (size_t)1 << 20;
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = (size_t)1 << 40;
 	uf_region *r;
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)

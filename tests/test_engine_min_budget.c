@@ -21,9 +21,7 @@ static size_t ps;
 static struct uf_stats map_budget(uf_store *s, size_t len, size_t bs, size_t budget, int prot,
 				  uf_region **r)
 {
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.block_size = bs;
 	o.max_resident = budget;
 	ASSERT_OK(uf_map(s, 0, len, prot, &o, r));

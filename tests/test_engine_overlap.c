@@ -11,9 +11,7 @@ int main(void)
 	size_t ps = page_size();
 	uf_store *s;
 	unsigned char *b = pattern_store(16 * ps, &s);
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	uf_region *r1, *r2;
 	ASSERT_OK(uf_map(s, 0, 16 * ps, PROT_READ | PROT_WRITE, &o, &r1));
 	ASSERT_OK(uf_map(s, 4 * ps, 8 * ps, PROT_READ | PROT_WRITE, &o, &r2));

@@ -39,9 +39,7 @@ int main(void)
 	const int prots[] = {PROT_READ, PROT_READ | PROT_WRITE};
 	for (unsigned pi = 0; pi < 2; pi++) {
 		int prot = prots[pi];
-		struct uf_map_opts o;
-		uf_map_opts_init(&o);
-		o.engine = test_engine();
+		struct uf_map_opts o = test_map_opts();
 		o.max_resident = BUDGET * ps;
 		uf_region *r;
 		ASSERT_OK(uf_map(s, 0, NBLK * ps, prot, &o, &r));

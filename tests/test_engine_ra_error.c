@@ -63,9 +63,7 @@ static void scan(size_t bs, unsigned stride, unsigned nblk, unsigned flags, int 
 	const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = rd, .flags = flags};
 	uf_store *s;
 	ASSERT_OK(uf_store_new(&ops, NULL, size, &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.block_size = bs;
 	/* Everything fits (read-ahead runs at full width), or a budget of
 	 * budget blocks, under which the windows of a writable region are

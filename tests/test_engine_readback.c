@@ -9,9 +9,7 @@ static void check(size_t store_size, size_t map_len, size_t bs, int prot, size_t
 {
 	uf_store *s;
 	unsigned char *buf = pattern_store(store_size, &s);
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.block_size = bs;
 	o.max_resident = budget;
 	uf_region *r;

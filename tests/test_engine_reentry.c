@@ -54,9 +54,7 @@ int main(void)
 	g_size = 256 * ps;
 	uf_store *s;
 	g_buf = pattern_store(g_size, &s);
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = 16 * ps;
 	uf_region *r;
 	ASSERT_OK(uf_map(s, 0, g_size, PROT_READ | PROT_WRITE, &o, &r));

@@ -32,9 +32,7 @@ static int child(size_t room, size_t budget)
 	size_t ps = page_size();
 	struct rlimit rl = {vm * ps + room, vm * ps + room};
 	ASSERT_EQ(setrlimit(RLIMIT_AS, &rl), 0);
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = budget;
 	o.on_error = give_up;
 	uf_region *r;

@@ -125,9 +125,7 @@ static void test_threads_race_on_one_block(void)
 	struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = slow_read};
 	uf_store *st;
 	ASSERT_OK(uf_store_new(&ops, NULL, size, &st));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.flags = UF_MAP_NO_READAHEAD; /* each block its own load */
 	uf_region *r;
 	ASSERT_OK(uf_map(st, 0, size, PROT_READ, &o, &r));

@@ -69,9 +69,7 @@ static uf_region *map_flaky(struct flaky *f, uf_store **s, size_t size, size_t m
 	static const struct uf_store_ops ops = {
 		.struct_size = sizeof(ops), .read = fl_read, .write = fl_write};
 	ASSERT_OK(uf_store_new(&ops, f, size, s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.on_error = cb;
 	uf_region *r;
 	ASSERT_OK(uf_map(*s, 0, maplen, PROT_READ | PROT_WRITE, &o, &r));

@@ -59,9 +59,7 @@ int main(void)
 	struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = slow_read};
 	uf_store *st;
 	ASSERT_OK(uf_store_new(&ops, NULL, size, &st));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	uf_region *r;
 	ASSERT_OK(uf_map(st, 0, size, PROT_READ, &o, &r));
 	g_p = uf_region_addr(r);

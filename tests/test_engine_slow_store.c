@@ -36,9 +36,7 @@ int main(void)
 	unsigned char *buf = pattern_store(size, &inner);
 	struct inject j = {.range_lo = 0, .range_hi = ps, .delay_range_us = 2000000};
 	uf_store *s = inject_wrap(&j, inner);
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.flags = UF_MAP_NO_READAHEAD; /* block 0's read covers block 0 only */
 	uf_region *r;
 	ASSERT_OK(uf_map(s, 0, size, PROT_READ, &o, &r));

@@ -285,9 +285,7 @@ static void test_jump_into_read_only_region(void)
 	void *fill[256];
 	size_t flen[256];
 	unsigned nf = fill_gaps_above((uintptr_t)P + rlen, rlen, fill, flen, 256);
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	uf_region *r;
 	int e = uf_map(s, 0, rlen, PROT_READ, &o, &r);
 	for (unsigned i = 0; i < nf; i++)

@@ -18,9 +18,7 @@ static void fill_frames(size_t ps, size_t budget)
 	memset(buf, 0xEE, size);
 	uf_store *s;
 	ASSERT_OK(uf_store_mem(buf, size, 0, &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = budget;
 	uf_region *r;
 	ASSERT_OK(uf_map(s, 0, size, PROT_READ | PROT_WRITE, &o, &r));
@@ -54,9 +52,7 @@ static void run(unsigned flags)
 	struct inject j = {.short_read = 1};
 	uf_store *s = inject_wrap(&j, inner);
 	atomic_store(&j.on, 1);
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = budget;
 	o.flags = flags;
 	uf_region *r;
@@ -76,8 +72,7 @@ static void run(unsigned flags)
 	fill_frames(ps, budget);
 	size_t ssize = 10 * ps + ps / 2;
 	buf = pattern_store(ssize, &inner);
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	o = test_map_opts();
 	o.block_size = 4 * ps;
 	o.max_resident = 2 * 4 * ps;
 	o.flags = flags;

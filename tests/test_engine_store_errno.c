@@ -107,9 +107,7 @@ int main(void)
 		for (int prot = 0; prot < 2; prot++) {
 			uf_store *s;
 			ASSERT_OK(uf_store_new(&ops, NULL, npages * ps, &s));
-			struct uf_map_opts o;
-			uf_map_opts_init(&o);
-			o.engine = test_engine();
+			struct uf_map_opts o = test_map_opts();
 			o.block_size = ps;
 			o.on_error = with_cb ? cb : NULL;
 			o.flags = UF_MAP_NO_READAHEAD; /* each access meets its own failure */

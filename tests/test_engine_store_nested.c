@@ -54,9 +54,7 @@ int main(void)
 						 .flags = pass ? UF_STORE_NOT_SIGSAFE : 0};
 		uf_store *s;
 		ASSERT_OK(uf_store_new(&ops, NULL, size, &s));
-		struct uf_map_opts o;
-		uf_map_opts_init(&o);
-		o.engine = test_engine();
+		struct uf_map_opts o = test_map_opts();
 		o.flags = UF_MAP_NO_READAHEAD;
 		uf_region *r;
 		ASSERT_OK(uf_map(s, 0, size, PROT_READ, &o, &r));

@@ -115,9 +115,7 @@ static void run(size_t bs, size_t budget, unsigned threads)
 {
 	size_t size = 4 << 20;
 	uf_store *s = locked_store(size, threads);
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.block_size = bs;
 	o.max_resident = budget;
 	uf_region *r;
@@ -187,9 +185,7 @@ static void self_fault(void)
 				   .threads = 2};
 	uf_store *s;
 	ASSERT_OK(uf_store_new(&ops, NULL, 4 * ps, &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.flags = UF_MAP_NO_READAHEAD;
 	o.on_error = self_on_error;
 	uf_region *r;

@@ -334,9 +334,7 @@ static void *mapper_main(void *arg)
 		struct inject j = {.seed = xorshift64(&rng), .read_fail_ppm = 100000};
 		uf_store *s = inject_wrap(&j, inner);
 		atomic_store(&j.on, 1);
-		struct uf_map_opts o;
-		uf_map_opts_init(&o);
-		o.engine = test_engine();
+		struct uf_map_opts o = test_map_opts();
 		o.max_resident = 4 * ps;
 		uf_region *r;
 		int e = uf_map(s, 0, msize, PROT_READ, &o, &r);
@@ -430,9 +428,7 @@ int main(void)
 	if (xorshift64(&rng) & 1)
 		inj.store_flags = UF_STORE_NOT_SIGSAFE;
 	uf_store *s = inject_wrap(&inj, inner);
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.block_size = bs;
 	o.max_resident = budget;
 	o.on_error = retry_cb;

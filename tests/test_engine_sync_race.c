@@ -61,9 +61,7 @@ static void run(size_t bs)
 				   .write = word_store_write};
 	uf_store *s;
 	ASSERT_OK(uf_store_new(&ops, backing, size, &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = BUDGET * ps;
 	o.block_size = bs;
 	uf_region *r;

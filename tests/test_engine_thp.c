@@ -44,9 +44,7 @@ static void open_kind(struct fixture *fx, int kind, size_t bs)
 	} else {
 		ASSERT_OK(uf_store_fn(pattern_fill, NULL, SIZE, &fx->store));
 	}
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.block_size = bs;
 	ASSERT_OK(uf_map(fx->store, 0, SIZE, PROT_READ, &o, &fx->r));
 	fx->p = uf_region_addr(fx->r);

@@ -25,9 +25,7 @@ int main(void)
 	static const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = rd, .write = wr};
 	uf_store *s;
 	ASSERT_OK(uf_store_new(&ops, NULL, n * ps, &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = 16 * ps; /* some dirty blocks will be parked, not mapped */
 	uf_region *r;
 	ASSERT_OK(uf_map(s, 0, n * ps, PROT_READ | PROT_WRITE, &o, &r));

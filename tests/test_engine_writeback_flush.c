@@ -62,9 +62,7 @@ int main(void)
 		.struct_size = sizeof(ops), .read = rd, .write = wr, .flush = fl};
 	uf_store *s;
 	ASSERT_OK(uf_store_new(&ops, NULL, sizeof(g_buf), &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.writeback_ms = 10;
 	uf_region *r;
 	ASSERT_OK(uf_map(s, 0, sizeof(g_buf), PROT_READ | PROT_WRITE, &o, &r));

@@ -76,9 +76,7 @@ static uf_region *open_store(size_t size, bool with_writev, unsigned flags, unsi
 		ops.struct_size = offsetof(struct uf_store_ops, writev);
 	uf_store *s;
 	ASSERT_OK(uf_store_new(&ops, &vs, size, &s));
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	uf_region *r;
 	ASSERT_OK(uf_map(s, 0, size, PROT_READ | PROT_WRITE, &o, &r));
 	ASSERT_OK(uf_store_close(s)); /* the region keeps it */

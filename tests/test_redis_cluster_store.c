@@ -31,9 +31,7 @@ static uf_store *open_store(const char *prefix, uint64_t size, unsigned wait_n)
 
 static uf_region *map(uf_store *s, size_t budget)
 {
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = budget;
 	uf_region *r;
 	ASSERT_OK(uf_map(s, 0, (size_t)uf_store_size(s), PROT_READ | PROT_WRITE, &o, &r));

@@ -76,9 +76,7 @@ static uf_store *must_open(const char *prefix, uint64_t size)
 
 static uf_region *map(uf_store *s, size_t budget, uf_error_fn on_error)
 {
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	o.max_resident = budget;
 	o.on_error = on_error;
 	uf_region *r;
@@ -268,9 +266,7 @@ static void meta_checks(int port)
 	{
 		uf_store *s8 = open_store("t5u", 8 * 8192, 8192, &e, why);
 		ASSERT_OK(e);
-		struct uf_map_opts mo;
-		uf_map_opts_init(&mo);
-		mo.engine = test_engine();
+		struct uf_map_opts mo = test_map_opts();
 		uf_region *r8;
 		ASSERT_EQ(uf_map(s8, 0, 8 * 8192, PROT_READ, &mo, &r8), -EINVAL); /* 4 KiB blocks */
 		mo.block_size = 8192;
@@ -386,9 +382,7 @@ static void wait_checks(void)
 	ASSERT(pid >= 0);
 	if (pid == 0) {
 		uf_region *r2;
-		struct uf_map_opts mo;
-		uf_map_opts_init(&mo);
-		mo.engine = test_engine();
+		struct uf_map_opts mo = test_map_opts();
 		if (uf_map(s, 0, 16 * BS, PROT_READ | PROT_WRITE, &mo, &r2))
 			_exit(2);
 		((unsigned char *)uf_region_addr(r2))[BS] = 2;

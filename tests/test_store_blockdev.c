@@ -69,9 +69,7 @@ int main(void)
 	close(dfd);
 	ASSERT_EQ(uf_store_size(s), (int64_t)LEN);
 
-	struct uf_map_opts o;
-	uf_map_opts_init(&o);
-	o.engine = test_engine();
+	struct uf_map_opts o = test_map_opts();
 	uf_region *r;
 	ASSERT_OK(uf_map(s, 0, LEN, PROT_READ | PROT_WRITE, &o, &r));
 	unsigned char *a = uf_region_addr(r);
