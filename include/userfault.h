@@ -157,7 +157,7 @@ struct uf_redis_opts {
 	size_t struct_size;          /* set by uf_redis_opts_init */
 	const char *seeds;           /* "host:port[,host:port...]" or "/path/redis.sock" */
 	const char *prefix;          /* key prefix, 1..200 bytes, required */
-	size_t block_size;           /* power of two >= 512; 0: the stored one, or 4096 */
+	size_t block_size;           /* power of two, 512..64 MiB; 0: the stored one, or 4096 */
 	uint64_t size;               /* a multiple of block_size; 0: the stored one */
 	const char *user;            /* ACL user for AUTH; NULL: "default" */
 	const char *password;        /* NULL: no AUTH */
@@ -218,7 +218,7 @@ typedef int (*uf_error_fn)(uf_region *r, void *addr, int err, void *arg);
 struct uf_map_opts {
 	size_t struct_size;   /* set by uf_map_opts_init */
 	size_t block_size;    /* power of two >= page size; 0 = page size */
-	size_t max_resident;  /* RAM budget in bytes; 0 = min(len, RAM/2); raised to 4 blocks at least */
+	size_t max_resident;  /* RAM budget in bytes; 0 = min(len, RAM/2); < 1 block: -EINVAL; raised to 4 blocks */
 	int engine;           /* enum uf_engine */
 	unsigned flags;       /* UF_MAP_* */
 	uf_error_fn on_error; /* optional */

@@ -18,6 +18,8 @@ LDLIBS += $(HIREDIS_LIBS)
 # The routing unit test compiles src/redis_cluster.c into itself.
 $(BUILD)/tests/test_redis_cluster: ALL_CFLAGS += $(HIREDIS_CFLAGS)
 $(BUILD)/tests/test_redis_cluster: src/redis_cluster.c src/redis_cluster.h
+else ifeq ($(origin HAVE_HIREDIS),command line)
+$(info redis: HAVE_HIREDIS=$(HAVE_HIREDIS): the Redis store is not built, uf_store_redis returns -ENOTSUP, Redis tests skip)
 else ifneq ($(CROSS),)
 $(info redis: cross build: the Redis store is not built (the host's hiredis is not the target's), uf_store_redis returns -ENOTSUP, Redis tests skip)
 else

@@ -20,7 +20,7 @@ const char *uf_strerror(int err)
 	if (err > 0)
 		err = -err;
 	switch (-err) {
-	case ENOTSUP: return "Not supported by this kernel, process or engine";
+	case ENOTSUP: return "Not supported by this kernel, process, engine or build";
 	case EFAULT: return "Bad address (not readable/writable, or past the end of the store)";
 	default: break;
 	}

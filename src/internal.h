@@ -46,6 +46,9 @@ static inline size_t uf__page_size(void)
 	return v;
 }
 
+/* The largest block a region (and so a store's unit) may have. */
+#define UF_MAX_BLOCK_SIZE ((size_t)64 << 20)
+
 static inline bool uf__is_pow2(size_t x) { return x && !(x & (x - 1)); }
 static inline size_t uf__align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
 static inline uintptr_t uf__align_down(uintptr_t x, size_t a) { return x & ~(uintptr_t)(a - 1); }

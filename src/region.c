@@ -15,7 +15,6 @@
 #include "sanitizer.h"
 #include "threads.h"
 
-#define UF_MAX_BLOCK_SIZE ((size_t)64 << 20)
 /* No Linux address space is larger (5-level x86_64: 2^56). Anything longer
  * cannot be mapped: -ENOMEM like any other shortage of address space, the
  * same for every engine and length (mmap(2) says the same). */

@@ -1309,7 +1309,7 @@ static int meta(struct rs *s, uint64_t want_size, size_t want_bs, bool create)
 			char canon[128];
 			if (!fits || sscanf(text, META_FMT, &size, &bs) != 2 ||
 			    (snprintf(canon, sizeof(canon), META_FMT, size, bs), strcmp(canon, text)) ||
-			    !uf__is_pow2(bs) || bs < 512 || bs > (512u << 20) || size % bs ||
+			    !uf__is_pow2(bs) || bs < 512 || bs > UF_MAX_BLOCK_SIZE || size % bs ||
 			    !size || size > UF__STORE_SIZE_MAX) {
 				note(s, "%s:meta is not a userfault store (\"%.60s\")",
 					 s->prefix, text);
@@ -1381,7 +1381,7 @@ int uf_store_redis(const struct uf_redis_opts *o, uf_store **out)
 		return -EINVAL;
 	}
 	if ((o->block_size && (!uf__is_pow2(o->block_size) || o->block_size < 512 ||
-			       o->block_size > (512u << 20))) ||
+			       o->block_size > UF_MAX_BLOCK_SIZE)) ||
 	    (o->block_size && o->size % o->block_size) || o->size > UF__STORE_SIZE_MAX ||
 	    o->threads > 64 || (o->flags & ~UF_STORE_RDONLY)) {
 		say(eb, el, "bad block size, size (a multiple of it, below 2^63), thread count or flags");

@@ -229,6 +229,10 @@ static void meta_checks(int port)
 		ASSERT_EQ(e, -EINVAL);
 		ASSERT_EQ(cli_int(port, "EXISTS t5huge:meta"), 0);
 	}
+	/* blocks past what a region may map (64 MiB): refused, nothing written */
+	ASSERT(!open_store("t5big", (uint64_t)128 << 20, (size_t)128 << 20, &e, why));
+	ASSERT_EQ(e, -EINVAL);
+	ASSERT_EQ(cli_int(port, "EXISTS t5big:meta"), 0);
 	/* a read-only open does not create a store */
 	{
 		struct uf_redis_opts o;
@@ -286,6 +290,7 @@ static void meta_checks(int port)
 		"userfault-redis 1 size=9223372036854775808 block=4096", /* 2^63 */
 		"userfault-redis 1 size=4096 block=3",      /* not a power of two */
 		"userfault-redis 1 size=4096 block=256",    /* below 512 */
+		"userfault-redis 1 size=134217728 block=134217728", /* above 64 MiB */
 		"userfault-redis 1 size=4096 block=4096junk",
 		"userfault-redis 1 size=-4096 block=4096",
 		"userfault-redis 1 size=04096 block=4096",
