@@ -44,9 +44,14 @@ static _Atomic bool g_main_gone; /* the main thread called pthread_exit */
 static _Atomic bool g_watching;
 static pthread_key_t g_main_key;
 
+/* On the creator's stack: the creator waits until the thread has taken
+ * it. Not malloc'ed: a new uffd-thread handler that called free() before
+ * its first epoll_wait waited for malloc's lock held by the very thread
+ * whose fault had been queued to it (one arena, test_engine_fork_signal). */
 struct start {
 	void *(*fn)(void *);
 	void *arg;
+	_Atomic uint32_t taken;
 };
 
 static void thread_done(void *p)
@@ -57,10 +62,12 @@ static void thread_done(void *p)
 
 static void *thread_main(void *p)
 {
-	struct start st = *(struct start *)p;
-	free(p);
+	struct start *sp = p;
+	struct start st = {sp->fn, sp->arg, 0};
 	atomic_fetch_add(&g_started, 1);
 	atomic_fetch_add(&g_live, 1);
+	atomic_store_explicit(&sp->taken, 1, memory_order_release); /* sp is gone after this */
+	uf__futex_wake_all(&sp->taken);
 	void *ret;
 	/* Also on cancellation and pthread_exit: a count left too high could
 	 * end the process while a thread of the program still runs. */
@@ -74,16 +81,12 @@ static void watch_start(void);
 
 int uf__thread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
-	struct start *st = malloc(sizeof(*st));
-	if (!st)
-		return -ENOMEM;
-	st->fn = fn;
-	st->arg = arg;
-	int e = pthread_create(th, attr, thread_main, st);
-	if (e) {
-		free(st);
+	struct start st = {fn, arg, 0};
+	int e = pthread_create(th, attr, thread_main, &st);
+	if (e)
 		return -e;
-	}
+	while (!atomic_load_explicit(&st.taken, memory_order_acquire))
+		uf__futex_wait(&st.taken, 0);
 	if (atomic_load(&g_main_gone))
 		watch_start();
 	return 0;
