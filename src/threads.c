@@ -14,7 +14,9 @@
  *    loaded there; the destructor runs only when the main thread leaves by
  *    pthread_exit (a return from main calls exit, which runs none);
  *  - from then on, while library threads exist, a watcher (itself a
- *    library thread) reads the process's thread count every WATCH_MS and
+ *    library thread) reads the process's thread count, every WATCH_MS at
+ *    first and then less often, up to every WATCH_MAX_MS (a program that
+ *    runs for days on its other threads pays 10 reads a second), and
  *    calls exit(0), as glibc would have, once every thread left besides
  *    the exited main thread (a zombie, still counted) is the library's.
  *
@@ -37,6 +39,7 @@
 #include "threads.h"
 
 #define WATCH_MS 10
+#define WATCH_MAX_MS 100
 
 static _Atomic long g_live;     /* library threads running */
 static _Atomic long g_started;  /* library threads ever started */
@@ -120,7 +123,7 @@ static long kernel_threads(void)
 static void *watcher(void *arg)
 {
 	(void)arg;
-	for (;;) {
+	for (long ms = WATCH_MS;; ms = ms * 2 > WATCH_MAX_MS ? WATCH_MAX_MS : ms * 2) {
 		long s0 = atomic_load(&g_started);
 		long k = kernel_threads();
 		long live = atomic_load(&g_live);
@@ -128,7 +131,7 @@ static void *watcher(void *arg)
 			break; /* no /proc: the process lives on, as it did before */
 		if (k > 0 && atomic_load(&g_started) == s0 && k - 1 - live <= 0)
 			exit(0); /* what glibc does when the last thread ends */
-		struct timespec ts = {0, WATCH_MS * 1000000L};
+		struct timespec ts = {0, ms * 1000000L};
 		nanosleep(&ts, NULL);
 	}
 	atomic_store(&g_watching, false);
