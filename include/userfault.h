@@ -124,7 +124,9 @@ UF_API int uf_store_new(const struct uf_store_ops *ops, void *ctx, uint64_t size
 /* A caller-owned memory buffer (not copied; must outlive the store). */
 UF_API int uf_store_mem(void *buf, size_t size, unsigned flags, uf_store **out);
 /* A file: pread/pwrite on fd (dup'ed, so the caller may close its copy).
- * The store size is the file size at creation. */
+ * The store size is the file size at creation. An O_RDONLY fd makes a
+ * read-only store (writes -EROFS); O_WRONLY is -EBADF, and O_APPEND is
+ * -EINVAL unless flags has UF_STORE_RDONLY. */
 UF_API int uf_store_file(int fd, unsigned flags, uf_store **out);
 
 /* Lazily computed blocks: fill(ctx, off, dst, len) is called once per block
@@ -163,7 +165,7 @@ struct uf_redis_opts {
 	const char *password;        /* NULL: no AUTH */
 	unsigned connect_timeout_ms; /* one connection attempt; default 1000 */
 	unsigned command_timeout_ms; /* one reply; default 5000 */
-	unsigned retry_timeout_ms;   /* how long a failing call retries; default 10000 */
+	unsigned retry_timeout_ms;   /* how long a failing call retries; default 10000; 0: never */
 	unsigned wait_replicas;      /* flush: WAIT for this many replicas of each written master */
 	unsigned wait_timeout_ms;    /* the WAIT's timeout; default 5000 */
 	unsigned threads;            /* store threads; 0 = 4 */
@@ -198,7 +200,9 @@ enum uf_engine {
  * engine: the failed load was abandoned first and the library holds no
  * lock or reference, so leaving costs nothing; the block stays unloaded
  * and the next access to it faults and loads it again. The same holds for
- * a SIGBUS handler that leaves by siglongjmp. A failing block fails alone:
+ * a SIGBUS handler that leaves by siglongjmp. Not called for a load that
+ * fails inside uf_try_read, uf_try_write or uf_probe: they return -EFAULT
+ * at once. A failing block fails alone:
  * when a read-ahead batch cannot be read, the faulting block is loaded by
  * itself, and only accesses to blocks the store cannot read fail.
  */
@@ -217,7 +221,7 @@ typedef int (*uf_error_fn)(uf_region *r, void *addr, int err, void *arg);
 
 struct uf_map_opts {
 	size_t struct_size;   /* set by uf_map_opts_init */
-	size_t block_size;    /* power of two >= page size; 0 = page size */
+	size_t block_size;    /* power of two, page size..64 MiB; 0 = page size */
 	size_t max_resident;  /* RAM budget in bytes; 0 = min(len, RAM/2); < 1 block: -EINVAL; raised to 4 blocks */
 	int engine;           /* enum uf_engine */
 	unsigned flags;       /* UF_MAP_* */
@@ -233,13 +237,14 @@ UF_API void uf_map_opts_init(struct uf_map_opts *opts);
 
 /*
  * Maps len bytes of store starting at store offset off (page aligned) with
- * protection prot (PROT_READ or PROT_READ|PROT_WRITE). Pages are loaded on
- * first touch. Access to pages wholly past the end of the store raises
+ * protection prot (PROT_READ, with PROT_WRITE and/or PROT_EXEC or not).
+ * Pages are loaded on first touch. Access to pages wholly past the end of the store raises
  * SIGBUS, as with a file mapping. opts may be NULL.
  */
 UF_API int uf_map(uf_store *store, uint64_t off, size_t len, int prot,
 		  const struct uf_map_opts *opts, uf_region **out);
 UF_API void *uf_region_addr(const uf_region *r);
+/* The mapped length: len rounded up to whole pages; 0 for NULL. */
 UF_API size_t uf_region_size(const uf_region *r);
 /* The engine serving the region (enum uf_engine, never AUTO). */
 UF_API int uf_region_engine(const uf_region *r);
@@ -255,12 +260,19 @@ UF_API const char *uf_engine_name(int engine);
 #define UF_FEATURE_POISON 0x40u         /* UFFDIO_POISON (handler-thread errors) */
 UF_API unsigned uf_engine_features(void);
 
+/* The four range calls take [addr, addr+len), which must lie inside the
+ * region (-EINVAL otherwise); addr NULL means the region's start and len 0
+ * the rest of the region (so NULL, 0 is all of it). See uf_sync(3). */
+
 /* Writes dirty blocks overlapping [addr, addr+len) back, in offset order,
  * then flushes the store. Returns the first error; failed blocks stay dirty. */
 UF_API int uf_sync(uf_region *r, void *addr, size_t len);
 /* Drops local changes and cached copies; the next access reads the store. */
 UF_API int uf_discard(uf_region *r, void *addr, size_t len);
-/* Loads the blocks of the range now (within the budget). */
+/* Loads the blocks of the range now, no more per call than the budget keeps
+ * mapped (uf_prefetch(3)). Returns how many blocks it made or found
+ * resident; a failed load ends the call, which returns the count before
+ * it, or the error if there was none. */
 UF_API int uf_prefetch(uf_region *r, void *addr, size_t len);
 /* Writes back (if dirty) and releases the blocks of the range. */
 UF_API int uf_evict(uf_region *r, void *addr, size_t len);
@@ -300,7 +312,10 @@ UF_API int uf_unmap(uf_region *r, unsigned flags);
  * call this first from it. Returns 1 if the fault was ours and is served
  * (return from your handler), 0 if it is not ours, including a write that
  * breaks a region's protection (a write to a read-only region), on every
- * engine; 0 for a NULL info or ucontext. A handler that does not call it
+ * engine; 0 for a NULL info or ucontext. (A handler installed after the
+ * library that gets 0 for such a write sees the signal the engine raised:
+ * SIGBUS under uffd, SIGSEGV with SEGV_ACCERR under the others; one
+ * installed before it always gets SIGSEGV.) A handler that does not call it
  * gets every fault of the regions unserved, on every engine: a missing
  * page reaches it as SIGBUS
  * (uffd, uffd-thread) or SIGSEGV (signal) at the faulting address.
@@ -344,8 +359,8 @@ UF_API int uf_try_write(void *dst, const void *src, size_t n);
 /*
  * 0 if every page of [addr, addr+n) allows the access (UF_PROBE_READ and/or
  * UF_PROBE_WRITE) the way a real load/store of this thread sees it, -EFAULT
- * otherwise (also for a range that wraps); -EINVAL for a bad access mask;
- * 0 for n == 0. A write probe is an atomic read-modify-write of zero: it
+ * otherwise (also for a range that wraps); -EINVAL for an access mask that
+ * is 0 or has other bits; 0 for n == 0 with a good mask. A write probe is an atomic read-modify-write of zero: it
  * never changes the bytes, even while other threads write them, but it is a
  * real write access (it breaks copy-on-write sharing and marks a
  * write-tracked page dirty). Probing a userfault region loads its pages.
