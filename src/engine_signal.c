@@ -55,15 +55,9 @@ static int signal_probe(void)
 
 static long read_long_file(const char *path, long dflt)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return dflt;
 	char buf[32];
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
+	if (uf__read_small_file(path, buf, sizeof(buf)) < 0)
 		return dflt;
-	buf[n] = 0;
 	char *end;
 	long v = strtol(buf, &end, 10);
 	return end == buf || v <= 0 ? dflt : v;

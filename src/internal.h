@@ -139,6 +139,11 @@ static inline size_t uf__whole_fields(size_t struct_size, const size_t *ends, si
 	return k;
 }
 
+/* Reads a small file (a /proc or /sys one) into buf, NUL-terminated: its
+ * length, or -errno (-EIO if it is empty). One read: such files give
+ * everything that fits in one go. Not signal context. */
+long uf__read_small_file(const char *path, char *buf, size_t len);
+
 /* Anonymous private mapping, MAP_NORESERVE; NULL on failure (errno set). */
 void *uf__map_anon(size_t len, int prot);
 

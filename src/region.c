@@ -238,7 +238,6 @@ static int map_region(uf_store *store, uint64_t off, size_t len, int prot,
 					      UF__END(T, error_arg), UF__END(T, writeback_ms)};
 		_Static_assert(UF__ALIGN_END(T, writeback_ms) == sizeof(T), "ends[] lists every field");
 		memcpy(&o, opts, uf__whole_fields(opts->struct_size, ends, UF__ARRAY_SIZE(ends)));
-		o.struct_size = sizeof(o);
 	}
 	if (!store || !out || !len || (off & (ps - 1)) || off >= store->size)
 		return -EINVAL;

@@ -30,7 +30,6 @@
  * both sides of the kernel's count.
  */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +65,8 @@ static void thread_done(void *p)
 static void *thread_main(void *p)
 {
 	struct start *sp = p;
-	struct start st = {sp->fn, sp->arg, 0};
+	void *(*fn)(void *) = sp->fn;
+	void *arg = sp->arg;
 	atomic_fetch_add(&g_started, 1);
 	atomic_fetch_add(&g_live, 1);
 	atomic_store_explicit(&sp->taken, 1, memory_order_release); /* sp is gone after this */
@@ -75,7 +75,7 @@ static void *thread_main(void *p)
 	/* Also on cancellation and pthread_exit: a count left too high could
 	 * end the process while a thread of the program still runs. */
 	pthread_cleanup_push(thread_done, NULL);
-	ret = st.fn(st.arg);
+	ret = fn(arg);
 	pthread_cleanup_pop(1);
 	return ret;
 }
@@ -101,15 +101,9 @@ int uf__thread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(voi
  * without /proc. */
 static long kernel_threads(void)
 {
-	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
 	char buf[4096];
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
+	if (uf__read_small_file("/proc/self/status", buf, sizeof(buf)) < 0)
 		return -1;
-	buf[n] = 0;
 	/* State is the main thread's: a zombie once it has ended. */
 	const char *st = strstr(buf, "\nState:");
 	const char *t = strstr(buf, "\nThreads:");

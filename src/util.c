@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -109,3 +110,20 @@ void *uf__map_anon(size_t len, int prot)
 	return p == MAP_FAILED ? NULL : p;
 }
 
+
+long uf__read_small_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n;
+	do
+		n = read(fd, buf, len - 1);
+	while (n < 0 && errno == EINTR);
+	int e = n < 0 ? -errno : -EIO;
+	close(fd);
+	if (n <= 0)
+		return e;
+	buf[n] = 0;
+	return n;
+}
