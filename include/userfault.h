@@ -63,6 +63,11 @@ typedef struct uf_region uf_region;
  * default engine serves faults there): use only what is safe at the point
  * the faulting code was interrupted (pread/pwrite are fine, a lock the
  * faulting code may hold is not). They may run in several threads at once.
+ * A fault inside such a callback that the library does not serve (a stray
+ * pointer) ends the callback there and fails the store call with -EFAULT,
+ * and the load or write-back with it; no other handler sees the fault (see
+ * uf_store_new(3)). A callback must hold nothing where it may fault, and
+ * must return (not leave by siglongjmp).
  *
  * A store whose calls are not async-signal-safe (they allocate, take locks,
  * use a client library: hiredis, zlib, OpenSSL) sets UF_STORE_NOT_SIGSAFE in
@@ -312,7 +317,10 @@ UF_API int uf_unmap(uf_region *r, unsigned flags);
  * call this first from it. Returns 1 if the fault was ours and is served
  * (return from your handler), 0 if it is not ours, including a write that
  * breaks a region's protection (a write to a read-only region), on every
- * engine; 0 for a NULL info or ucontext. (A handler installed after the
+ * engine; 0 for a NULL info or ucontext. It does not return for a fault
+ * inside a signal-safe store's callback that the library does not serve:
+ * it jumps back to the library, which fails that store call with -EFAULT.
+ * (A handler installed after the
  * library that gets 0 for such a write sees the signal the engine raised:
  * SIGBUS under uffd, SIGSEGV with SEGV_ACCERR under the others; one
  * installed before it always gets SIGSEGV.) A handler that does not call it
@@ -328,8 +336,9 @@ UF_API int uf_unmap(uf_region *r, unsigned flags);
  * on its own thread); a signal that arrives while a slow store call serves
  * a fault waits for that call. A store callback that touches the block it
  * is loading (or needs a frame its own load holds) fails at once instead
- * of waiting for itself: SIGBUS (-EDEADLK), or -EFAULT from uf_try_read,
- * under the in-thread engines; under uffd-thread store callbacks must not
+ * of waiting for itself: the store call and its load fail with -EDEADLK
+ * (SIGBUS at the access that needed the load, or the error callback), or
+ * uf_try_read returns -EFAULT, under the in-thread engines; under uffd-thread store callbacks must not
  * touch the region they serve at all.
  */
 UF_API int uf_handle_fault(int sig, UF_SIGINFO *info, void *ucontext);

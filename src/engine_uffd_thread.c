@@ -680,6 +680,11 @@ UF_SIGCTX static int thr_sigbus(const struct uf__range *rg, siginfo_t *si, void 
 		uf__registry_put(rg);
 		return UF__HANDLED;
 	}
+	/* Inside a store callback: that store call fails (store.c). */
+	if (err && uf__store_guarded()) {
+		uf__registry_put(rg);
+		uf__store_guard_fail(uc, err);
+	}
 	/* The callback and the SIGBUS handler may leave by siglongjmp: no
 	 * reference is held while they run. A retry takes one again (the
 	 * region may have been unmapped meanwhile: then just access again). */

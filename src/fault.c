@@ -4,7 +4,8 @@
  *
  * Dispatch order: fault-safe access table, registered regions and raw areas,
  * stack guard, then the handler installed before ours, exactly as it expects
- * to be called. With no previous handler the default action is restored and
+ * to be called. A fault inside a signal-safe store's callback stops after
+ * the regions: it fails the store call instead (store.c). With no previous handler the default action is restored and
  * the fault repeated, so the process dies (and dumps core) as it would have
  * without us.
  */
@@ -20,6 +21,7 @@
 #include "fault.h"
 #include "handler.h"
 #include "registry.h"
+#include "store.h"
 #include "uffd.h"
 
 static struct sigaction g_prev[2]; /* [0] SIGSEGV, [1] SIGBUS */
@@ -50,17 +52,25 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 	if (uf__safe_access_fixup(sig, si, uc))
 		return UF__HANDLED;
 
+	/* Inside a callback of a signal-safe store: only the regions serve
+	 * the fault (a callback may read another region). Anything else fails
+	 * the store call (store.c), before any code that may leave by a jump
+	 * and strand the load the call is for: a raw area's or the process
+	 * handler, the stack guard, the program's handler. A region's own
+	 * failure fails it too (uf__pager_fault_error). */
 	int ret = UF__PASS;
 	struct uf__range rg;
 	if (uf__registry_get((uintptr_t)si->si_addr, &rg)) {
 		if (rg.kind == UF__KIND_REGION)
 			ret = uf__region_fault(&rg, sig, si, uc); /* drops the reference */
-		else if (rg.kind == UF__KIND_AREA)
+		else if (rg.kind == UF__KIND_AREA && !(uc && uf__store_guarded()))
 			ret = uf__area_fault(&rg, sig, si, uc); /* drops the reference */
 		else {
 			uf__registry_put(&rg);
 		}
 	}
+	if (ret != UF__HANDLED && uc && uf__store_guarded())
+		uf__store_guard_fail(uc, -EFAULT);
 	if (ret == UF__DENIED) {
 		/* The program's own fault (a write to a read-only region), not
 		 * the process handler's. But a stack overflow whose frame jumped

@@ -1466,6 +1466,11 @@ UF_SIGCTX void uf__pager_fault_error(struct uf_region *r, uintptr_t addr, int er
 	/* Inside uf_try_read/uf_try_write: the copy fails with -EFAULT. */
 	if (uc && uf__safe_access_fail(uc))
 		return;
+	/* Inside a store callback (one reading this region for another): that
+	 * store call fails with this error, before the error callback or the
+	 * program's handler could leave by a jump. */
+	if (uc && uf__store_guarded())
+		uf__store_guard_fail(uc, err);
 	if (err != UF__E_PAST_END && r->on_error &&
 	    r->on_error(r, (void *)addr, err, r->error_arg) == UF_ERR_RETRY)
 		return;

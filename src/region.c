@@ -56,6 +56,31 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* What a call that owns frames or takes the region lock holds off:
+ * asynchronous signals (a handler touching the region would wait for the
+ * call instead of deadlocking on it; internal.h) and cancellation; and it
+ * says so in uf__t_async_blocked, which guards its store calls (store.c). */
+struct hold {
+	sigset_t mask;
+	int cs;
+	bool blocked;
+};
+
+static void hold_begin(struct hold *h)
+{
+	uf__async_block(&h->mask);
+	uf__cancel_hold(&h->cs);
+	h->blocked = uf__t_async_blocked;
+	uf__t_async_blocked = true;
+}
+
+static void hold_end(const struct hold *h)
+{
+	uf__t_async_blocked = h->blocked;
+	uf__cancel_release(h->cs);
+	uf__async_restore(&h->mask);
+}
+
 /* At exit(): what uf_sync would do for every region this process mapped.
  * A failure cannot be returned to anyone: it is said on stderr, also for
  * a store with nothing to write to (uf_store_fn, no write callback: the
@@ -66,10 +91,10 @@ static void exit_writeback(void)
 	for (struct uf_region *r = g_list; r; r = r->lnext) {
 		if (r->pid != uf__self_pid() || !r->writable)
 			continue;
-		sigset_t old;
-		uf__async_block(&old);
+		struct hold h;
+		hold_begin(&h);
 		int e = uf__pager_sync(r, 0, r->nblocks);
-		uf__async_restore(&old);
+		hold_end(&h);
 		if (e)
 			fprintf(stderr,
 				"userfault: at exit, region %p (%zu bytes) could not be written back: %s; "
@@ -103,6 +128,7 @@ static void list_init(void)
 static void *writer_main(void *arg)
 {
 	(void)arg;
+	uf__t_async_blocked = true; /* it runs with every signal blocked */
 	pthread_mutex_lock(&g_list_lock);
 	for (;;) {
 		uint64_t now = mono_ns(), next = now + 1000000000ull;
@@ -423,18 +449,15 @@ static int range_call(uf_region *r, void *addr, size_t len, enum range_op op)
 	int e = block_range(r, addr, len, &b0, &b1);
 	if (e)
 		return e;
-	sigset_t old;
-	int cs;
-	uf__async_block(&old);
-	uf__cancel_hold(&cs);
+	struct hold h;
+	hold_begin(&h);
 	switch (op) {
 	case OP_SYNC: e = uf__pager_sync(r, b0, b1); break;
 	case OP_DISCARD: e = uf__pager_drop(r, b0, b1, false); break;
 	case OP_EVICT: e = uf__pager_drop(r, b0, b1, true); break;
 	case OP_PREFETCH: e = uf__pager_prefetch(r, b0, b1); break;
 	}
-	uf__cancel_release(cs);
-	uf__async_restore(&old);
+	hold_end(&h);
 	return e;
 }
 
@@ -486,10 +509,8 @@ int uf_unmap(uf_region *r, unsigned flags)
 	if (usable(r))
 		return -EPERM;
 	uf__tsan_acquire(r); /* as in block_range */
-	sigset_t old;
-	int cs;
-	uf__async_block(&old);
-	uf__cancel_hold(&cs);
+	struct hold h;
+	hold_begin(&h);
 	int e = 0;
 	if (!(flags & UF_UNMAP_DISCARD))
 		e = uf__pager_sync(r, 0, r->nblocks); /* on failure nothing changed: the region stays */
@@ -503,7 +524,6 @@ int uf_unmap(uf_region *r, unsigned flags)
 		uf__store_unref(r->store);
 		region_free(r);
 	}
-	uf__cancel_release(cs);
-	uf__async_restore(&old);
+	hold_end(&h);
 	return e;
 }

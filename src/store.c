@@ -13,12 +13,26 @@
  * a mutex only they use, and serve it. Writes and flush go on a second
  * stack served only by thread 0, in order, so a flush (a Redis WAIT on the
  * connections that wrote) sees every write issued before it.
+ *
+ * Guarded calls. A callback of a signal-safe store runs in the calling
+ * thread, often inside its fault handler, while the pager owns what the call
+ * is for (the frame being loaded, a victim being written). A fault inside
+ * the callback that the library does not serve itself would go on to the
+ * program's handler or a call-out, which may leave by siglongjmp and strand
+ * all of that. So every such call, made with asynchronous signals blocked
+ * (always, in practice: fault context, the library's threads and the API's
+ * range calls), has a recovery point (_setjmp, no system call), and
+ * uf__store_guard_fail() jumps back to it: the call fails with the fault's
+ * error, as if the callback had returned it, and the pager takes its usual
+ * failure path.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ucontext.h>
 
 #include "diag.h"
 #include "store.h"
@@ -161,6 +175,56 @@ UF_SIGCTX static int call(uf_store *s, struct uf__store_req *q)
 	}
 	t_began_ms = 0;
 	return ret_of(r);
+}
+
+/* The innermost guarded call of this thread (a callback that touches
+ * another region nests one). */
+struct uf__store_guard {
+	jmp_buf jb;
+	struct uf__store_guard *outer;
+	int err;
+};
+__thread struct uf__store_guard *uf__t_store_guard __attribute__((tls_model("initial-exec")));
+#define t_guard uf__t_store_guard
+
+UF_SIGCTX static int guarded_call(uf_store *s, struct uf__store_req *q)
+{
+	struct uf__store_guard g;
+	g.outer = t_guard;
+	if (_setjmp(g.jb)) {
+		/* Back from uf__store_guard_fail: read through the pointer,
+		 * not the locals, which a jump may have left stale. */
+		struct uf__store_guard *h = t_guard;
+		t_guard = h->outer;
+		t_began_ms = 0;
+		return h->err;
+	}
+	t_guard = &g;
+	atomic_signal_fence(memory_order_seq_cst);
+	int r = call(s, q);
+	atomic_signal_fence(memory_order_seq_cst);
+	t_guard = g.outer;
+	return r;
+}
+
+/* A call of a signal-safe store, in this thread. Guarded only while
+ * asynchronous signals are blocked: otherwise a fault could be in the
+ * handler of one that interrupted the callback, and the jump would strand
+ * that handler instead. */
+UF_SIGCTX static int direct(uf_store *s, struct uf__store_req *q)
+{
+	return uf__t_async_blocked ? guarded_call(s, q) : call(s, q);
+}
+
+UF_SIGCTX void uf__store_guard_fail(const void *uc, int err)
+{
+	struct uf__store_guard *g = t_guard;
+	g->err = err < 0 && err >= -4095 ? err : -EFAULT;
+	/* The jump skips the sigreturn that would have restored the mask of
+	 * the interrupted callback: the mask the call was made with (no
+	 * asynchronous handler ran inside it). */
+	pthread_sigmask(SIG_SETMASK, &((const ucontext_t *)uc)->uc_sigmask, NULL);
+	_longjmp(g->jb, 1);
 }
 
 static void *worker(void *arg)
@@ -369,9 +433,10 @@ UF_SIGCTX int uf__store_read(uf_store *s, uint64_t off, void *dst, size_t len)
 		uf__diag_stop(&s->ns_read, t0);
 		return e;
 	}
-	int r = s->ops.read(s->ctx, off, dst, len);
+	struct uf__store_req q = {.op = OP_READ, .off = off, .buf = dst, .len = len};
+	int e = direct(s, &q);
 	uf__diag_stop(&s->ns_read, t0);
-	return ret_of(r);
+	return e;
 }
 
 UF_SIGCTX int uf__store_write(uf_store *s, uint64_t off, const void *src, size_t len)
@@ -385,9 +450,10 @@ UF_SIGCTX int uf__store_write(uf_store *s, uint64_t off, const void *src, size_t
 		uf__diag_stop(&s->ns_write, t0);
 		return e;
 	}
-	int r = wrote(s, s->ops.write(s->ctx, off, src, len));
+	struct uf__store_req q = {.op = OP_WRITE, .off = off, .buf = (void *)src, .len = len};
+	int e = direct(s, &q);
 	uf__diag_stop(&s->ns_write, t0);
-	return ret_of(r);
+	return e;
 }
 
 UF_SIGCTX bool uf__store_read_async(uf_store *s, struct uf__store_req *q, uint64_t off, void *dst,
@@ -441,7 +507,8 @@ int uf__store_writev(uf_store *s, const struct uf_store_vec *v, unsigned n)
 		struct uf__store_req q = {.op = OP_WRITEV, .buf = (void *)v, .len = n};
 		r = pool_call(s, &q);
 	} else {
-		r = wrote(s, call_writev(s, v, n));
+		struct uf__store_req q = {.op = OP_WRITEV, .buf = (void *)v, .len = n};
+		r = direct(s, &q);
 	}
 	uf__diag_stop(&s->ns_write, t0);
 	return ret_of(r);
@@ -458,7 +525,8 @@ int uf__store_flush(uf_store *s)
 		struct uf__store_req q = {.op = OP_FLUSH};
 		e = pool_call(s, &q);
 	} else {
-		e = ret_of(s->ops.flush(s->ctx));
+		struct uf__store_req q = {.op = OP_FLUSH};
+		e = direct(s, &q);
 	}
 	if (e)
 		atomic_store(&s->unflushed, true); /* the next pass tries again */

@@ -95,11 +95,14 @@ UF_SIGCTX bool uf__store_read_async(uf_store *s, struct uf__store_req *q, uint64
 				    size_t len, void (*then)(struct uf__store_req *q));
 
 /* True while the calling thread runs with every asynchronous signal
- * blocked for sure: serving a region fault (the fault handler's sa_mask)
- * or a handler thread of the uffd-thread engine (its mask). Store code
+ * blocked for sure: serving a region fault (the fault handler's sa_mask),
+ * a handler thread of the uffd-thread engine or the background writer
+ * (their masks), or inside the API's range calls, uf_unmap and the exit
+ * write-back (which block them). Calls of signal-safe stores are guarded
+ * only then (below). Store code
  * that needs them blocked (a claimed socket must not be left by a
  * handler's siglongjmp) then saves two rt_sigprocmask calls per load. */
-extern __thread bool uf__t_async_blocked;
+extern __thread bool uf__t_async_blocked __attribute__((tls_model("initial-exec")));
 
 /* On a store thread: its index (0 .. threads-1; 0 serves writes and
  * flush), for stores that keep per-thread state such as connections.
@@ -109,6 +112,15 @@ int uf__store_thread_slot(void);
  * (CLOCK_MONOTONIC, ms), if it began before it was handed over (a fast
  * read that failed first); else 0. A store's retry window counts from it. */
 uint64_t uf__store_call_began_ms(void);
+/* Whether the calling thread is inside a guarded call of a signal-safe
+ * store's callback (store.c), in which a fault the library does not serve
+ * must not go on to code that may leave by siglongjmp. Signal-safe. */
+extern __thread struct uf__store_guard *uf__t_store_guard __attribute__((tls_model("initial-exec")));
+UF_SIGCTX static inline bool uf__store_guarded(void) { return uf__t_store_guard != NULL; }
+/* Only when uf__store_guarded(), from the handler of a fault inside that
+ * call (uc its context), holding nothing: the call fails with err (-EFAULT
+ * if err is none of the errnos). Does not return. */
+UF_SIGCTX __attribute__((noreturn)) void uf__store_guard_fail(const void *uc, int err);
 /* Whether the calling thread is one of s's store threads. Signal-safe. */
 bool uf__store_own_thread(const uf_store *s);
 

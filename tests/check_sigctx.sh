@@ -24,7 +24,7 @@ ALLOWED="write read pread pread64 pwrite pwrite64 open open64 openat close fstat
  getpid getppid gettid sched_yield clock_gettime _exit abort __stack_chk_fail sigaltstack
  fcntl fcntl64 lseek lseek64 dup dup2 pipe signal
  mprotect mmap mmap64 munmap madvise mincore ioctl fallocate fallocate64 nanosleep clock_nanosleep
- __sigsetjmp siglongjmp __longjmp_chk sigsetjmp getrlimit prlimit prlimit64 getuid geteuid
+ __sigsetjmp _setjmp siglongjmp longjmp _longjmp __longjmp_chk sigsetjmp getrlimit prlimit prlimit64 getuid geteuid
  __builtin_unreachable"
 # Not on POSIX's list, and why calling them here is safe.
 ACCEPTED="backtrace:catch.c calls it once at load time (libgcc_s is loaded then), so in a crash it only walks the stack

@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_engine_store_fault.c - a fault inside a signal-safe store's callback
+ * that the library does not serve fails that store call with the fault's
+ * error, and goes nowhere else: not to the program's handler (installed
+ * before the library's or after it, calling uf_handle_fault), not to a raw
+ * area's handler. Those handlers leave by siglongjmp here, which inside the
+ * callback would have stranded the load: the block stayed loading, and
+ * every later access to it, and uf_unmap, waited for ever. Checked for a
+ * load (SIGBUS at the region's address, or the error callback with
+ * -EFAULT), for uf_sync's write-back (-EFAULT, the blocks stay dirty), for
+ * write-backs of evicted blocks inside faults (no write lost), and for a
+ * callback that reads another region whose load fails (its error, -EIO,
+ * fails the outer load; the inner region's error callback is not called),
+ * and for a callback that reads the block it loads (-EDEADLK).
+ * A hang fails by the harness timeout.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+
+#include "common.h"
+
+#define NBLK 16
+
+static size_t ps;
+static sigjmp_buf jb;
+static volatile sig_atomic_t g_segv, g_bus, g_area_calls;
+static void *volatile g_bus_addr;
+static unsigned char *g_none;	 /* a PROT_NONE page: touching it faults */
+static unsigned char *g_backing; /* the store's bytes */
+static _Atomic int g_bad_reads, g_bad_writes; /* callbacks that fault next */
+static volatile unsigned char *g_inner;	      /* set: rd reads it first (case nested) */
+static volatile unsigned char *g_self;	      /* set: rd reads it when loading g_self_off */
+static uint64_t g_self_off;
+
+static void on_sig(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (sig == SIGSEGV) {
+		g_segv++;
+	} else {
+		g_bus++;
+		g_bus_addr = si->si_addr;
+	}
+	siglongjmp(jb, 1);
+}
+
+/* A handler installed after the library's, as uf_map(3) says to write it. */
+static void on_sig_after(int sig, siginfo_t *si, void *uc)
+{
+	if (uf_handle_fault(sig, si, uc))
+		return;
+	on_sig(sig, si, uc);
+}
+
+static void install(void (*fn)(int, siginfo_t *, void *))
+{
+	catch_signal(SIGSEGV, fn);
+	catch_signal(SIGBUS, fn);
+}
+
+static bool take(_Atomic int *n)
+{
+	int v = atomic_load(n);
+	while (v > 0 && !atomic_compare_exchange_weak(n, &v, v - 1))
+		;
+	return v > 0;
+}
+
+static int rd(void *ctx, uint64_t off, void *dst, size_t len)
+{
+	(void)ctx;
+	if (g_inner)
+		(void)*g_inner;
+	if (g_self && off == g_self_off)
+		(void)*g_self;
+	if (take(&g_bad_reads))
+		(void)*(volatile unsigned char *)g_none;
+	memcpy(dst, g_backing + off, len);
+	return 0;
+}
+
+static int wr(void *ctx, uint64_t off, const void *src, size_t len)
+{
+	(void)ctx;
+	if (take(&g_bad_writes))
+		*(volatile unsigned char *)g_none = 1;
+	memcpy(g_backing + off, src, len);
+	return 0;
+}
+
+static uf_store *new_store(void)
+{
+	const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = rd, .write = wr};
+	uf_store *s;
+	ASSERT_OK(uf_store_new(&ops, NULL, NBLK * ps, &s));
+	return s;
+}
+
+static void *reader(void *p)
+{
+	volatile unsigned char *a = p;
+	return (void *)(uintptr_t)(a[0] + 1);
+}
+
+/* An access that may fail: 1 if it took SIGBUS or SIGSEGV (the handler jumped). */
+#define FAILS(stmt)                                   \
+	({                                            \
+		int failed_ = 0;                      \
+		if (sigsetjmp(jb, 1))                 \
+			failed_ = 1;                  \
+		else                                  \
+			stmt;                         \
+		failed_;                              \
+	})
+
+/* A load whose read callback faults: SIGBUS at the access, the program's
+ * SIGSEGV handler never runs, and the block is not left loading. */
+static void test_load(bool after)
+{
+	if (after)
+		install(on_sig_after); /* replaces the library's: for good */
+	uf_store *s = new_store();
+	struct uf_map_opts o = test_map_opts();
+	o.flags = UF_MAP_NO_READAHEAD;
+	uf_region *r;
+	ASSERT_OK(uf_map(s, 0, NBLK * ps, PROT_READ, &o, &r));
+	volatile unsigned char *p = uf_region_addr(r);
+	g_segv = g_bus = 0;
+	atomic_store(&g_bad_reads, 1);
+	ASSERT_EQ(FAILS((void)p[5]), 1);
+	ASSERT_EQ(g_segv, 0);
+	ASSERT_EQ(g_bus, 1);
+	ASSERT(g_bus_addr == (void *)(p + 5));
+	/* Another thread reads the block that failed: it loads (before the
+	 * fix it waited for ever on the load left behind). */
+	pthread_t t;
+	void *ret;
+	ASSERT_EQ(pthread_create(&t, NULL, reader, (void *)p), 0);
+	ASSERT_EQ(pthread_join(t, &ret), 0);
+	ASSERT_EQ((uintptr_t)ret, (uintptr_t)g_backing[0] + 1);
+	ASSERT_EQ(p[5], g_backing[5]);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	printf("load, program handler %s the library's: SIGBUS at the access, no SIGSEGV, block loads again\n",
+	       after ? "after" : "before");
+}
+
+static _Atomic int g_err_seen, g_err_calls, g_inner_err_calls;
+
+static int on_error(uf_region *r, void *addr, int err, void *arg)
+{
+	(void)r;
+	(void)addr;
+	(void)arg;
+	atomic_store(&g_err_seen, err);
+	/* One retry; a second failure goes to SIGBUS. */
+	return atomic_fetch_add(&g_err_calls, 1) == 0 ? UF_ERR_RETRY : UF_ERR_SIGBUS;
+}
+
+static int on_inner_error(uf_region *r, void *addr, int err, void *arg)
+{
+	(void)r;
+	(void)addr;
+	(void)err;
+	(void)arg;
+	atomic_fetch_add(&g_inner_err_calls, 1);
+	return UF_ERR_SIGBUS;
+}
+
+/* The error callback sees -EFAULT, and its retry loads the block. */
+static void test_error_callback(void)
+{
+	uf_store *s = new_store();
+	struct uf_map_opts o = test_map_opts();
+	o.flags = UF_MAP_NO_READAHEAD;
+	o.on_error = on_error;
+	uf_region *r;
+	ASSERT_OK(uf_map(s, 0, NBLK * ps, PROT_READ, &o, &r));
+	volatile unsigned char *p = uf_region_addr(r);
+	g_segv = g_bus = 0;
+	atomic_store(&g_err_calls, 0);
+	atomic_store(&g_bad_reads, 1);
+	unsigned char v = 0;
+	ASSERT_EQ(FAILS(v = p[2 * ps + 1]), 0);
+	ASSERT_EQ(v, g_backing[2 * ps + 1]);
+	ASSERT_EQ(atomic_load(&g_err_calls), 1);
+	ASSERT_EQ(atomic_load(&g_err_seen), -EFAULT);
+	ASSERT_EQ(g_segv + g_bus, 0);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	printf("error callback: -EFAULT, the retry loads\n");
+}
+
+static int area_fn(const struct uf_fault *f, void *arg)
+{
+	(void)f;
+	(void)arg;
+	g_area_calls++;
+	siglongjmp(jb, 1);
+}
+
+/* A raw area over the page the callback faults on: its handler, which
+ * jumps, runs for the program's own access and not for the callback's. */
+static void test_area(void)
+{
+	uf_area *a;
+	ASSERT_OK(uf_area_register(g_none, ps, area_fn, NULL, &a));
+	g_area_calls = 0;
+	ASSERT_EQ(FAILS((void)*(volatile unsigned char *)g_none), 1);
+	ASSERT_EQ(g_area_calls, 1);
+	uf_store *s = new_store();
+	struct uf_map_opts o = test_map_opts();
+	o.flags = UF_MAP_NO_READAHEAD;
+	uf_region *r;
+	ASSERT_OK(uf_map(s, 0, NBLK * ps, PROT_READ, &o, &r));
+	volatile unsigned char *p = uf_region_addr(r);
+	g_segv = g_bus = 0;
+	atomic_store(&g_bad_reads, 1);
+	ASSERT_EQ(FAILS((void)p[3 * ps]), 1);
+	ASSERT_EQ(g_area_calls, 1);
+	ASSERT_EQ(g_bus, 1);
+	ASSERT_EQ(p[3 * ps], g_backing[3 * ps]);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	ASSERT_OK(uf_area_unregister(a));
+	printf("raw area: its handler runs for the program's access only\n");
+}
+
+static uint64_t dirty_of(uf_region *r)
+{
+	struct uf_stats st = {.struct_size = sizeof(st)};
+	ASSERT_OK(uf_stats(r, &st));
+	return st.dirty;
+}
+
+/* uf_sync's write callback faults: -EFAULT, the blocks stay dirty, the
+ * next uf_sync writes them. */
+static void test_sync(void)
+{
+	uf_store *s = new_store();
+	struct uf_map_opts o = test_map_opts();
+	uf_region *r;
+	ASSERT_OK(uf_map(s, 0, NBLK * ps, PROT_READ | PROT_WRITE, &o, &r));
+	unsigned char *p = uf_region_addr(r);
+	for (int i = 0; i < 4; i++)
+		p[i * ps] = (unsigned char)(0xa0 + i);
+	g_segv = 0;
+	atomic_store(&g_bad_writes, 1);
+	ASSERT_EQ(uf_sync(r, NULL, 0), -EFAULT);
+	ASSERT_EQ(g_segv, 0);
+	ASSERT_GE(dirty_of(r), 1);
+	ASSERT_EQ(g_backing[0], pattern_byte(0)); /* the faulting call wrote nothing */
+	ASSERT_OK(uf_sync(r, NULL, 0));
+	ASSERT_EQ(dirty_of(r), 0);
+	for (int i = 0; i < 4; i++)
+		ASSERT_EQ(g_backing[i * ps], 0xa0 + i);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	printf("uf_sync: -EFAULT, blocks kept dirty, written by the next uf_sync\n");
+}
+
+/* Under the smallest budget every fault evicts a dirty block, inside the
+ * fault handler; some of those writes fault. Every write reaches the store. */
+static void test_evict(void)
+{
+	uf_store *s = new_store();
+	struct uf_map_opts o = test_map_opts();
+	o.max_resident = 4 * ps;
+	o.flags = UF_MAP_NO_READAHEAD;
+	uf_region *r;
+	ASSERT_OK(uf_map(s, 0, NBLK * ps, PROT_READ | PROT_WRITE, &o, &r));
+	volatile unsigned char *p = uf_region_addr(r);
+	unsigned char shadow[NBLK];
+	uint64_t seed = 7;
+	int failed = 0;
+	g_segv = 0;
+	for (int round = 0; round < 8; round++) {
+		for (int i = 0; i < NBLK; i++) {
+			unsigned char v = (unsigned char)xorshift64(&seed);
+			if (i % 5 == round % 5)
+				atomic_store(&g_bad_writes, 1);
+			/* A fault whose victims' writes all failed may fail: then
+			 * the write did not happen, and is tried again. */
+			while (FAILS(p[i * ps] = v))
+				failed++;
+			shadow[i] = v;
+		}
+	}
+	atomic_store(&g_bad_writes, 0);
+	ASSERT_EQ(g_segv, 0);
+	ASSERT_OK(uf_sync(r, NULL, 0));
+	for (int i = 0; i < NBLK; i++)
+		ASSERT_EQ(g_backing[i * ps], shadow[i]);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+	printf("eviction write-backs that fault: every write in the store (%d accesses retried)\n",
+	       failed);
+}
+
+static int rd_eio(void *ctx, uint64_t off, void *dst, size_t len)
+{
+	(void)ctx;
+	(void)off;
+	(void)dst;
+	(void)len;
+	return -EIO;
+}
+
+/* The callback reads another region, whose load fails: the outer load
+ * fails with that error; the inner region's error callback is not called. */
+static void test_nested(void)
+{
+	const struct uf_store_ops iops = {.struct_size = sizeof(iops), .read = rd_eio};
+	uf_store *is;
+	ASSERT_OK(uf_store_new(&iops, NULL, ps, &is));
+	struct uf_map_opts o = test_map_opts();
+	o.on_error = on_inner_error;
+	uf_region *ir;
+	ASSERT_OK(uf_map(is, 0, ps, PROT_READ, &o, &ir));
+	uf_store *s = new_store();
+	o = test_map_opts();
+	o.flags = UF_MAP_NO_READAHEAD;
+	o.on_error = on_error;
+	uf_region *r;
+	ASSERT_OK(uf_map(s, 0, NBLK * ps, PROT_READ, &o, &r));
+	volatile unsigned char *p = uf_region_addr(r);
+	atomic_store(&g_err_calls, 0);
+	atomic_store(&g_inner_err_calls, 0);
+	g_inner = uf_region_addr(ir);
+	/* The retry fails the same way: the error callback then lets it go. */
+	ASSERT_EQ(FAILS((void)p[0]), 1);
+	ASSERT_EQ(atomic_load(&g_err_calls), 2);
+	ASSERT_EQ(atomic_load(&g_err_seen), -EIO);
+	ASSERT_EQ(atomic_load(&g_inner_err_calls), 0);
+	g_inner = NULL;
+	ASSERT_EQ(p[0], g_backing[0]);
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_unmap(ir, 0));
+	ASSERT_OK(uf_store_close(s));
+	ASSERT_OK(uf_store_close(is));
+	printf("a callback reading a failing region: -EIO fails the outer load\n");
+}
+
+/* The callback reads the very block it is loading: -EDEADLK fails the
+ * store call and the load, at once (in-thread engines). */
+static void test_own_block(void)
+{
+	uf_store *s = new_store();
+	struct uf_map_opts o = test_map_opts();
+	o.flags = UF_MAP_NO_READAHEAD;
+	o.on_error = on_error;
+	uf_region *r;
+	ASSERT_OK(uf_map(s, 0, NBLK * ps, PROT_READ, &o, &r));
+	volatile unsigned char *p = uf_region_addr(r);
+	if (uf_region_engine(r) == UF_ENGINE_UFFD_THREAD) {
+		printf("own block: not under uffd-thread (a store must not touch its region there)\n");
+	} else {
+		atomic_store(&g_err_calls, 0);
+		g_self_off = 4 * ps;
+		g_self = p + 4 * ps + 9;
+		ASSERT_EQ(FAILS((void)p[4 * ps]), 1);
+		ASSERT_EQ(atomic_load(&g_err_calls), 2);
+		ASSERT_EQ(atomic_load(&g_err_seen), -EDEADLK);
+		g_self = NULL;
+		ASSERT_EQ(p[4 * ps], g_backing[4 * ps]);
+		printf("own block: -EDEADLK fails the load\n");
+	}
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+}
+
+int main(void)
+{
+	test_init(60);
+#if defined(__SANITIZE_THREAD__)
+	SKIP("under TSan a fault inside the fault handler (a store callback's) kills the process: TSan runs signal handlers with every signal blocked; tested natively and under ASan");
+#endif
+	ps = page_size();
+	g_none = mmap(NULL, ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT(g_none != MAP_FAILED);
+	g_backing = malloc(NBLK * ps);
+	ASSERT(g_backing);
+	for (size_t i = 0; i < NBLK * ps; i++)
+		g_backing[i] = pattern_byte(i);
+	/* The program's handlers exist before the library's (installed by
+	 * the first uf_map): the library chains to them. */
+	install(on_sig);
+	test_load(false);
+	test_error_callback();
+	test_area();
+	test_sync();
+	test_evict();
+	test_nested();
+	test_own_block();
+	test_load(true); /* last: it replaces the library's handler */
+	printf("ok\n");
+	return 0;
+}
