@@ -100,6 +100,23 @@ static uf_store *new_store(void)
 	return s;
 }
 
+/* A fresh store, mapped read-only without read-ahead (a fault, one load). */
+static volatile unsigned char *map_ro(uf_store **s, uf_error_fn on_err, uf_region **r)
+{
+	*s = new_store();
+	struct uf_map_opts o = test_map_opts();
+	o.flags = UF_MAP_NO_READAHEAD;
+	o.on_error = on_err;
+	ASSERT_OK(uf_map(*s, 0, NBLK * ps, PROT_READ, &o, r));
+	return uf_region_addr(*r);
+}
+
+static void unmap_close(uf_region *r, uf_store *s)
+{
+	ASSERT_OK(uf_unmap(r, 0));
+	ASSERT_OK(uf_store_close(s));
+}
+
 static void *reader(void *p)
 {
 	volatile unsigned char *a = p;
@@ -123,12 +140,9 @@ static void test_load(bool after)
 {
 	if (after)
 		install(on_sig_after); /* replaces the library's: for good */
-	uf_store *s = new_store();
-	struct uf_map_opts o = test_map_opts();
-	o.flags = UF_MAP_NO_READAHEAD;
+	uf_store *s;
 	uf_region *r;
-	ASSERT_OK(uf_map(s, 0, NBLK * ps, PROT_READ, &o, &r));
-	volatile unsigned char *p = uf_region_addr(r);
+	volatile unsigned char *p = map_ro(&s, NULL, &r);
 	g_segv = g_bus = 0;
 	atomic_store(&g_bad_reads, 1);
 	ASSERT_EQ(FAILS((void)p[5]), 1);
@@ -143,8 +157,7 @@ static void test_load(bool after)
 	ASSERT_EQ(pthread_join(t, &ret), 0);
 	ASSERT_EQ((uintptr_t)ret, (uintptr_t)g_backing[0] + 1);
 	ASSERT_EQ(p[5], g_backing[5]);
-	ASSERT_OK(uf_unmap(r, 0));
-	ASSERT_OK(uf_store_close(s));
+	unmap_close(r, s);
 	printf("load, program handler %s the library's: SIGBUS at the access, no SIGSEGV, block loads again\n",
 	       after ? "after" : "before");
 }
@@ -174,13 +187,9 @@ static int on_inner_error(uf_region *r, void *addr, int err, void *arg)
 /* The error callback sees -EFAULT, and its retry loads the block. */
 static void test_error_callback(void)
 {
-	uf_store *s = new_store();
-	struct uf_map_opts o = test_map_opts();
-	o.flags = UF_MAP_NO_READAHEAD;
-	o.on_error = on_error;
+	uf_store *s;
 	uf_region *r;
-	ASSERT_OK(uf_map(s, 0, NBLK * ps, PROT_READ, &o, &r));
-	volatile unsigned char *p = uf_region_addr(r);
+	volatile unsigned char *p = map_ro(&s, on_error, &r);
 	g_segv = g_bus = 0;
 	atomic_store(&g_err_calls, 0);
 	atomic_store(&g_bad_reads, 1);
@@ -190,8 +199,7 @@ static void test_error_callback(void)
 	ASSERT_EQ(atomic_load(&g_err_calls), 1);
 	ASSERT_EQ(atomic_load(&g_err_seen), -EFAULT);
 	ASSERT_EQ(g_segv + g_bus, 0);
-	ASSERT_OK(uf_unmap(r, 0));
-	ASSERT_OK(uf_store_close(s));
+	unmap_close(r, s);
 	printf("error callback: -EFAULT, the retry loads\n");
 }
 
@@ -212,20 +220,16 @@ static void test_area(void)
 	g_area_calls = 0;
 	ASSERT_EQ(FAILS((void)*(volatile unsigned char *)g_none), 1);
 	ASSERT_EQ(g_area_calls, 1);
-	uf_store *s = new_store();
-	struct uf_map_opts o = test_map_opts();
-	o.flags = UF_MAP_NO_READAHEAD;
+	uf_store *s;
 	uf_region *r;
-	ASSERT_OK(uf_map(s, 0, NBLK * ps, PROT_READ, &o, &r));
-	volatile unsigned char *p = uf_region_addr(r);
+	volatile unsigned char *p = map_ro(&s, NULL, &r);
 	g_segv = g_bus = 0;
 	atomic_store(&g_bad_reads, 1);
 	ASSERT_EQ(FAILS((void)p[3 * ps]), 1);
 	ASSERT_EQ(g_area_calls, 1);
 	ASSERT_EQ(g_bus, 1);
 	ASSERT_EQ(p[3 * ps], g_backing[3 * ps]);
-	ASSERT_OK(uf_unmap(r, 0));
-	ASSERT_OK(uf_store_close(s));
+	unmap_close(r, s);
 	ASSERT_OK(uf_area_unregister(a));
 	printf("raw area: its handler runs for the program's access only\n");
 }
@@ -258,8 +262,7 @@ static void test_sync(void)
 	ASSERT_EQ(dirty_of(r), 0);
 	for (int i = 0; i < 4; i++)
 		ASSERT_EQ(g_backing[i * ps], 0xa0 + i);
-	ASSERT_OK(uf_unmap(r, 0));
-	ASSERT_OK(uf_store_close(s));
+	unmap_close(r, s);
 	printf("uf_sync: -EFAULT, blocks kept dirty, written by the next uf_sync\n");
 }
 
@@ -295,8 +298,7 @@ static void test_evict(void)
 	ASSERT_OK(uf_sync(r, NULL, 0));
 	for (int i = 0; i < NBLK; i++)
 		ASSERT_EQ(g_backing[i * ps], shadow[i]);
-	ASSERT_OK(uf_unmap(r, 0));
-	ASSERT_OK(uf_store_close(s));
+	unmap_close(r, s);
 	printf("eviction write-backs that fault: every write in the store (%d accesses retried)\n",
 	       failed);
 }
@@ -321,13 +323,9 @@ static void test_nested(void)
 	o.on_error = on_inner_error;
 	uf_region *ir;
 	ASSERT_OK(uf_map(is, 0, ps, PROT_READ, &o, &ir));
-	uf_store *s = new_store();
-	o = test_map_opts();
-	o.flags = UF_MAP_NO_READAHEAD;
-	o.on_error = on_error;
+	uf_store *s;
 	uf_region *r;
-	ASSERT_OK(uf_map(s, 0, NBLK * ps, PROT_READ, &o, &r));
-	volatile unsigned char *p = uf_region_addr(r);
+	volatile unsigned char *p = map_ro(&s, on_error, &r);
 	atomic_store(&g_err_calls, 0);
 	atomic_store(&g_inner_err_calls, 0);
 	g_inner = uf_region_addr(ir);
@@ -349,13 +347,9 @@ static void test_nested(void)
  * store call and the load, at once (in-thread engines). */
 static void test_own_block(void)
 {
-	uf_store *s = new_store();
-	struct uf_map_opts o = test_map_opts();
-	o.flags = UF_MAP_NO_READAHEAD;
-	o.on_error = on_error;
+	uf_store *s;
 	uf_region *r;
-	ASSERT_OK(uf_map(s, 0, NBLK * ps, PROT_READ, &o, &r));
-	volatile unsigned char *p = uf_region_addr(r);
+	volatile unsigned char *p = map_ro(&s, on_error, &r);
 	if (uf_region_engine(r) == UF_ENGINE_UFFD_THREAD) {
 		printf("own block: not under uffd-thread (a store must not touch its region there)\n");
 	} else {
@@ -369,8 +363,7 @@ static void test_own_block(void)
 		ASSERT_EQ(p[4 * ps], g_backing[4 * ps]);
 		printf("own block: -EDEADLK fails the load\n");
 	}
-	ASSERT_OK(uf_unmap(r, 0));
-	ASSERT_OK(uf_store_close(s));
+	unmap_close(r, s);
 }
 
 int main(void)
