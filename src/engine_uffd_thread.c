@@ -683,7 +683,7 @@ UF_SIGCTX static int thr_sigbus(const struct uf__range *rg, siginfo_t *si, void 
 	/* Inside a store callback: that store call fails (store.c). */
 	if (err && uf__store_guarded()) {
 		uf__registry_put(rg);
-		uf__store_guard_fail(uc, err);
+		uf__store_guard_fail(uc, err, addr, 0);
 	}
 	/* The callback and the SIGBUS handler may leave by siglongjmp: no
 	 * reference is held while they run. A retry takes one again (the

@@ -24,6 +24,7 @@
 #include "arch/arch.h"
 #include "explain.h"
 #include "region.h"
+#include "store.h"
 #include "registry.h"
 
 _Static_assert(sizeof(void *) == 8, "the ELF reader handles ELFCLASS64 only");
@@ -722,8 +723,9 @@ UF_SIGCTX static void put_distance(struct uf__out *o, uint64_t d, const char *di
 
 /* What the address is: the verdict, then the mapping around it. */
 /* The address is in a region or raw area of ours. */
+/* sf: what ended the store call for this very block, if a fault did. */
 UF_SIGCTX static void put_ours(struct uf__out *o, const struct uf__range *rg, uintptr_t addr, int sig,
-			       int access, bool read_only)
+			       int access, bool read_only, const struct uf__store_fault *sf)
 {
 	if (rg->kind == UF__KIND_REGION) {
 		uf__out_str(o, "The address is inside a userfault region (");
@@ -733,10 +735,26 @@ UF_SIGCTX static void put_ours(struct uf__out *o, const struct uf__range *rg, ui
 		uf__out_str(o, ", ");
 		uf__out_hex(o, addr - rg->start);
 		uf__out_str(o, " into it)");
-		if (sig == SIGBUS)
+		if (sig == SIGBUS && sf) {
+			/* This thread's last store call was ended by a fault. */
+			uf__out_str(o, ": its store could not provide this block: the store's "
+				       "callback ");
+			if (sf->sig) {
+				uf__out_str(o, sf->sig == SIGBUS ? "took SIGBUS" : "took SIGSEGV");
+				uf__out_str(o, " at ");
+				uf__out_hex(o, sf->addr);
+				uf__out_str(o, " (the instruction at ");
+				put_code_addr(o, sf->pc, false);
+				uf__out_str(o, "), which ended it");
+			} else {
+				uf__out_str(o, "read another userfault region at ");
+				uf__out_hex(o, sf->addr);
+				uf__out_str(o, ", whose load failed");
+			}
+		} else if (sig == SIGBUS) {
 			uf__out_str(o, ": its store could not provide this block (the store's read "
 			       "failed, or the page lies past the end of the store)");
-		else if (access == UF_ACCESS_WRITE && read_only)
+		} else if (access == UF_ACCESS_WRITE && read_only)
 			uf__out_str(o, ": a write to a region mapped read-only");
 		else
 			uf__out_str(o, ": userfault did not serve the fault (was the region being "
@@ -931,6 +949,14 @@ UF_SIGCTX static void put_address_verdict(struct uf__out *o, const siginfo_t *si
 	 * maps a read-only region writable and write-protects its pages. */
 	bool read_only = ours && rg.kind == UF__KIND_REGION &&
 			 !(((const struct uf_region *)rg.obj)->prot & PROT_WRITE);
+	/* A SIGBUS whose block's last read was ended by a fault in the
+	 * store's callback (store.c): say where. */
+	struct uf__store_fault sf;
+	bool by_fault = false;
+	if (ours && rg.kind == UF__KIND_REGION && sig == SIGBUS) {
+		const struct uf_region *r = rg.obj;
+		by_fault = uf__store_fault_at(r->store, r->soff + (addr - rg.start), &sf);
+	}
 	uf__registry_exit(tok);
 
 	struct around a;
@@ -938,7 +964,7 @@ UF_SIGCTX static void put_address_verdict(struct uf__out *o, const siginfo_t *si
 
 	uf__out_ch(o, ' ');
 	if (ours && (rg.kind == UF__KIND_REGION || rg.kind == UF__KIND_AREA)) {
-		put_ours(o, &rg, addr, sig, access, read_only);
+		put_ours(o, &rg, addr, sig, access, read_only, by_fault ? &sf : NULL);
 	} else if (addr < NULL_LIMIT && !(have_maps && a.has_cur)) {
 		uf__out_str(o, "NULL pointer dereference (offset ");
 		uf__out_dec(o, (long long)addr);

@@ -70,7 +70,7 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 		}
 	}
 	if (ret != UF__HANDLED && uc && uf__store_guarded())
-		uf__store_guard_fail(uc, -EFAULT);
+		uf__store_guard_fail(uc, -EFAULT, (uintptr_t)si->si_addr, sig);
 	if (ret == UF__DENIED) {
 		/* The program's own fault (a write to a read-only region), not
 		 * the process handler's. But a stack overflow whose frame jumped

@@ -1470,7 +1470,7 @@ UF_SIGCTX void uf__pager_fault_error(struct uf_region *r, uintptr_t addr, int er
 	 * store call fails with this error, before the error callback or the
 	 * program's handler could leave by a jump. */
 	if (uc && uf__store_guarded())
-		uf__store_guard_fail(uc, err);
+		uf__store_guard_fail(uc, err, addr, 0);
 	if (err != UF__E_PAST_END && r->on_error &&
 	    r->on_error(r, (void *)addr, err, r->error_arg) == UF_ERR_RETRY)
 		return;

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <ucontext.h>
 
+#include "arch/arch.h"
 #include "diag.h"
 #include "store.h"
 #include "threads.h"
@@ -182,15 +183,56 @@ UF_SIGCTX static int call(uf_store *s, struct uf__store_req *q)
 struct uf__store_guard {
 	jmp_buf jb;
 	struct uf__store_guard *outer;
+	uf_store *store;
+	const struct uf__store_req *q;
 	int err;
 };
 __thread struct uf__store_guard *uf__t_store_guard __attribute__((tls_model("initial-exec")));
 #define t_guard uf__t_store_guard
 
+/* s->fault (store.h): a writer that finds it being written skips (it is
+ * a diagnostic); len 0 clears it. */
+UF_SIGCTX static void fault_note(uf_store *s, uint64_t off, uint64_t len, uintptr_t addr, uintptr_t pc,
+				 int sig, int err)
+{
+	uint32_t q = atomic_load_explicit(&s->fault.seq, memory_order_relaxed);
+	if ((q & 1) || !atomic_compare_exchange_strong(&s->fault.seq, &q, q + 1))
+		return;
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&s->fault.off, off, memory_order_relaxed);
+	atomic_store_explicit(&s->fault.len, len, memory_order_relaxed);
+	atomic_store_explicit(&s->fault.addr, addr, memory_order_relaxed);
+	atomic_store_explicit(&s->fault.pc, pc, memory_order_relaxed);
+	atomic_store_explicit(&s->fault.sig, sig, memory_order_relaxed);
+	atomic_store_explicit(&s->fault.err, err, memory_order_relaxed);
+	atomic_store_explicit(&s->fault.seq, q + 2, memory_order_release);
+}
+
+UF_SIGCTX bool uf__store_fault_at(uf_store *s, uint64_t off, struct uf__store_fault *out)
+{
+	for (int tries = 0; tries < 4; tries++) {
+		uint32_t q = atomic_load_explicit(&s->fault.seq, memory_order_acquire);
+		if (q & 1)
+			continue;
+		uint64_t o = atomic_load_explicit(&s->fault.off, memory_order_relaxed);
+		uint64_t l = atomic_load_explicit(&s->fault.len, memory_order_relaxed);
+		out->addr = atomic_load_explicit(&s->fault.addr, memory_order_relaxed);
+		out->pc = atomic_load_explicit(&s->fault.pc, memory_order_relaxed);
+		out->sig = atomic_load_explicit(&s->fault.sig, memory_order_relaxed);
+		out->err = atomic_load_explicit(&s->fault.err, memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&s->fault.seq, memory_order_relaxed) == q)
+			return off - o < l;
+	}
+	return false;
+}
+
 UF_SIGCTX static int guarded_call(uf_store *s, struct uf__store_req *q)
 {
 	struct uf__store_guard g;
 	g.outer = t_guard;
+	g.store = s;
+	g.q = q;
 	if (_setjmp(g.jb)) {
 		/* Back from uf__store_guard_fail: read through the pointer,
 		 * not the locals, which a jump may have left stale. */
@@ -204,6 +246,14 @@ UF_SIGCTX static int guarded_call(uf_store *s, struct uf__store_req *q)
 	int r = call(s, q);
 	atomic_signal_fence(memory_order_seq_cst);
 	t_guard = g.outer;
+	/* A read that returned, of bytes whose last read a fault ended: the
+	 * note is out of date. */
+	uint64_t fl = atomic_load_explicit(&s->fault.len, memory_order_relaxed);
+	if (uf__unlikely(fl) && q->op == OP_READ) {
+		uint64_t fo = atomic_load_explicit(&s->fault.off, memory_order_relaxed);
+		if (q->off < fo + fl && fo < q->off + q->len)
+			fault_note(s, 0, 0, 0, 0, 0, 0);
+	}
 	return r;
 }
 
@@ -216,10 +266,12 @@ UF_SIGCTX static int direct(uf_store *s, struct uf__store_req *q)
 	return uf__t_async_blocked ? guarded_call(s, q) : call(s, q);
 }
 
-UF_SIGCTX void uf__store_guard_fail(const void *uc, int err)
+UF_SIGCTX void uf__store_guard_fail(const void *uc, int err, uintptr_t addr, int sig)
 {
 	struct uf__store_guard *g = t_guard;
 	g->err = err < 0 && err >= -4095 ? err : -EFAULT;
+	if (g->q->op == OP_READ)
+		fault_note(g->store, g->q->off, g->q->len, addr, uf__arch_pc(uc), sig, g->err);
 	/* The jump skips the sigreturn that would have restored the mask of
 	 * the interrupted callback: the mask the call was made with (no
 	 * asynchronous handler ran inside it). */

@@ -56,6 +56,16 @@ struct uf_store {
 	 * Redis store's block size). uf_map refuses a region whose offset or
 	 * block size is not a multiple of it. 0: any. */
 	size_t unit;
+	/* The latest read of this store that a fault in its callback ended
+	 * (store.c, uf__store_guard_fail), until a read of those bytes
+	 * succeeds: for uf_explain's account of the SIGBUS it caused, on
+	 * whichever thread the read ran. A seqlock: seq is odd while written. */
+	struct {
+		_Atomic uint32_t seq;
+		_Atomic uint64_t off, len; /* len 0: none */
+		_Atomic uintptr_t addr, pc;
+		_Atomic int sig, err;
+	} fault;
 };
 
 /* The store's bytes at [off, off + len) in place, or NULL. */
@@ -119,8 +129,19 @@ extern __thread struct uf__store_guard *uf__t_store_guard __attribute__((tls_mod
 UF_SIGCTX static inline bool uf__store_guarded(void) { return uf__t_store_guard != NULL; }
 /* Only when uf__store_guarded(), from the handler of a fault inside that
  * call (uc its context), holding nothing: the call fails with err (-EFAULT
- * if err is none of the errnos). Does not return. */
-UF_SIGCTX __attribute__((noreturn)) void uf__store_guard_fail(const void *uc, int err);
+ * if err is none of the errnos). addr and sig: the fault (sig 0: a load of
+ * another region at addr failed), kept for uf__store_fault_last. Does not
+ * return. */
+UF_SIGCTX __attribute__((noreturn)) void uf__store_guard_fail(const void *uc, int err, uintptr_t addr,
+							       int sig);
+/* Whether the latest read of s's bytes at off was ended by a fault in its
+ * callback (s->fault), and what that was. Signal-safe. */
+struct uf__store_fault {
+	uintptr_t addr, pc; /* the fault's address and instruction */
+	int sig;	    /* SIGSEGV, SIGBUS; 0: another region's load failed */
+	int err;	    /* what the read failed with */
+};
+UF_SIGCTX bool uf__store_fault_at(uf_store *s, uint64_t off, struct uf__store_fault *out);
 /* Whether the calling thread is one of s's store threads. Signal-safe. */
 bool uf__store_own_thread(const uf_store *s);
 

@@ -12,7 +12,8 @@
  * write-backs of evicted blocks inside faults (no write lost), and for a
  * callback that reads another region whose load fails (its error, -EIO,
  * fails the outer load; the inner region's error callback is not called),
- * and for a callback that reads the block it loads (-EDEADLK).
+ * and for a callback that reads the block it loads (-EDEADLK). uf_explain
+ * of the SIGBUS names the callback's fault.
  * A hang fails by the harness timeout.
  */
 #define _GNU_SOURCE
@@ -32,18 +33,21 @@ static void *volatile g_bus_addr;
 static unsigned char *g_none;	 /* a PROT_NONE page: touching it faults */
 static unsigned char *g_backing; /* the store's bytes */
 static _Atomic int g_bad_reads, g_bad_writes; /* callbacks that fault next */
+static _Atomic int g_eio_reads;		      /* reads that fail (-EIO) next */
 static volatile unsigned char *g_inner;	      /* set: rd reads it first (case nested) */
 static volatile unsigned char *g_self;	      /* set: rd reads it when loading g_self_off */
 static uint64_t g_self_off;
 
+static char g_explained[1024]; /* uf_explain of the last SIGBUS */
+
 static void on_sig(int sig, siginfo_t *si, void *uc)
 {
-	(void)uc;
 	if (sig == SIGSEGV) {
 		g_segv++;
 	} else {
 		g_bus++;
 		g_bus_addr = si->si_addr;
+		uf_explain(si, uc, g_explained, sizeof(g_explained));
 	}
 	siglongjmp(jb, 1);
 }
@@ -79,6 +83,8 @@ static int rd(void *ctx, uint64_t off, void *dst, size_t len)
 		(void)*g_self;
 	if (take(&g_bad_reads))
 		(void)*(volatile unsigned char *)g_none;
+	if (take(&g_eio_reads))
+		return -EIO;
 	memcpy(dst, g_backing + off, len);
 	return 0;
 }
@@ -149,6 +155,11 @@ static void test_load(bool after)
 	ASSERT_EQ(g_segv, 0);
 	ASSERT_EQ(g_bus, 1);
 	ASSERT(g_bus_addr == (void *)(p + 5));
+	/* The crash explanation names the callback's fault. */
+	char none[32];
+	snprintf(none, sizeof(none), "%#lx", (unsigned long)(uintptr_t)g_none);
+	printf("uf_explain: %s\n", g_explained);
+	ASSERT(strstr(g_explained, "callback took SIGSEGV at ") && strstr(g_explained, none));
 	/* Another thread reads the block that failed: it loads (before the
 	 * fix it waited for ever on the load left behind). */
 	pthread_t t;
@@ -157,6 +168,12 @@ static void test_load(bool after)
 	ASSERT_EQ(pthread_join(t, &ret), 0);
 	ASSERT_EQ((uintptr_t)ret, (uintptr_t)g_backing[0] + 1);
 	ASSERT_EQ(p[5], g_backing[5]);
+	/* Once the block has loaded, a later failure of it is explained as
+	 * what it is. */
+	ASSERT_OK(uf_evict(r, (void *)p, ps));
+	atomic_store(&g_eio_reads, 1);
+	ASSERT_EQ(FAILS((void)p[5]), 1);
+	ASSERT(strstr(g_explained, "the store's read failed") && !strstr(g_explained, "callback"));
 	unmap_close(r, s);
 	printf("load, program handler %s the library's: SIGBUS at the access, no SIGSEGV, block loads again\n",
 	       after ? "after" : "before");
@@ -334,6 +351,10 @@ static void test_nested(void)
 	ASSERT_EQ(atomic_load(&g_err_calls), 2);
 	ASSERT_EQ(atomic_load(&g_err_seen), -EIO);
 	ASSERT_EQ(atomic_load(&g_inner_err_calls), 0);
+	char inner[32];
+	snprintf(inner, sizeof(inner), "%#lx", (unsigned long)(uintptr_t)g_inner);
+	ASSERT(strstr(g_explained, "callback read another userfault region at ") &&
+	       strstr(g_explained, inner));
 	g_inner = NULL;
 	ASSERT_EQ(p[0], g_backing[0]);
 	ASSERT_OK(uf_unmap(r, 0));
