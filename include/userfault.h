@@ -65,9 +65,11 @@ typedef struct uf_region uf_region;
  * faulting code may hold is not). They may run in several threads at once.
  * A fault inside such a callback that the library does not serve (a stray
  * pointer) ends the callback there and fails the store call with -EFAULT,
- * and the load or write-back with it; no other handler sees the fault (see
- * uf_store_new(3)). A callback must hold nothing where it may fault, and
- * must return (not leave by siglongjmp).
+ * and the load, write-back or flush with it; no other handler's code runs
+ * for the fault (a program handler installed after the library's is
+ * entered, but its uf_handle_fault does not return; see uf_store_new(3)).
+ * A callback must hold nothing where it may fault, must return (not leave
+ * by siglongjmp), and must not overflow its stack (not recoverable).
  *
  * A store whose calls are not async-signal-safe (they allocate, take locks,
  * use a client library: hiredis, zlib, OpenSSL) sets UF_STORE_NOT_SIGSAFE in
@@ -335,11 +337,12 @@ UF_API int uf_unmap(uf_region *r, unsigned flags);
  * the library is done and is served like any other access (it never waits
  * on its own thread); a signal that arrives while a slow store call serves
  * a fault waits for that call. A store callback that touches the block it
- * is loading (or needs a frame its own load holds) fails at once instead
- * of waiting for itself: the store call and its load fail with -EDEADLK
- * (SIGBUS at the access that needed the load, or the error callback), or
- * uf_try_read returns -EFAULT, under the in-thread engines; under uffd-thread store callbacks must not
- * touch the region they serve at all.
+ * is loading (or needs a frame while every frame is in flight) fails at
+ * once instead of waiting for itself: the store call and its load fail
+ * with -EDEADLK (SIGBUS at the access that needed the load, or the error
+ * callback), or uf_try_read returns -EFAULT, under the in-thread engines;
+ * under uffd-thread store callbacks must not touch the region they serve
+ * at all.
  */
 UF_API int uf_handle_fault(int sig, UF_SIGINFO *info, void *ucontext);
 
