@@ -38,6 +38,39 @@ UF_SIGCTX static void fault_info(siginfo_t *si, int sig, int code, void *addr)
 	si->si_addr = addr;
 }
 
+/* The guarded store call's frame is on the alternate stack, but the
+ * callback's stack pointer is not: the callback ran off the bottom of that
+ * stack. The kernel then placed this handler's frame at the top of the
+ * same stack, over the frames of the fault being served and the signal
+ * frame of the code it interrupted: nothing is left to return or jump to. */
+UF_SIGCTX static bool overflowed_alt_stack(const void *uc)
+{
+	stack_t ss;
+	if (sigaltstack(NULL, &ss) || (ss.ss_flags & SS_DISABLE))
+		return false;
+	uintptr_t lo = (uintptr_t)ss.ss_sp, g = (uintptr_t)uf__t_store_guard, sp = uf__arch_sp(uc);
+	return g - lo < ss.ss_size && sp - lo >= ss.ss_size;
+}
+
+/* Says why, then dies of the fault by the default action (a core dump). */
+UF_SIGCTX static __attribute__((noreturn)) void die_overflowed(int sig, const siginfo_t *si)
+{
+	static const char m[] = "userfault: a store callback overflowed the alternate signal stack it "
+				"ran on; the process cannot continue\n";
+	if (write(2, m, sizeof(m) - 1) < 0) {
+	}
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigaction(sig, &dfl, NULL);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	uf__raise_info(sig, si);
+	_exit(128 + sig); /* not reached: the signal kills on the way out */
+}
+
 UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 {
 	if (sig != SIGSEGV && sig != SIGBUS)
@@ -69,8 +102,11 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 			uf__registry_put(&rg);
 		}
 	}
-	if (ret != UF__HANDLED && uc && uf__store_guarded())
+	if (ret != UF__HANDLED && uc && uf__store_guarded()) {
+		if (overflowed_alt_stack(uc))
+			die_overflowed(sig, si);
 		uf__store_guard_fail(uc, -EFAULT, (uintptr_t)si->si_addr, sig);
+	}
 	if (ret == UF__DENIED) {
 		/* The program's own fault (a write to a read-only region), not
 		 * the process handler's. But a stack overflow whose frame jumped

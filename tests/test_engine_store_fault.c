@@ -21,6 +21,7 @@
 #include <setjmp.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 
 #include "common.h"
 
@@ -74,11 +75,22 @@ static bool take(_Atomic int *n)
 	return v > 0;
 }
 
+static volatile int g_recurse; /* set: rd recurses until its stack runs out */
+
+static unsigned deep(unsigned n)
+{
+	volatile unsigned char pad[512];
+	pad[0] = (unsigned char)n;
+	return n ? deep(n - 1) + pad[0] : 0;
+}
+
 static int rd(void *ctx, uint64_t off, void *dst, size_t len)
 {
 	(void)ctx;
 	if (g_inner)
 		(void)*g_inner;
+	if (g_recurse)
+		(void)deep(1u << 20);
 	if (g_self && off == g_self_off)
 		(void)*g_self;
 	if (take(&g_bad_reads))
@@ -387,6 +399,59 @@ static void test_own_block(void)
 	unmap_close(r, s);
 }
 
+/* A callback that overflows the alternate stack it runs on (the program
+ * gave the thread one): the frames under it are gone, so the process
+ * must die of it, saying why, rather than jump into them. In a child. */
+static void test_overflow(void)
+{
+	int pfd[2];
+	ASSERT_EQ(pipe(pfd), 0);
+	pid_t pid = fork();
+	ASSERT(pid >= 0);
+	if (pid == 0) {
+		dup2(pfd[1], 2);
+		size_t alt = 64 << 10;
+		unsigned char *m = mmap(NULL, ps + alt, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED || mprotect(m + ps, alt, PROT_READ | PROT_WRITE))
+			_exit(3);
+		stack_t ss = {.ss_sp = m + ps, .ss_size = alt};
+		if (sigaltstack(&ss, NULL))
+			_exit(4);
+		uf_store *s;
+		uf_region *r;
+		volatile unsigned char *p = map_ro(&s, NULL, &r);
+		g_recurse = 1;
+		(void)p[0];
+		_exit(5); /* the access must not come back */
+	}
+	close(pfd[1]);
+	/* A child that neither dies nor returns (the old library spun there
+	 * for ever, with asynchronous signals blocked) is killed after 10 s. */
+	int st = 0;
+	pid_t w = 0;
+	for (int i = 0; i < 1000 && (w = waitpid(pid, &st, WNOHANG)) == 0; i++)
+		usleep(10000);
+	if (w == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		FAIL("the child still ran 10 s after its callback overflowed the alternate stack");
+	}
+	ASSERT_EQ(w, pid);
+	char out[512] = {0};
+	size_t n = 0;
+	ssize_t k;
+	while (n < sizeof(out) - 1 && (k = read(pfd[0], out + n, sizeof(out) - 1 - n)) > 0)
+		n += (size_t)k;
+	close(pfd[0]);
+	printf("overflow in a callback: child %s %d; stderr: %s", WIFSIGNALED(st) ? "killed by" : "exited",
+	       WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), n ? out : "(nothing)\n");
+	ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
+	/* Under uffd-thread the callback runs on a handler thread without an
+	 * alternate stack: the kernel kills the process, with no word. */
+	if (test_engine() != UF_ENGINE_UFFD_THREAD)
+		ASSERT(strstr(out, "overflowed the alternate signal stack"));
+}
+
 int main(void)
 {
 	test_init(60);
@@ -410,6 +475,8 @@ int main(void)
 	test_evict();
 	test_nested();
 	test_own_block();
+	if (!under_qemu())
+		test_overflow();
 	test_load(true); /* last: it replaces the library's handler */
 	printf("ok\n");
 	return 0;
