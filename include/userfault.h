@@ -69,7 +69,8 @@ typedef struct uf_region uf_region;
  * for the fault (a program handler installed after the library's is
  * entered, but its uf_handle_fault does not return; see uf_store_new(3)).
  * A callback must hold nothing where it may fault, must return (not leave
- * by siglongjmp), and must not overflow its stack (not recoverable).
+ * by siglongjmp), and must not overflow its stack (one that runs off the
+ * alternate signal stack of a fault handler kills the process, saying so).
  *
  * A store whose calls are not async-signal-safe (they allocate, take locks,
  * use a client library: hiredis, zlib, OpenSSL) sets UF_STORE_NOT_SIGSAFE in
