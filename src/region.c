@@ -128,7 +128,7 @@ static void list_init(void)
 static void *writer_main(void *arg)
 {
 	(void)arg;
-	uf__t_async_blocked = true; /* it runs with every signal blocked */
+	uf__t_async_blocked = true; /* it runs with every asynchronous signal blocked */
 	pthread_mutex_lock(&g_list_lock);
 	for (;;) {
 		uint64_t now = mono_ns(), next = now + 1000000000ull;
@@ -165,9 +165,12 @@ static int start_writer(void)
 {
 	if (g_writer_pid == uf__self_pid())
 		return 0; /* running (a fork child has none: it starts its own) */
+	/* It takes no asynchronous signal; the synchronous ones stay open, so
+	 * a fault inside a store callback it makes reaches the fault handler
+	 * (a blocked one kills the process at once). */
 	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old); /* it never takes a signal */
+	uf__async_sigset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_t at;
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);

@@ -239,6 +239,8 @@ UF_SIGCTX static int guarded_call(uf_store *s, struct uf__store_req *q)
 		struct uf__store_guard *h = t_guard;
 		t_guard = h->outer;
 		t_began_ms = 0;
+		if (h->q->op == OP_WRITE || h->q->op == OP_WRITEV)
+			wrote(h->store, 0); /* it may have written some of it */
 		return h->err;
 	}
 	t_guard = &g;

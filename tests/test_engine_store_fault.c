@@ -114,9 +114,18 @@ static int wr(void *ctx, uint64_t off, const void *src, size_t len)
 	return 0;
 }
 
+static _Atomic int g_flushes;
+
+static int fl(void *ctx)
+{
+	(void)ctx;
+	atomic_fetch_add(&g_flushes, 1);
+	return 0;
+}
+
 static uf_store *new_store(void)
 {
-	const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = rd, .write = wr};
+	const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = rd, .write = wr, .flush = fl};
 	uf_store *s;
 	ASSERT_OK(uf_store_new(&ops, NULL, NBLK * ps, &s));
 	return s;
@@ -297,6 +306,31 @@ static void test_sync(void)
 		ASSERT_EQ(g_backing[i * ps], 0xa0 + i);
 	unmap_close(r, s);
 	printf("uf_sync: -EFAULT, blocks kept dirty, written by the next uf_sync\n");
+}
+
+/* A write callback ended by a fault may have written some of its bytes:
+ * the store counts as written since its last flush, so the background
+ * pass that made the call flushes it (as after a write that failed). */
+static void test_background_flush(void)
+{
+	uf_store *s = new_store();
+	struct uf_map_opts o = test_map_opts();
+	o.writeback_ms = 20;
+	uf_region *r;
+	ASSERT_OK(uf_map(s, 0, NBLK * ps, PROT_READ | PROT_WRITE, &o, &r));
+	unsigned char *p = uf_region_addr(r);
+	atomic_store(&g_bad_writes, 1000000); /* every write faults */
+	atomic_store(&g_flushes, 0);
+	p[0] = 0x5a;
+	for (int i = 0; i < 100 && !atomic_load(&g_flushes); i++)
+		usleep(10000);
+	ASSERT_GE(atomic_load(&g_flushes), 1);
+	ASSERT_GE(dirty_of(r), 1); /* and the block stays dirty */
+	atomic_store(&g_bad_writes, 0);
+	ASSERT_OK(uf_sync(r, NULL, 0));
+	ASSERT_EQ(g_backing[0], 0x5a);
+	unmap_close(r, s);
+	printf("a background write ended by a fault: that pass flushes, the block stays dirty\n");
 }
 
 /* Under the smallest budget every fault evicts a dirty block, inside the
@@ -486,6 +520,7 @@ int main(void)
 	test_error_callback();
 	test_area();
 	test_sync();
+	test_background_flush();
 	test_evict();
 	test_nested();
 	test_own_block();
