@@ -52,13 +52,9 @@ UF_SIGCTX static bool overflowed_alt_stack(const void *uc)
 	return g - lo < ss.ss_size && sp - lo >= ss.ss_size;
 }
 
-/* Says why, then dies of the fault by the default action (a core dump). */
-UF_SIGCTX static __attribute__((noreturn)) void die_overflowed(int sig, const siginfo_t *si)
+/* sig's default action, unblocked: the next one kills (or dumps core). */
+UF_SIGCTX static void to_default(int sig)
 {
-	static const char m[] = "userfault: a store callback overflowed the alternate signal stack it "
-				"ran on; the process cannot continue\n";
-	if (write(2, m, sizeof(m) - 1) < 0) {
-	}
 	struct sigaction dfl;
 	memset(&dfl, 0, sizeof(dfl));
 	dfl.sa_handler = SIG_DFL;
@@ -67,6 +63,16 @@ UF_SIGCTX static __attribute__((noreturn)) void die_overflowed(int sig, const si
 	sigemptyset(&set);
 	sigaddset(&set, sig);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/* Says why, then dies of the fault by the default action (a core dump). */
+UF_SIGCTX static __attribute__((noreturn)) void die_overflowed(int sig, const siginfo_t *si)
+{
+	static const char m[] = "userfault: a store callback overflowed the alternate signal stack it "
+				"ran on; the process cannot continue\n";
+	if (write(2, m, sizeof(m) - 1) < 0) {
+	}
+	to_default(sig);
 	uf__raise_info(sig, si);
 	_exit(128 + sig); /* not reached: the signal kills on the way out */
 }
@@ -172,14 +178,7 @@ UF_SIGCTX static void chain_to(struct sigaction *pp, bool current, int sig, sigi
 	}
 	/* Default action. A hardware fault cannot be ignored (the kernel forces
 	 * SIG_DFL), so SIG_IGN is treated like SIG_DFL here. */
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	sigaction(sig, &dfl, NULL);
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, sig);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	to_default(sig);
 	/* A kernel fault repeats when the instruction runs again; anything else
 	 * must be raised again explicitly. */
 	if (!repeats || !si || si->si_code <= 0)
