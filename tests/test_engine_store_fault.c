@@ -12,9 +12,11 @@
  * write-backs of evicted blocks inside faults (no write lost), and for a
  * callback that reads another region whose load fails (its error, -EIO,
  * fails the outer load; the inner region's error callback is not called),
- * and for a callback that reads the block it loads (-EDEADLK). uf_explain
- * of the SIGBUS names the callback's fault.
- * A hang fails by the harness timeout.
+ * for a callback that reads the block it loads (-EDEADLK), for the
+ * background writer (its write fails, the pass still flushes), and for a
+ * callback that runs off the alternate signal stack (the process dies of
+ * SIGSEGV, saying why, in a child). uf_explain of the SIGBUS names the
+ * callback's fault. A hang fails by the harness timeout.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
