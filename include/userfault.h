@@ -323,6 +323,8 @@ UF_API int uf_unmap(uf_region *r, unsigned flags);
  * engine; 0 for a NULL info or ucontext. It does not return for a fault
  * inside a signal-safe store's callback that the library does not serve:
  * it jumps back to the library, which fails that store call with -EFAULT.
+ * SIGSEGV and SIGBUS are unblocked while it serves a fault (a handler
+ * without SA_NODEFER is entered again for a fault inside the service).
  * (A handler installed after the
  * library that gets 0 for such a write sees the signal the engine raised:
  * SIGBUS under uffd, SIGSEGV with SEGV_ACCERR under the others; one

@@ -212,9 +212,29 @@ UF_SIGCTX static void deny_as_sigsegv(void *addr, void *uc)
 	chain(SIGSEGV, &si, uc, false);
 }
 
+/* The kernel answers a fault whose signal is blocked by killing the
+ * process. A fault may come while the library serves one (a store callback
+ * that faults: store.c fails its call; one that reads another region), so
+ * SIGSEGV and SIGBUS are open meanwhile, also where the thread or the
+ * program's handler (no SA_NODEFER) blocked them. mask: the one the
+ * handler began with; a system call only when it blocks one of them. */
+UF_SIGCTX static void open_fault_signals(const sigset_t *mask)
+{
+	if (uf__likely(!sigismember(mask, SIGSEGV) && !sigismember(mask, SIGBUS)))
+		return;
+	sigset_t f;
+	sigemptyset(&f);
+	sigaddset(&f, SIGSEGV);
+	sigaddset(&f, SIGBUS);
+	pthread_sigmask(SIG_UNBLOCK, &f, NULL);
+}
+
 UF_SIGCTX static void on_fault(int sig, siginfo_t *si, void *uc)
 {
 	int saved = errno;
+	/* Ours has SA_NODEFER and leaves them out of sa_mask: only the
+	 * interrupted code's mask can block them. */
+	open_fault_signals(&((ucontext_t *)uc)->uc_sigmask);
 	int r = uf__fault_dispatch(sig, si, uc);
 	if (r == UF__DENIED && sig == SIGBUS)
 		deny_as_sigsegv(si->si_addr, uc);
@@ -326,6 +346,7 @@ int uf_handle_fault(int sig, siginfo_t *info, void *ucontext)
 	 * served, as uf_map(3) promises for every fault the library serves. */
 	sigset_t old;
 	uf__async_block(&old);
+	open_fault_signals(&old);
 	int r = uf__fault_dispatch(sig, info, ucontext);
 	uf__async_restore(&old);
 	errno = saved;
