@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 
 #include "arch/arch.h"
@@ -65,15 +66,21 @@ UF_SIGCTX static void to_default(int sig)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
-/* Says why, then dies of the fault by the default action (a core dump). */
-UF_SIGCTX static __attribute__((noreturn)) void die_overflowed(int sig, const siginfo_t *si)
+static sigset_t g_fault_sigs; /* SIGSEGV and SIGBUS (at_load) */
+
+/* Says why, then dies of the fault by the default action (a core dump).
+ * It runs where the kernel overwrote other frames: nothing of its own on
+ * the stack (a sanitizer's shadow of it is stale, and no struct is
+ * needed): the message and the mask are static. */
+UF_SIGCTX static __attribute__((noreturn)) void die_overflowed(int sig)
 {
 	static const char m[] = "userfault: a store callback overflowed the alternate signal stack it "
 				"ran on; the process cannot continue\n";
 	if (write(2, m, sizeof(m) - 1) < 0) {
 	}
-	to_default(sig);
-	uf__raise_info(sig, si);
+	signal(sig, SIG_DFL);
+	pthread_sigmask(SIG_UNBLOCK, &g_fault_sigs, NULL);
+	syscall(SYS_tgkill, getpid(), uf__gettid(), sig);
 	_exit(128 + sig); /* not reached: the signal kills on the way out */
 }
 
@@ -110,7 +117,7 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 	}
 	if (ret != UF__HANDLED && uc && uf__store_guarded()) {
 		if (overflowed_alt_stack(uc))
-			die_overflowed(sig, si);
+			die_overflowed(sig);
 		uf__store_guard_fail(uc, -EFAULT, (uintptr_t)si->si_addr, sig);
 	}
 	if (ret == UF__DENIED) {
@@ -222,11 +229,7 @@ UF_SIGCTX static void open_fault_signals(const sigset_t *mask)
 {
 	if (uf__likely(!sigismember(mask, SIGSEGV) && !sigismember(mask, SIGBUS)))
 		return;
-	sigset_t f;
-	sigemptyset(&f);
-	sigaddset(&f, SIGSEGV);
-	sigaddset(&f, SIGBUS);
-	pthread_sigmask(SIG_UNBLOCK, &f, NULL);
+	pthread_sigmask(SIG_UNBLOCK, &g_fault_sigs, NULL);
 }
 
 UF_SIGCTX static void on_fault(int sig, siginfo_t *si, void *uc)
@@ -295,6 +298,9 @@ static void after_fork_child(void)
 __attribute__((constructor)) static void at_load(void)
 {
 	uf__pid = getpid();
+	sigemptyset(&g_fault_sigs);
+	sigaddset(&g_fault_sigs, SIGSEGV);
+	sigaddset(&g_fault_sigs, SIGBUS);
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
 
