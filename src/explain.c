@@ -736,7 +736,6 @@ UF_SIGCTX static void put_ours(struct uf__out *o, const struct uf__range *rg, ui
 		uf__out_hex(o, addr - rg->start);
 		uf__out_str(o, " into it)");
 		if (sig == SIGBUS && sf) {
-			/* This thread's last store call was ended by a fault. */
 			uf__out_str(o, ": its store could not provide this block: the store's "
 				       "callback ");
 			if (sf->sig) {

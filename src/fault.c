@@ -5,9 +5,9 @@
  * Dispatch order: fault-safe access table, registered regions and raw areas,
  * stack guard, then the handler installed before ours, exactly as it expects
  * to be called. A fault inside a signal-safe store's callback stops after
- * the regions: it fails the store call instead (store.c). With no previous handler the default action is restored and
- * the fault repeated, so the process dies (and dumps core) as it would have
- * without us.
+ * the regions: it fails the store call instead (store.c). With no previous
+ * handler the default action is restored and the fault repeated, so the
+ * process dies (and dumps core) as it would have without us.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -53,33 +53,26 @@ UF_SIGCTX static bool overflowed_alt_stack(const void *uc)
 	return g - lo < ss.ss_size && sp - lo >= ss.ss_size;
 }
 
-/* sig's default action, unblocked: the next one kills (or dumps core). */
-UF_SIGCTX static void to_default(int sig)
-{
-	struct sigaction dfl;
-	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	sigaction(sig, &dfl, NULL);
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, sig);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-}
-
 static sigset_t g_fault_sigs; /* SIGSEGV and SIGBUS (at_load) */
 
-/* Says why, then dies of the fault by the default action (a core dump).
- * It runs where the kernel overwrote other frames: nothing of its own on
- * the stack (a sanitizer's shadow of it is stale, and no struct is
- * needed): the message and the mask are static. */
+/* sig's (SIGSEGV's or SIGBUS's) default action, unblocked: the next one
+ * kills (or dumps core). Nothing on the stack: die_overflowed runs it
+ * where the kernel overwrote other frames (a sanitizer's shadow of them
+ * is stale). */
+UF_SIGCTX static void to_default(int sig)
+{
+	signal(sig, SIG_DFL);
+	pthread_sigmask(SIG_UNBLOCK, &g_fault_sigs, NULL);
+}
+
+/* Says why, then dies of the fault by the default action (a core dump). */
 UF_SIGCTX static __attribute__((noreturn)) void die_overflowed(int sig)
 {
 	static const char m[] = "userfault: a store callback overflowed the alternate signal stack it "
 				"ran on; the process cannot continue\n";
 	if (write(2, m, sizeof(m) - 1) < 0) {
 	}
-	signal(sig, SIG_DFL);
-	pthread_sigmask(SIG_UNBLOCK, &g_fault_sigs, NULL);
+	to_default(sig);
 	syscall(SYS_tgkill, getpid(), uf__gettid(), sig);
 	_exit(128 + sig); /* not reached: the signal kills on the way out */
 }
@@ -104,18 +97,19 @@ UF_SIGCTX int uf__fault_dispatch(int sig, siginfo_t *si, void *uc)
 	 * and strand the load the call is for: a raw area's or the process
 	 * handler, the stack guard, the program's handler. A region's own
 	 * failure fails it too (uf__pager_fault_error). */
+	bool in_store = uc && uf__store_guarded();
 	int ret = UF__PASS;
 	struct uf__range rg;
 	if (uf__registry_get((uintptr_t)si->si_addr, &rg)) {
 		if (rg.kind == UF__KIND_REGION)
 			ret = uf__region_fault(&rg, sig, si, uc); /* drops the reference */
-		else if (rg.kind == UF__KIND_AREA && !(uc && uf__store_guarded()))
+		else if (rg.kind == UF__KIND_AREA && !in_store)
 			ret = uf__area_fault(&rg, sig, si, uc); /* drops the reference */
 		else {
 			uf__registry_put(&rg);
 		}
 	}
-	if (ret != UF__HANDLED && uc && uf__store_guarded()) {
+	if (ret != UF__HANDLED && in_store) {
 		if (overflowed_alt_stack(uc))
 			die_overflowed(sig);
 		uf__store_guard_fail(uc, -EFAULT, (uintptr_t)si->si_addr, sig);

@@ -109,9 +109,9 @@ UF_SIGCTX bool uf__store_read_async(uf_store *s, struct uf__store_req *q, uint64
  * a handler thread of the uffd-thread engine or the background writer
  * (their masks), or inside the API's range calls, uf_unmap and the exit
  * write-back (which block them). Calls of signal-safe stores are guarded
- * only then (below). Store code
- * that needs them blocked (a claimed socket must not be left by a
- * handler's siglongjmp) then saves two rt_sigprocmask calls per load. */
+ * only then (below). Store code that needs them blocked (a claimed socket
+ * must not be left by a handler's siglongjmp) then saves two
+ * rt_sigprocmask calls per load. */
 extern __thread bool uf__t_async_blocked __attribute__((tls_model("initial-exec")));
 
 /* On a store thread: its index (0 .. threads-1; 0 serves writes and
@@ -130,8 +130,8 @@ UF_SIGCTX static inline bool uf__store_guarded(void) { return uf__t_store_guard 
 /* Only when uf__store_guarded(), from the handler of a fault inside that
  * call (uc its context), holding nothing: the call fails with err (-EFAULT
  * if err is none of the errnos). addr and sig: the fault (sig 0: a load of
- * another region at addr failed), kept for uf__store_fault_last. Does not
- * return. */
+ * another region at addr failed), noted for a read (uf__store_fault_at).
+ * Does not return. */
 UF_SIGCTX __attribute__((noreturn)) void uf__store_guard_fail(const void *uc, int err, uintptr_t addr,
 							       int sig);
 /* Whether the latest read of s's bytes at off was ended by a fault in its
