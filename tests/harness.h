@@ -189,6 +189,19 @@ static inline void unblock_fault_signals(void)
 	pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
 }
 
+/* Reads fd to its end (a child's pipe) into buf, NUL-terminated, and
+ * closes it; the length read (at most size - 1). */
+static inline size_t read_pipe(int fd, char *buf, size_t size)
+{
+	size_t n = 0;
+	ssize_t k;
+	while (n < size - 1 && (k = read(fd, buf + n, size - 1 - n)) > 0)
+		n += (size_t)k;
+	buf[n] = 0;
+	close(fd);
+	return n;
+}
+
 static inline void catch_signal(int sig, void (*fn)(int, siginfo_t *, void *))
 {
 	struct sigaction sa;

@@ -105,12 +105,8 @@ int main(void)
 			child(buf, size, mode, pfd[1]);
 		}
 		close(pfd[1]);
-		char err[1024] = {0};
-		size_t n = 0;
-		ssize_t k;
-		while (n < sizeof(err) - 1 && (k = read(pfd[0], err + n, sizeof(err) - 1 - n)) > 0)
-			n += (size_t)k;
-		close(pfd[0]);
+		char err[1024];
+		size_t n = read_pipe(pfd[0], err, sizeof(err));
 		int st;
 		ASSERT_EQ(waitpid(pid, &st, 0), pid);
 		ASSERT(WIFEXITED(st));

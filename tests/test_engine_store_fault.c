@@ -509,12 +509,8 @@ static void test_overflow(void)
 		FAIL("the child still ran 10 s after its callback overflowed the alternate stack");
 	}
 	ASSERT_EQ(w, pid);
-	char out[512] = {0};
-	size_t n = 0;
-	ssize_t k;
-	while (n < sizeof(out) - 1 && (k = read(pfd[0], out + n, sizeof(out) - 1 - n)) > 0)
-		n += (size_t)k;
-	close(pfd[0]);
+	char out[512];
+	size_t n = read_pipe(pfd[0], out, sizeof(out));
 	printf("overflow in a callback: child %s %d; stderr: %s", WIFSIGNALED(st) ? "killed by" : "exited",
 	       WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), n ? out : "(nothing)\n");
 	/* Under uffd-thread the callback runs on a handler thread, on its

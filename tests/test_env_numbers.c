@@ -54,12 +54,7 @@ static int run(const char *engine, const char *name, const char *value, bool *wa
 	}
 	close(fd[1]);
 	char out[4096];
-	size_t n = 0;
-	ssize_t k;
-	while (n < sizeof(out) - 1 && (k = read(fd[0], out + n, sizeof(out) - 1 - n)) > 0)
-		n += (size_t)k;
-	out[n] = 0;
-	close(fd[0]);
+	size_t n = read_pipe(fd[0], out, sizeof(out));
 	int st;
 	ASSERT_EQ(waitpid(pid, &st, 0), pid);
 	char want[128];
