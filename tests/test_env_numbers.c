@@ -89,6 +89,9 @@ int main(int argc, char **argv)
 		{"signal", "USERFAULT_MAX_MAP_COUNT", "0", true},
 		{"signal", "USERFAULT_MAX_MAP_COUNT", "+5000", true},
 		{"signal", "USERFAULT_MAX_MAP_COUNT", "-1", true},
+		{"uffd-thread", "USERFAULT_THREAD_SPIN_US", "18446744073709551615", false}, /* 2^64 - 1 */
+		{"uffd-thread", "USERFAULT_THREAD_SPIN_US", "18446744073709551616", true},
+		{"signal", "USERFAULT_MAX_MAP_COUNT", "18446744073709551616", true},
 	};
 	unsigned skipped = 0;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
