@@ -84,8 +84,8 @@ typedef struct uf_region uf_region;
  * (close runs in the thread that lets go last, after they stopped). A store
  * thread that faults on a region of its own store gets -EDEADLK for that
  * load (SIGBUS or the error callback; -EFAULT from uf_try_read) instead of
- * waiting for itself, on every engine (under uffd-thread the handler thread
- * that gets its fault fails it). In a
+ * waiting for itself, under the uffd and signal engines (under uffd-thread
+ * a store must not touch the region it serves at all). In a
  * fork child the calls run in the calling thread (the threads are not
  * copied; the child serves no region faults, see uf_map).
  */
@@ -343,9 +343,9 @@ UF_API int uf_unmap(uf_region *r, unsigned flags);
  * is loading (or needs a frame while every frame is in flight) fails at
  * once instead of waiting for itself: the store call and its load fail
  * with -EDEADLK (SIGBUS at the access that needed the load, or the error
- * callback), or uf_try_read returns -EFAULT, on every engine (under
- * uffd-thread, where the callback runs on a handler thread, the handler
- * thread that gets the callback's fault serves it without waiting).
+ * callback), or uf_try_read returns -EFAULT, under the in-thread engines;
+ * under uffd-thread store callbacks must not touch the region they serve
+ * at all.
  */
 UF_API int uf_handle_fault(int sig, UF_SIGINFO *info, void *ucontext);
 

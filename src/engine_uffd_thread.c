@@ -127,7 +127,6 @@ struct handler {
 	uintptr_t cur_addr;
 	uint64_t cur_aux; /* AUX() of the fault */
 	int cur_rec; /* record release() poisoned, or -1 */
-	_Atomic pid_t tid; /* its kernel thread id while it runs, else 0 */
 };
 
 struct thr_priv {
@@ -382,34 +381,6 @@ static void fail_fault(struct uf_region *r, struct handler *h, uintptr_t page, i
 	signal_thread(page, tid);
 }
 
-/*
- * Serves the fault of thread tid at page. If tid is doing the pager's work
- * for r, the fault comes from a store callback touching its own region,
- * maybe the very block that thread is loading, which no handler may wait
- * for. One of r's handler threads (a signal-safe store's call): served
- * without waiting (uf__pager_fault_nested). A store thread of r's store:
- * -EDEADLK, as under the in-thread engines (loading anything would mean a
- * call of that store, which may need that very thread).
- */
-static int serve_page(struct uf_region *r, const struct thr_priv *p, uintptr_t page, int access,
-		      uint32_t tid)
-{
-	if (p->tid && tid) {
-		for (unsigned i = 0; i < MAX_THREADS; i++)
-			if ((uint32_t)atomic_load_explicit(&p->h[i].tid, memory_order_acquire) == tid)
-				return uf__pager_fault_nested(r, page, access);
-		if (uf__store_thread_tid(r->store, (pid_t)tid))
-			return -EDEADLK;
-	}
-	return uf__pager_fault(r, page, access);
-}
-
-/* Whether the calling thread does the pager's work for r (serve_page). */
-UF_SIGCTX static bool in_pager_thread(const struct uf_region *r)
-{
-	return (t_self && t_self->r == r) || uf__store_own_thread(r->store);
-}
-
 static void serve_msg(struct uf_region *r, struct handler *h, const struct uffd_msg *m)
 {
 	size_t ps = uf__page_size();
@@ -444,7 +415,7 @@ static void serve_msg(struct uf_region *r, struct handler *h, const struct uffd_
 		if (i >= 0 && !was)
 			rec_clear(p, i, atomic_load(&p->rec[i]));
 	}
-	int e = serve_page(r, p, page, access, m->arg.pagefault.feat.ptid);
+	int e = uf__pager_fault(r, page, access);
 	h->cur_blk = NO_BLOCK;
 	h->cur_addr = 0;
 	if (e == 0) {
@@ -543,7 +514,6 @@ static void *handler_main(void *arg)
 	struct uf_region *r = h->r;
 	struct thr_priv *p = r->eng_priv;
 	t_self = h;
-	atomic_store_explicit(&h->tid, uf__gettid(), memory_order_release);
 	uf__t_async_blocked = true; /* the mask it was created with */
 	uint64_t quiet_since = 0; /* when the queue last ran empty */
 	for (;;) {
@@ -611,7 +581,6 @@ static void *handler_main(void *arg)
 		 * gap is at least spin_us, and the next one does not poll. */
 		quiet_since = empty_at ? empty_at : now_us();
 	}
-	atomic_store_explicit(&h->tid, 0, memory_order_relaxed);
 	t_self = NULL;
 	return NULL;
 }
@@ -698,12 +667,7 @@ UF_SIGCTX static int thr_sigbus(const struct uf__range *rg, siginfo_t *si, void 
 				continue;
 			err = err_of_aux(aux);
 			if (!err) /* aux raced with another insert (rec_insert): load again */
-				err = in_pager_thread(r) ? -EDEADLK : request(r, page, access);
-		} else if (in_pager_thread(r)) {
-			/* A store callback touching its own region from a handler
-			 * or store thread: the handler asked to load it could wait
-			 * for this very thread. */
-			err = -EDEADLK;
+				err = request(r, page, access);
 		} else {
 			/* An old failure, or someone else's: load again first. */
 			err = request(r, page, access);

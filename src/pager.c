@@ -1461,21 +1461,6 @@ UF_SIGCTX int uf__pager_fault(struct uf_region *r, uintptr_t addr, int access)
 	return serve(r, (addr - r->base) >> r->bshift, mode, UINT64_MAX);
 }
 
-/* The fault of another thread that is inside a store call of r (a store
- * callback touching its own region, from a handler thread or a store
- * thread), served for it: as uf__pager_fault, but where serving it would
- * mean waiting for a frame (which may be the one that thread is loading)
- * it fails with -EDEADLK instead, as the nested fault of an in-thread
- * store does. */
-UF_SIGCTX int uf__pager_fault_nested(struct uf_region *r, uintptr_t addr, int access)
-{
-	struct uf_region *outer = t_in_store;
-	t_in_store = r;
-	int e = uf__pager_fault(r, addr, access);
-	t_in_store = outer;
-	return e;
-}
-
 UF_SIGCTX void uf__pager_fault_error(struct uf_region *r, uintptr_t addr, int err, void *uc)
 {
 	/* Inside uf_try_read/uf_try_write: the copy fails with -EFAULT. */

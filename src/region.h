@@ -268,9 +268,6 @@ void uf__pager_fini(struct uf_region *r);
  * violation the program made itself (not ours). UF__E_PAST_END: past the end
  * of the store. Other: the store's error while loading (a negative errno). */
 UF_SIGCTX int uf__pager_fault(struct uf_region *r, uintptr_t addr, int access);
-/* As uf__pager_fault, for another thread that is inside a store call of r:
- * -EDEADLK where it would have to wait for a frame. */
-UF_SIGCTX int uf__pager_fault_nested(struct uf_region *r, uintptr_t addr, int access);
 /* Turns a failed fault into the documented error: the region's callback or
  * SIGBUS. Returns 0 to retry, or after delivering SIGBUS. */
 UF_SIGCTX void uf__pager_fault_error(struct uf_region *r, uintptr_t addr, int err, void *uc);

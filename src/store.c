@@ -61,7 +61,6 @@ struct uf__store_pool {
 	struct fifo rq, wq;
 	pid_t pid; /* the process whose threads these are */
 	unsigned n, started;
-	_Atomic pid_t *tids; /* each thread's kernel id, once it runs (after th[]) */
 	pthread_t th[];
 };
 
@@ -82,17 +81,6 @@ UF_SIGCTX static uint64_t mono_ms(void)
 	return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 UF_SIGCTX bool uf__store_own_thread(const uf_store *s) { return t_pool && t_pool == s->pool; }
-
-UF_SIGCTX bool uf__store_thread_tid(const uf_store *s, pid_t tid)
-{
-	const struct uf__store_pool *p = s->pool;
-	if (!p || !tid || p->pid != getpid())
-		return false;
-	for (unsigned i = 0; i < p->n; i++)
-		if (atomic_load_explicit(&p->tids[i], memory_order_acquire) == tid)
-			return true;
-	return false;
-}
 
 /* Moves a push stack into f in push order. Under p->mu. */
 static void drain(_Atomic(struct uf__store_req *) *stack, struct fifo *f)
@@ -301,7 +289,6 @@ static void *worker(void *arg)
 	pthread_mutex_unlock(&p->mu);
 	t_pool = p;
 	t_slot = slot;
-	atomic_store_explicit(&p->tids[slot], uf__gettid(), memory_order_release);
 	for (;;) {
 		uint32_t seq = atomic_load(&p->seq);
 		pthread_mutex_lock(&p->mu);
@@ -359,10 +346,9 @@ static void pool_stop(struct uf__store_pool *p)
 
 static int pool_start(uf_store *s, unsigned n)
 {
-	struct uf__store_pool *p = calloc(1, sizeof(*p) + n * (sizeof(pthread_t) + sizeof(pid_t)));
+	struct uf__store_pool *p = calloc(1, sizeof(*p) + n * sizeof(pthread_t));
 	if (!p)
 		return -ENOMEM;
-	p->tids = (_Atomic pid_t *)(void *)(p->th + n);
 	p->store = s;
 	p->pid = getpid();
 	pthread_mutex_init(&p->mu, NULL);

