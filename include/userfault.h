@@ -339,7 +339,11 @@ UF_API int uf_unmap(uf_region *r, unsigned flags);
  * blocked in that thread; a handler that touches a region then runs when
  * the library is done and is served like any other access (it never waits
  * on its own thread); a signal that arrives while a slow store call serves
- * a fault waits for that call. A store callback that touches the block it
+ * a fault waits for that call. (Under uffd-thread a handler thread serves
+ * the fault while the faulting thread sleeps in the kernel: a signal to the
+ * faulting thread runs its handler at once, whose access to the block
+ * being loaded waits for that load, and the interrupted access then
+ * faults again.) A store callback that touches the block it
  * is loading (or needs a frame while every frame is in flight) fails at
  * once instead of waiting for itself: the store call and its load fail
  * with -EDEADLK (SIGBUS at the access that needed the load, or the error

@@ -433,6 +433,16 @@ static void serve_requests(struct uf_region *r, struct thr_priv *p)
 	if (read(p->evfd, &n, sizeof(n)) < 0) {
 		/* EAGAIN: another handler took the count; look anyway. */
 	}
+	if (atomic_load(&p->stopping)) {
+		/* The count may have held thr_detach's wake-up too: every
+		 * handler was woken by it, and the others, finding it gone,
+		 * would sleep on for ever. Put it back (stopping is set before
+		 * that write, so a wake-up taken here is always restored). */
+		n = 1;
+		if (write(p->evfd, &n, sizeof(n)) < 0) {
+			/* only EAGAIN (counter full): it is readable anyway */
+		}
+	}
 	struct req *q = atomic_exchange(&p->reqs, NULL);
 	while (q) {
 		struct req *next = q->next; /* q is gone once done is set */
