@@ -36,10 +36,11 @@ static inline void fixture_open(struct fixture *fx, size_t size, size_t bs, size
 	fx->p = uf_region_addr(fx->r);
 }
 
-/* A store of the test's own ops (ctx NULL) mapped read-write whole with the
- * engine under test and the given uf_map_opts.flags; the store in *sp. */
-static inline uf_region *map_user_store(const struct uf_store_ops *ops, size_t size, unsigned flags,
-					uf_store **sp)
+/* A store of the test's own ops (ctx NULL) mapped whole with protection
+ * prot, the engine under test and the given uf_map_opts.flags; the store
+ * in *sp. */
+static inline uf_region *map_user_store_prot(const struct uf_store_ops *ops, size_t size, unsigned flags,
+					     int prot, uf_store **sp)
 {
 	uf_store *s;
 	ASSERT_OK(uf_store_new(ops, NULL, size, &s));
@@ -47,8 +48,15 @@ static inline uf_region *map_user_store(const struct uf_store_ops *ops, size_t s
 	struct uf_map_opts o = test_map_opts();
 	o.flags = flags;
 	uf_region *r;
-	ASSERT_OK(uf_map(s, 0, size, PROT_READ | PROT_WRITE, &o, &r));
+	ASSERT_OK(uf_map(s, 0, size, prot, &o, &r));
 	return r;
+}
+
+/* The same, read-write. */
+static inline uf_region *map_user_store(const struct uf_store_ops *ops, size_t size, unsigned flags,
+					uf_store **sp)
+{
+	return map_user_store_prot(ops, size, flags, PROT_READ | PROT_WRITE, sp);
 }
 
 static inline void fixture_close(struct fixture *fx, unsigned flags)

@@ -66,11 +66,7 @@ int main(void)
 
 	const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = rd};
 	uf_store *s;
-	ASSERT_OK(uf_store_new(&ops, NULL, size, &s));
-	struct uf_map_opts o = test_map_opts();
-	o.flags = UF_MAP_NO_READAHEAD;
-	uf_region *r;
-	ASSERT_OK(uf_map(s, 0, size, PROT_READ, &o, &r));
+	uf_region *r = map_user_store_prot(&ops, size, UF_MAP_NO_READAHEAD, PROT_READ, &s);
 	g_p = uf_region_addr(r);
 	int eng = uf_region_engine(r);
 

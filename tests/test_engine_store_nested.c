@@ -95,11 +95,7 @@ static unsigned ring(unsigned flags)
 	unsigned failed = 0;
 	for (int round = 0; round < ROUNDS; round++) {
 		uf_store *s;
-		ASSERT_OK(uf_store_new(&ops, NULL, 8 * g_ps, &s));
-		struct uf_map_opts o = test_map_opts();
-		o.flags = UF_MAP_NO_READAHEAD;
-		uf_region *r;
-		ASSERT_OK(uf_map(s, 0, 8 * g_ps, PROT_READ, &o, &r));
+		uf_region *r = map_user_store_prot(&ops, 8 * g_ps, UF_MAP_NO_READAHEAD, PROT_READ, &s);
 		g_p = uf_region_addr(r);
 		for (int k = 0; k < NT; k++)
 			atomic_store(&g_ring_rc[k], 1);
@@ -149,11 +145,7 @@ int main(void)
 		const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = rd,
 						 .flags = pass ? UF_STORE_NOT_SIGSAFE : 0};
 		uf_store *s;
-		ASSERT_OK(uf_store_new(&ops, NULL, size, &s));
-		struct uf_map_opts o = test_map_opts();
-		o.flags = UF_MAP_NO_READAHEAD;
-		uf_region *r;
-		ASSERT_OK(uf_map(s, 0, size, PROT_READ, &o, &r));
+		uf_region *r = map_user_store_prot(&ops, size, UF_MAP_NO_READAHEAD, PROT_READ, &s);
 		g_p = uf_region_addr(r);
 		if (uf_region_engine(r) == UF_ENGINE_UFFD_THREAD)
 			SKIP("the handler-thread engine was chosen: see above");
