@@ -26,13 +26,17 @@ INCDIR ?= $(PREFIX)/include
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Werror
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := $(CFLAGS) $(WARN) -std=gnu11 -fPIC -Iinclude -pthread
+ALL_CFLAGS := $(CPPFLAGS) $(CFLAGS) $(WARN) -std=gnu11 -fPIC -Iinclude -pthread
 LIB_CFLAGS := $(ALL_CFLAGS) -fvisibility=hidden
 ifneq ($(SAN),)
 ALL_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
 LIB_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
 SAN_LDFLAGS := -fsanitize=$(SAN)
 endif
+# Every link: the sanitizer's runtime and the caller's LDFLAGS (a
+# distribution's -Wl,-z,relro -Wl,-z,now, say); CPPFLAGS and CFLAGS go on
+# every compile.
+LINK_FLAGS := $(SAN_LDFLAGS) $(LDFLAGS)
 LDLIBS := -pthread
 
 SONAME := libuserfault.so.$(VMAJOR)
@@ -65,7 +69,7 @@ $(BUILD)/obj/%.S.o: %.S
 
 $(SHLIB): $(LIB_OBJS) src/libuserfault.map
 	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libuserfault.map -Wl,-z,defs \
-		$(SAN_LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
+		$(LINK_FLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
 	ln -sf $(notdir $@) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/libuserfault.so
 $(STLIB): $(LIB_OBJS)
@@ -75,9 +79,9 @@ $(STLIB): $(LIB_OBJS)
 # program's own libuserfault symbols.
 CATCH_LDFLAGS := -Wl,--exclude-libs,ALL
 $(CATCHLIB): $(CATCH_SRCS) $(STLIB)
-	$(if $(CATCH_SRCS),$(CC) $(LIB_CFLAGS) -shared $(CATCH_LDFLAGS) -o $@ $(CATCH_SRCS) $(STLIB) $(LDLIBS) -ldl $(SAN_LDFLAGS),@true)
+	$(if $(CATCH_SRCS),$(CC) $(LIB_CFLAGS) -shared $(CATCH_LDFLAGS) -o $@ $(CATCH_SRCS) $(STLIB) $(LDLIBS) -ldl $(LINK_FLAGS),@true)
 
-LINK_UF := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -luserfault $(SAN_LDFLAGS) $(LDLIBS)
+LINK_UF := -L$(BUILD) -Wl,-rpath,$(abspath $(BUILD)) -luserfault $(LINK_FLAGS) $(LDLIBS)
 $(BUILD)/tests/%: tests/%.c tests/harness.h $(SHLIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests -Isrc $< -o $@ $(LINK_UF)

@@ -42,7 +42,7 @@ INST_TOOLS := $(patsubst tools/%.c,$(BUILD)/inst/%,$(wildcard tools/*.c))
 $(BUILD)/inst/%: tools/%.c $(SHLIB) $(BUILD)/install.vars
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DUF_LIBDIR=\"$(LIBDIR)\" -DUF_LIBDIR_REL=\"$(BIN_TO_LIB)\" $< -o $@ \
-		-L$(BUILD) -Wl,-rpath,'$$ORIGIN/$(BIN_TO_LIB)' -luserfault $(SAN_LDFLAGS) $(LDLIBS)
+		-L$(BUILD) -Wl,-rpath,'$$ORIGIN/$(BIN_TO_LIB)' -luserfault $(LINK_FLAGS) $(LDLIBS)
 
 # What install puts where: "file:dir:mode". Man alias pages (a single .so
 # line) are installed as symlinks to the page they name (see man/README).

@@ -18,7 +18,7 @@ $(SIGSEGV_COMPAT): compat/libsigsegv/sigsegv.c compat/libsigsegv/sigsegv.h inclu
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -Icompat/libsigsegv -shared -Wl,-soname,libsigsegv.so.2 -Wl,-z,defs \
 		-Wl,-rpath,'$$ORIGIN/..' \
-		-o $@ $< -L$(BUILD) -luserfault $(SAN_LDFLAGS) $(LDLIBS)
+		-o $@ $< -L$(BUILD) -luserfault $(LINK_FLAGS) $(LDLIBS)
 	ln -sf libsigsegv.so.2 $(SIGSEGV_COMPAT_DIR)/libsigsegv.so
 $(SIGSEGV_COMPAT_HDR): compat/libsigsegv/sigsegv.h
 	@mkdir -p $(dir $@)
@@ -46,12 +46,12 @@ $(BUILD)/tests/test_sigsegv_%: tests/sigsegv_%.sh
 $(BUILD)/tests/test_sigsegv_threads: tests/sigsegv_threads.c tests/overflow.h $(SIGSEGV_COMPAT) $(SIGSEGV_COMPAT_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icompat/libsigsegv $< -o $@ -L$(SIGSEGV_COMPAT_DIR) \
-		-Wl,-rpath,$(abspath $(SIGSEGV_COMPAT_DIR)) -lsigsegv $(SAN_LDFLAGS) $(LDLIBS)
+		-Wl,-rpath,$(abspath $(SIGSEGV_COMPAT_DIR)) -lsigsegv $(LINK_FLAGS) $(LDLIBS)
 # fork() while other threads dispatch, against the same.
 $(BUILD)/tests/test_sigsegv_fork: tests/sigsegv_fork.c tests/harness.h $(SIGSEGV_COMPAT) $(SIGSEGV_COMPAT_HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icompat/libsigsegv $< -o $@ -L$(SIGSEGV_COMPAT_DIR) \
-		-Wl,-rpath,$(abspath $(SIGSEGV_COMPAT_DIR)) -lsigsegv $(SAN_LDFLAGS) $(LDLIBS)
+		-Wl,-rpath,$(abspath $(SIGSEGV_COMPAT_DIR)) -lsigsegv $(LINK_FLAGS) $(LDLIBS)
 
 .PHONY: check-sigsegv
 check-sigsegv: all
@@ -73,10 +73,10 @@ all: $(SIGSEGV_BENCH)
 $(BUILD)/bench/sigsegv_bench_uf: bench/sigsegv_bench.c $(SIGSEGV_COMPAT)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Icompat/libsigsegv $< -o $@ -L$(SIGSEGV_COMPAT_DIR) \
-		-Wl,-rpath,$(abspath $(SIGSEGV_COMPAT_DIR)) -lsigsegv $(SAN_LDFLAGS) $(LDLIBS)
+		-Wl,-rpath,$(abspath $(SIGSEGV_COMPAT_DIR)) -lsigsegv $(LINK_FLAGS) $(LDLIBS)
 $(BUILD)/bench/sigsegv_bench_real: bench/sigsegv_bench.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $< -o $@ -lsigsegv $(SAN_LDFLAGS) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $< -o $@ -lsigsegv $(LINK_FLAGS) $(LDLIBS)
 .PHONY: bench-sigsegv
 bench-sigsegv: $(SIGSEGV_BENCH)
 	bench/sigsegv.sh $(BUILD)

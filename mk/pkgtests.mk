@@ -7,5 +7,5 @@ SCRIPT_TESTS := $(patsubst tests/%.sh,$(BUILD)/tests/%,$(wildcard tests/test_*.s
 $(BUILD)/tests/%: tests/%.sh
 	@mkdir -p $(dir $@)
 	sed -e 's|@SRCDIR@|$(abspath .)|g' -e 's|@BUILD@|$(abspath $(BUILD))|g' -e 's|@CC@|$(CC)|g' \
-	    -e 's|@CXX@|$(CXX)|g' -e 's|@NM@|$(NM)|g' -e 's|@SANFLAGS@|$(SAN_LDFLAGS)|g' $< > $@ && chmod +x $@
+	    -e 's|@CXX@|$(CXX)|g' -e 's|@NM@|$(NM)|g' -e 's|@SANFLAGS@|$(LINK_FLAGS)|g' $< > $@ && chmod +x $@
 all: $(SCRIPT_TESTS)

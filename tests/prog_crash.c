@@ -22,7 +22,11 @@
 
 #include "userfault.h"
 
+#if defined(__clang__)
+#define NOINLINE __attribute__((noinline)) /* clang makes no clones */
+#else
 #define NOINLINE __attribute__((noinline, noclone))
+#endif
 
 static volatile int g_sink;
 static volatile unsigned g_never = 0xffffffffu;

@@ -18,6 +18,7 @@
 
 enum { NB = 4096, BUDGET = 512, PASSES = 6, WRITERS = 2 };
 
+static volatile unsigned char g_sink; /* the scan's reads, kept */
 static struct fixture fx;
 static unsigned char *shadow; /* what every byte must end up as */
 static size_t bs;
@@ -65,10 +66,9 @@ static void run(void)
 	pthread_t t[WRITERS];
 	for (unsigned i = 0; i < WRITERS; i++)
 		ASSERT_EQ(pthread_create(&t[i], NULL, writer, (void *)(uintptr_t)i), 0);
-	volatile unsigned char sink = 0;
 	for (int pass = 0; pass < PASSES; pass++)
 		for (size_t b = 0; b < NB; b++) {
-			sink ^= __atomic_load_n(&fx.p[b * bs + (b * 61) % bs], __ATOMIC_RELAXED);
+			g_sink ^= __atomic_load_n(&fx.p[b * bs + (b * 61) % bs], __ATOMIC_RELAXED);
 			atomic_store(&scan_pos, b);
 		}
 	atomic_store(&stop, 1);

@@ -19,6 +19,7 @@
 
 enum { NB = 4096, BUDGET = 2048, PASSES = 8, ROUNDS = 2, WRITERS = 2, AHEAD = 128 };
 
+static volatile unsigned char g_sink; /* the scan's reads, kept */
 static struct fixture fx;
 static unsigned char *shadow; /* what every byte must end up as */
 static size_t bs;
@@ -97,7 +98,6 @@ static void run(void)
 	fixture_open(&fx, (size_t)NB * bs, bs, (size_t)BUDGET * bs, PROT_READ | PROT_WRITE);
 	shadow = pattern_buf(fx.size); /* computed: handler threads write the store */
 	memset(last, 0, sizeof(last));
-	volatile unsigned char sink = 0;
 	/* After each pass: uf_sync, and the check. Half the region is still
 	 * resident then (the budget), its writes found by the sync alone; the
 	 * other half's were found as each block was evicted. */
@@ -112,7 +112,7 @@ static void run(void)
 			sched_yield();
 		for (size_t b = 0; b < NB; b++) {
 			atomic_store(&scan_pos, b);
-			sink ^= __atomic_load_n(&fx.p[b * bs + (b * 61) % bs], __ATOMIC_RELAXED);
+			g_sink ^= __atomic_load_n(&fx.p[b * bs + (b * 61) % bs], __ATOMIC_RELAXED);
 		}
 		atomic_store(&stop, 1);
 		for (unsigned i = 0; i < WRITERS; i++)

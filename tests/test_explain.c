@@ -16,7 +16,11 @@
 
 #include "harness.h"
 
+#if defined(__clang__)
+#define NOINLINE __attribute__((noinline)) /* clang makes no clones */
+#else
 #define NOINLINE __attribute__((noinline, noclone))
+#endif
 
 static int g_out = -1;
 static char g_text[16384];
