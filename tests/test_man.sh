@@ -5,7 +5,8 @@
 # Every call the header declares has a page man/NAME.3; an alias page (a
 # single ".so man/PAGE" line) names a page that exists and lists the alias
 # in its NAME section; and every page renders with `man -l man/PAGE` from
-# the top of the tree (as README tells a reader to) without a warning.
+# the top of the tree (as README tells a reader to) without a warning; each
+# page's .TH names the header's version.
 set -u
 SRC='@SRCDIR@'
 cd "$SRC" || exit 1
@@ -22,6 +23,15 @@ for p in man/*.[137]; do
 	elif ! sed -n '/^\.SH NAME/,/^\.SH/p' "$t" | grep -qE "(^|[ ,])$name([ ,]|$)"; then
 		echo "FAIL: $p points to $t, whose NAME does not list $name"; fail=1
 	fi
+done
+# Every page's header names this version (the one userfault.h defines).
+ver=$(awk '/#define UF_VERSION_(MAJOR|MINOR|PATCH)/ {printf "%s%s", sep, $3; sep="."}' include/userfault.h)
+for p in man/*.[137]; do
+	t=$(grep -m1 '^\.TH' "$p") || continue
+	case "$t" in
+	*"\"userfault $ver\""*) ;;
+	*) echo "FAIL: $p: .TH does not say \"userfault $ver\": $t"; fail=1 ;;
+	esac
 done
 if ! command -v man >/dev/null; then
 	echo "SKIP: man not installed (apt-get install man-db): pages checked, not rendered" >&2
