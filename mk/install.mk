@@ -4,7 +4,8 @@
 #   make install   PREFIX=/usr/local DESTDIR= [LIBDIR= INCDIR= BINDIR= MANDIR=]
 #   make uninstall (same variables) removes exactly the files install put
 #                  there, then the directories install created (listed in
-#                  $(BUILD)/install.dirs) that are left empty
+#                  $(BUILD)/install.dirs) that are left empty; the list
+#                  keeps the others (another DESTDIR's) for their uninstall
 #
 # Everything installed depends only on the install's own PREFIX/LIBDIR:
 # userfault.pc and the installed tools are rebuilt whenever those change
@@ -85,8 +86,12 @@ uninstall:
 	$(foreach l,$(INSTALL_LINKS), \
 		echo "rm -f $(DESTDIR)$(call w1,$(l))"; rm -f '$(DESTDIR)$(call w1,$(l))';) true
 	@# deepest first; rmdir removes a directory only if it is empty
-	@if [ -f $(BUILD)/install.dirs ]; then \
+	@# the record keeps what is still there (another DESTDIR's, or one
+	@# holding files of someone else's) for a later uninstall
+	@if [ -f $(BUILD)/install.dirs ]; then : > $(BUILD)/install.dirs.left; \
 		sort -u $(BUILD)/install.dirs | while read -r d; do echo "$${#d} $$d"; done | sort -rn | \
-		cut -d' ' -f2- | while read -r d; do rmdir "$$d" 2>/dev/null && echo "rmdir $$d"; done; \
-		rm -f $(BUILD)/install.dirs; fi; true
+		cut -d' ' -f2- | while read -r d; do if rmdir "$$d" 2>/dev/null; then echo "rmdir $$d"; \
+		elif [ -d "$$d" ]; then echo "$$d" >> $(BUILD)/install.dirs.left; fi; done; \
+		if [ -s $(BUILD)/install.dirs.left ]; then mv -f $(BUILD)/install.dirs.left $(BUILD)/install.dirs; \
+		else rm -f $(BUILD)/install.dirs $(BUILD)/install.dirs.left; fi; fi; true
 
