@@ -11,7 +11,8 @@
 # against that prefix's library, and one linked with the static library
 # and `pkg-config --static` (Libs.private) runs too. Finally make uninstall (once in place,
 # once under DESTDIR) must leave no file behind, and, for an install and
-# uninstall of one build, no directory the install created.
+# uninstall of one build, no directory the install created, also when one
+# build installed into two DESTDIRs and both are uninstalled in turn.
 set -u
 SRC='@SRCDIR@'
 CC='@CC@'
@@ -137,4 +138,11 @@ mk -j2 BUILD="$T/build2" PREFIX=/usr/local DESTDIR="$C" install
 mk BUILD="$T/build2" PREFIX=/usr/local DESTDIR="$C" uninstall
 [ "$(cd "$C" && find . -mindepth 1 | sort | xargs)" = "./usr ./usr/local ./usr/local/include" ] ||
 	fail "make uninstall left in a /usr/local tree: $(cd "$C" && find . -mindepth 1 | xargs)"
-echo "ok: install twice, run from each prefix without the build tree, uninstall leaves no file; no directory it made"
+# Two staging trees from one build, uninstalled in turn: the second
+# uninstall still knows the directories its install made.
+for d in d1 d2; do mk -j2 BUILD="$T/build2" PREFIX=/usr DESTDIR="$T/$d" install; done
+for d in d1 d2; do mk BUILD="$T/build2" PREFIX=/usr DESTDIR="$T/$d" uninstall; done
+for d in d1 d2; do
+	[ ! -e "$T/$d" ] || fail "make uninstall after installs to two DESTDIRs left in $d: $(cd "$T/$d" && find . -mindepth 1 | xargs)"
+done
+echo "ok: install twice, run from each prefix without the build tree, uninstall leaves no file; no directory it made, also for two DESTDIRs"
