@@ -77,7 +77,7 @@ $(STLIB): $(LIB_OBJS)
 
 # --exclude-libs: the preload must not export (and so override) the
 # program's own libuserfault symbols.
-CATCH_LDFLAGS := -Wl,--exclude-libs,ALL
+CATCH_LDFLAGS := -Wl,--exclude-libs,ALL -Wl,-soname,$(notdir $(CATCHLIB))
 $(CATCHLIB): $(CATCH_SRCS) $(STLIB)
 	$(if $(CATCH_SRCS),$(CC) $(LIB_CFLAGS) -shared $(CATCH_LDFLAGS) -o $@ $(CATCH_SRCS) $(STLIB) $(LDLIBS) -ldl $(LINK_FLAGS),@true)
 

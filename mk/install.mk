@@ -12,20 +12,35 @@
 # ($(BUILD)/install.vars holds the values of the last build), and the
 # installed tools find libuserfault through a RUNPATH relative to their own
 # location ($ORIGIN/<BINDIR to LIBDIR>), never through the build tree, so a
-# DESTDIR staging tree can be moved into place and still run.
+# DESTDIR staging tree can be moved into place and still run (none at all
+# for a LIBDIR on the dynamic linker's default path: INSTALL_RUNPATH below).
 # Fragments that install more files add them to INSTALL_FILES as
 # "source:destination-dir:mode" words (see mk/README).
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
-INSTALL_VARS := PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCDIR=$(INCDIR) BINDIR=$(BINDIR) MANDIR=$(MANDIR)
+INSTALL_VARS := PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCDIR=$(INCDIR) BINDIR=$(BINDIR) MANDIR=$(MANDIR) \
+	INSTALL_RUNPATH=$(INSTALL_RUNPATH)
 ifeq ($(filter clean,$(MAKECMDGOALS)),)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/install.vars 2>/dev/null)" = '$(INSTALL_VARS)' ] || \
 	printf '%s\n' '$(INSTALL_VARS)' > $(BUILD)/install.vars; })
 endif
 # The library directory seen from the binary directory, for $ORIGIN.
 BIN_TO_LIB := $(shell realpath -m --relative-to=$(BINDIR) $(LIBDIR))
+# A LIBDIR the dynamic linker searches anyway (a distribution's
+# PREFIX=/usr LIBDIR=/usr/lib/<multiarch>) needs no RUNPATH, and a
+# distribution's tools carry none: INSTALL_RUNPATH=auto (the default) leaves
+# it out there; yes or no force it.
+INSTALL_RUNPATH ?= auto
+comma := ,
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+SYSTEM_LIBDIRS := /lib /usr/lib /lib64 /usr/lib64 $(if $(MULTIARCH),/lib/$(MULTIARCH) /usr/lib/$(MULTIARCH))
+ifeq ($(INSTALL_RUNPATH),auto)
+TOOL_RUNPATH := $(if $(filter $(abspath $(LIBDIR)),$(SYSTEM_LIBDIRS)),,yes)
+else
+TOOL_RUNPATH := $(filter yes,$(INSTALL_RUNPATH))
+endif
 
 # libdir/includedir relative to ${prefix} when they are below it, so
 # `pkg-config --define-prefix` works on a staged tree too.
@@ -43,7 +58,8 @@ INST_TOOLS := $(patsubst tools/%.c,$(BUILD)/inst/%,$(wildcard tools/*.c))
 $(BUILD)/inst/%: tools/%.c $(SHLIB) $(BUILD)/install.vars
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DUF_LIBDIR=\"$(LIBDIR)\" -DUF_LIBDIR_REL=\"$(BIN_TO_LIB)\" $< -o $@ \
-		-L$(BUILD) -Wl,-rpath,'$$ORIGIN/$(BIN_TO_LIB)' -luserfault $(LINK_FLAGS) $(LDLIBS)
+		-L$(BUILD) $(if $(TOOL_RUNPATH),-Wl$(comma)-rpath$(comma)'$$ORIGIN/$(BIN_TO_LIB)') -luserfault \
+		$(LINK_FLAGS) $(LDLIBS)
 
 # What install puts where: "file:dir:mode". Man alias pages (a single .so
 # line) are installed as symlinks to the page they name (see man/README).

@@ -13,6 +13,8 @@
 # once under DESTDIR) must leave no file behind, and, for an install and
 # uninstall of one build, no directory the install created, also when one
 # build installed into two DESTDIRs and both are uninstalled in turn.
+# For a LIBDIR the dynamic linker searches (PREFIX=/usr), the tools have no
+# RUNPATH at all, and the crash reporter module has a SONAME.
 set -u
 SRC='@SRCDIR@'
 CC='@CC@'
@@ -145,4 +147,24 @@ for d in d1 d2; do mk BUILD="$T/build2" PREFIX=/usr DESTDIR="$T/$d" uninstall; d
 for d in d1 d2; do
 	[ ! -e "$T/$d" ] || fail "make uninstall after installs to two DESTDIRs left in $d: $(cd "$T/$d" && find . -mindepth 1 | xargs)"
 done
-echo "ok: install twice, run from each prefix without the build tree, uninstall leaves no file; no directory it made, also for two DESTDIRs"
+# A distribution's layout (PREFIX=/usr, LIBDIR=/usr/lib/<multiarch>): the
+# dynamic linker searches that LIBDIR anyway, so the tools carry no RUNPATH
+# (INSTALL_RUNPATH=auto); INSTALL_RUNPATH=yes puts it back. The crash
+# reporter, a preload module, names itself (SONAME).
+ma=$($CC -print-multiarch 2>/dev/null)
+SL=/usr/lib${ma:+/$ma}
+E=$T/stage.e
+mk -j2 BUILD="$T/build2" PREFIX=/usr LIBDIR="$SL" DESTDIR="$E" install
+for t in ufcatch ufstat; do
+	rp=$(readelf -d "$E/usr/bin/$t" | grep -E 'RUNPATH|RPATH')
+	[ -z "$rp" ] || fail "$t installed for LIBDIR=$SL keeps a RUNPATH: $rp"
+	LD_LIBRARY_PATH="$E$SL" "$E/usr/bin/$t" -h >/dev/null 2>&1 || fail "$t installed for LIBDIR=$SL does not run"
+done
+readelf -d "$E$SL/libuserfault-catch.so" | grep -q 'SONAME.*\[libuserfault-catch\.so\]' ||
+	fail "libuserfault-catch.so has no SONAME: $(readelf -d "$E$SL/libuserfault-catch.so" | grep SONAME)"
+mk BUILD="$T/build2" PREFIX=/usr LIBDIR="$SL" DESTDIR="$E" uninstall
+mk -j2 BUILD="$T/build2" PREFIX=/usr LIBDIR="$SL" INSTALL_RUNPATH=yes DESTDIR="$E" install
+readelf -d "$E/usr/bin/ufcatch" | grep -q 'RUNPATH.*\$ORIGIN' || fail "INSTALL_RUNPATH=yes: ufcatch has no \$ORIGIN RUNPATH"
+mk BUILD="$T/build2" PREFIX=/usr LIBDIR="$SL" INSTALL_RUNPATH=yes DESTDIR="$E" uninstall
+[ ! -e "$E" ] || fail "make uninstall of the $SL install left: $(cd "$E" && find . -mindepth 1 | xargs)"
+echo "ok: install twice, run from each prefix without the build tree, uninstall leaves no file; no directory it made, also for two DESTDIRs; no RUNPATH for a system LIBDIR"
