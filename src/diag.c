@@ -12,10 +12,14 @@
  * timing (uf__diag_now_ns: clock_gettime, async-signal-safe).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,10 +258,60 @@ static void *publisher(void *arg)
 	}
 }
 
+/* Whether the publishing file fd (of pid, by its name) has not been
+ * refreshed for a while: its publisher, which rewrites it every
+ * UF__PUB_PERIOD_MS, is gone. */
+static bool publish_stale(int fd, long pid)
+{
+	struct uf__pub h;
+	if (pread(fd, &h, offsetof(struct uf__pub, nregions), 0) != (ssize_t)offsetof(struct uf__pub, nregions))
+		return false;
+	uint64_t now = uf__diag_now_ns();
+	return !memcmp(h.magic, UF__PUB_MAGIC, sizeof(UF__PUB_MAGIC)) && h.pid == pid &&
+	       h.time_ns <= now && now - h.time_ns > 5000000000ull;
+}
+
+/* Removes the files of processes of ours that are gone (killed, or ended
+ * by _exit, before they could remove their own): regular files with our
+ * owner, a pid that no process has, and contents not refreshed for five
+ * seconds (a publisher in another pid namespace sharing /dev/shm keeps
+ * its file). A pid taken again since keeps its file, which the new
+ * process replaces if it publishes. */
+static void publish_sweep(void)
+{
+	DIR *d = opendir(UF__PUB_DIR);
+	if (!d)
+		return;
+	size_t plen = strlen(UF__PUB_PREFIX);
+	for (struct dirent *e; (e = readdir(d));) {
+		if (strncmp(e->d_name, UF__PUB_PREFIX, plen))
+			continue;
+		char *end;
+		const char *num = e->d_name + plen;
+		long pid = strtol(num, &end, 10);
+		if (*num < '1' || *num > '9' || *end || pid <= 0 || pid > INT32_MAX || pid == getpid())
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) ||
+		    st.st_uid != geteuid())
+			continue;
+		if (!kill((pid_t)pid, 0) || errno != ESRCH)
+			continue;
+		int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (publish_stale(fd, pid))
+			unlinkat(dirfd(d), e->d_name, 0);
+		close(fd);
+	}
+	closedir(d);
+}
+
 /* Creates the file: 0600, O_EXCL (a file left by a dead process with our
  * pid is ours to replace only if we own it), O_NOFOLLOW. */
 static void publish_open_locked(void)
 {
+	publish_sweep();
 	snprintf(g_pub_path, sizeof(g_pub_path), UF__PUB_DIR "/" UF__PUB_PREFIX "%d", (int)getpid());
 	int fd = -1;
 	for (int tries = 0; tries < 2 && fd < 0; tries++) {

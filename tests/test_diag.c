@@ -15,8 +15,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "harness.h"
+#include "publish.h"
 
 #define RLEN (1u << 20)
 
@@ -214,12 +216,55 @@ static void test_publish(void)
 	snprintf(ufstat, sizeof(ufstat), "%s/tools/ufstat", build && *build ? build : "build");
 	if (access(ufstat, X_OK))
 		SKIP("%s not built", ufstat);
+	/* Files left by publishers that died: the first that is gone for
+	 * good (no such pid, not refreshed for 10 s) is removed when the
+	 * next process publishes; one refreshed just now (a publisher in
+	 * another pid namespace) and one whose pid lives stay. */
+	pid_t dead[2];
+	for (int i = 0; i < 2; i++) {
+		dead[i] = fork();
+		ASSERT(dead[i] >= 0);
+		if (dead[i] == 0)
+			_exit(0);
+		ASSERT_EQ(waitpid(dead[i], NULL, 0), dead[i]);
+	}
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	const struct {
+		pid_t pid;
+		uint64_t age_ns;
+		bool swept;
+	} fake[] = {{dead[0], 10000000000ull, true}, {dead[1], 0, false}, {getpid(), 10000000000ull, false}};
+	char fpath[3][64];
+	for (int i = 0; i < 3; i++) {
+		snprintf(fpath[i], sizeof(fpath[i]), "/dev/shm/userfault-%d", (int)fake[i].pid);
+		struct uf__pub h;
+		memset(&h, 0, sizeof(h));
+		memcpy(h.magic, UF__PUB_MAGIC, sizeof(UF__PUB_MAGIC));
+		h.size = sizeof(h);
+		h.pid = fake[i].pid;
+		h.time_ns = now_ns - fake[i].age_ns;
+		int fd = open(fpath[i], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		ASSERT(fd >= 0);
+		ASSERT_EQ(write(fd, &h, sizeof(h)), (ssize_t)sizeof(h));
+		close(fd);
+	}
 	int out, in;
 	pid_t pid = spawn("publish", "USERFAULT_PUBLISH=1", &out, &in);
 	char line[64] = "";
 	FILE *f = fdopen(out, "r");
 	ASSERT(f && fgets(line, sizeof(line), f));
 	ASSERT_EQ(atoi(line), (int)pid);
+	bool gone[3];
+	for (int i = 0; i < 3; i++)
+		gone[i] = access(fpath[i], F_OK) != 0;
+	for (int i = 0; i < 3; i++)
+		unlink(fpath[i]);
+	for (int i = 0; i < 3; i++)
+		if (gone[i] != fake[i].swept)
+			FAIL("%s (%s, %s): %s", fpath[i], fake[i].pid == getpid() ? "live pid" : "dead pid",
+			     fake[i].age_ns ? "10 s old" : "fresh", gone[i] ? "removed" : "left");
 	char path[64];
 	snprintf(path, sizeof(path), "/dev/shm/userfault-%d", (int)pid);
 	struct stat st;
