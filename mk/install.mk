@@ -80,6 +80,8 @@ w1 = $(word 1,$(subst :, ,$(1)))
 w2 = $(word 2,$(subst :, ,$(1)))
 w3 = $(word 3,$(subst :, ,$(1)))
 
+# Directories no other package uses (fragments add theirs).
+OWN_DIRS +=
 .PHONY: install uninstall
 # mkd DIR: install -d, noting in $(BUILD)/install.dirs each directory it
 # creates, so that uninstall removes those and no directory that was there.
@@ -110,4 +112,8 @@ uninstall:
 		elif [ -d "$$d" ]; then echo "$$d" >> $(BUILD)/install.dirs.left; fi; done; \
 		if [ -s $(BUILD)/install.dirs.left ]; then mv -f $(BUILD)/install.dirs.left $(BUILD)/install.dirs; \
 		else rm -f $(BUILD)/install.dirs $(BUILD)/install.dirs.left; fi; fi; true
+	@# directories only userfault uses go when empty even without the
+	@# record (a build tree other than the one that installed)
+	@for d in $(foreach d,$(OWN_DIRS),'$(DESTDIR)$(d)'); do \
+		if [ -d "$$d" ] && rmdir "$$d" 2>/dev/null; then echo "rmdir $$d"; fi; done; true
 

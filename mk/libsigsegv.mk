@@ -65,6 +65,7 @@ check-sigsegv: all
 install: $(SIGSEGV_COMPAT) $(SIGSEGV_COMPAT_HDR)
 INSTALL_FILES += $(SIGSEGV_COMPAT):$(LIBDIR)/userfault:755 $(SIGSEGV_COMPAT_HDR):$(INCDIR)/userfault:644
 INSTALL_LINKS += $(LIBDIR)/userfault/libsigsegv.so:libsigsegv.so.2
+OWN_DIRS += $(LIBDIR)/userfault $(INCDIR)/userfault
 
 # The benchmark: one program built against each library; `make
 # bench-sigsegv` runs them alternately (bench/sigsegv.sh).

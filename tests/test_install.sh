@@ -14,7 +14,8 @@
 # uninstall of one build, no directory the install created, also when one
 # build installed into two DESTDIRs and both are uninstalled in turn.
 # For a LIBDIR the dynamic linker searches (PREFIX=/usr), the tools have no
-# RUNPATH at all, and the crash reporter module has a SONAME.
+# RUNPATH at all, and the crash reporter module has a SONAME. An uninstall
+# from another build tree removes the files and userfault's own directories.
 set -u
 SRC='@SRCDIR@'
 CC='@CC@'
@@ -167,4 +168,13 @@ mk -j2 BUILD="$T/build2" PREFIX=/usr LIBDIR="$SL" INSTALL_RUNPATH=yes DESTDIR="$
 readelf -d "$E/usr/bin/ufcatch" | grep -q 'RUNPATH.*\$ORIGIN' || fail "INSTALL_RUNPATH=yes: ufcatch has no \$ORIGIN RUNPATH"
 mk BUILD="$T/build2" PREFIX=/usr LIBDIR="$SL" INSTALL_RUNPATH=yes DESTDIR="$E" uninstall
 [ ! -e "$E" ] || fail "make uninstall of the $SL install left: $(cd "$E" && find . -mindepth 1 | xargs)"
+# Uninstalled from another build tree (no record of what install made):
+# the files go, and the directories only userfault uses.
+mk -j2 BUILD="$T/build2" PREFIX=/usr/local DESTDIR="$E" install
+mk BUILD="$T/build3" PREFIX=/usr/local DESTDIR="$E" uninstall
+[ -z "$(leftovers "$E")" ] || fail "make uninstall from another build tree left:
+$(leftovers "$E")"
+for d in lib/userfault include/userfault; do
+	[ ! -e "$E/usr/local/$d" ] || fail "make uninstall from another build tree left the directory /usr/local/$d"
+done
 echo "ok: install twice, run from each prefix without the build tree, uninstall leaves no file; no directory it made, also for two DESTDIRs; no RUNPATH for a system LIBDIR"
