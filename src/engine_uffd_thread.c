@@ -414,6 +414,13 @@ static void serve_msg(struct uf_region *r, struct handler *h, const struct uffd_
 			return;
 		if (i >= 0 && !was)
 			rec_clear(p, i, atomic_load(&p->rec[i]));
+		if (i < 0) {
+			/* Every record is taken (by such faults: that handler
+			 * never comes back to us to release them). Unserved
+			 * all the same: the signal itself, not the poison. */
+			signal_thread(page, m->arg.pagefault.feat.ptid);
+			return;
+		}
 	}
 	int e = uf__pager_fault(r, page, access);
 	h->cur_blk = NO_BLOCK;

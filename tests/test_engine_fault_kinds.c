@@ -5,7 +5,8 @@
  *    read-only region is the program's (0);
  *  - a program handler that does not call it: the region's faults are not
  *    served, the program's handler receives them at the faulting address
- *    (SIGBUS, or SIGSEGV under the signal engine), never zeros;
+ *    (SIGBUS, or SIGSEGV under the signal engine), never zeros, however
+ *    many (600 pages: more than uffd-thread's poison records);
  *  - under such a handler, whose sa_mask blocks nothing, asynchronous
  *    signals are still blocked while the library serves the fault (the
  *    store's read sees SIGUSR1 blocked; the mask is back afterwards);
@@ -209,6 +210,24 @@ int main(void)
 	restore_lib();
 	/* With the library's handler back, the same page is served. */
 	ASSERT_EQ(fx.p[9 * ps + 1], fx.buf[9 * ps + 1]);
+	fixture_close(&fx, 0);
+
+	/* Many faults under such a handler (more than uffd-thread has poison
+	 * records: the first 256 were unserved, the rest served): none is
+	 * served, then each is once the library's handler is back. */
+	enum { MANY = 600 };
+	fixture_open(&fx, MANY * ps, 0, 0, PROT_READ);
+	uint64_t loads0 = stats_of(fx.r).loads;
+	install_prog(0);
+	int unserved = 0;
+	for (size_t k = 0; k < MANY; k++)
+		unserved += try_load(fx.p, k * ps + 2, &v) == 0 && got_sig != 0;
+	restore_lib();
+	if (unserved != MANY)
+		FAIL("a handler that does not call uf_handle_fault: %d of %d faults unserved", unserved, MANY);
+	ASSERT_EQ(stats_of(fx.r).loads, loads0);
+	for (size_t k = 0; k < MANY; k++)
+		ASSERT_EQ(fx.p[k * ps + 2], fx.buf[k * ps + 2]);
 	fixture_close(&fx, 0);
 
 	/* write_faults */
