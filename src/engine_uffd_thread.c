@@ -605,9 +605,14 @@ static void *handler_main(void *arg)
 /* ------------------------------------------------------------------ */
 /* the fault-path hook (pager.c's uf__region_fault)                     */
 
-/* Asks a handler thread to serve the fault again and waits for the result. */
+/* Asks a handler thread to serve the fault again and waits for the result.
+ * Deferred cancellation waits meanwhile (write is a cancellation point):
+ * the record on this stack is on p->reqs until done is set, and a handler
+ * thread writes into it. */
 UF_SIGCTX static int request(struct uf_region *r, uintptr_t addr, int access)
 {
+	int cs;
+	uf__cancel_hold(&cs);
 	struct thr_priv *p = r->eng_priv;
 	struct req q = {.addr = addr, .access = access};
 	struct req *head = atomic_load(&p->reqs);
@@ -620,6 +625,7 @@ UF_SIGCTX static int request(struct uf_region *r, uintptr_t addr, int access)
 	}
 	while (!atomic_load_explicit(&q.done, memory_order_acquire))
 		uf__futex_wait(&q.done, 0);
+	uf__cancel_release(cs);
 	return q.result;
 }
 
@@ -628,8 +634,12 @@ UF_SIGCTX static int request(struct uf_region *r, uintptr_t addr, int access)
 UF_SIGCTX static bool page_has_marker(const struct thr_priv *p, uintptr_t page)
 {
 	uint64_t e;
-	if (p->pagemap < 0 ||
-	    pread(p->pagemap, &e, sizeof(e), (off_t)(page / uf__page_size() * sizeof(e))) != sizeof(e))
+	int cs;
+	uf__cancel_hold(&cs); /* pread is a cancellation point; we hold a reference */
+	bool ok = p->pagemap >= 0 &&
+		  pread(p->pagemap, &e, sizeof(e), (off_t)(page / uf__page_size() * sizeof(e))) == sizeof(e);
+	uf__cancel_release(cs);
+	if (!ok)
 		return true;
 	return (e >> 62) == 1; /* PM_SWAP without PM_PRESENT */
 }

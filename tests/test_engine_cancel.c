@@ -7,7 +7,10 @@
  * next cancellation point. Before, the in-thread engines unwound the
  * thread out of the store call, and the next access to that block (or
  * uf_unmap) waited for ever, with asynchronous signals blocked, so not
- * even SIGTERM ended the process.
+ * even SIGTERM ended the process. The same for a thread whose loads fail
+ * and are retried by the error callback (under uffd-thread the cancel
+ * acted inside the retry, whose record a handler thread then wrote into a
+ * dead stack: the process crashed).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -83,6 +86,82 @@ static void cancel_inside(void *(*fn)(void *))
 	ASSERT(res == PTHREAD_CANCELED);
 }
 
+/* Failed loads retried by the error callback: the retry's service (under
+ * uffd-thread a request to a handler thread, whose record lives on the
+ * faulting thread's stack) must not be left by a cancel either. */
+#define NFAIL 64
+static _Atomic unsigned long g_reads;
+static volatile unsigned char *g_fp;
+static uf_region *g_fr;
+static volatile int g_in_access;
+static _Atomic int g_bad_cancel;
+
+static int rd_fail(void *ctx, uint64_t off, void *dst, size_t len)
+{
+	(void)ctx, (void)off;
+	if (atomic_fetch_add(&g_reads, 1) % 2 == 0)
+		return -EIO;
+	memset(dst, 0x5a, len);
+	return 0;
+}
+
+static int retry_cb(uf_region *r, void *addr, int err, void *arg)
+{
+	(void)r, (void)addr, (void)err, (void)arg;
+	return UF_ERR_RETRY;
+}
+
+static void note_cancel(void *arg)
+{
+	(void)arg;
+	if (g_in_access)
+		atomic_fetch_add(&g_bad_cancel, 1);
+}
+
+static void *fail_toucher(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	pthread_cleanup_push(note_cancel, NULL);
+	for (;;) {
+		size_t off = (size_t)(rand_r(&seed) % NFAIL) * 4096;
+		g_in_access = 1;
+		unsigned char c = g_fp[off]; /* no cancellation point of its own */
+		g_in_access = 0;
+		if (c != 0x5a)
+			atomic_fetch_add(&g_bad_cancel, 1000);
+		if (rand_r(&seed) % 4 == 0)
+			uf_evict(g_fr, (void *)(g_fp + off), 4096); /* so it loads again */
+		pthread_testcancel();
+	}
+	pthread_cleanup_pop(0);
+	return NULL;
+}
+
+static void cancel_failing_loads(void)
+{
+	const struct uf_store_ops ops = {.struct_size = sizeof(ops), .read = rd_fail};
+	uf_store *s;
+	ASSERT_OK(uf_store_new(&ops, NULL, NFAIL * 4096, &s));
+	struct uf_map_opts o = test_map_opts();
+	o.max_resident = 16 * 4096;
+	o.flags = UF_MAP_NO_READAHEAD;
+	o.on_error = retry_cb;
+	ASSERT_OK(uf_map(s, 0, NFAIL * 4096, PROT_READ, &o, &g_fr));
+	g_fp = uf_region_addr(g_fr);
+	for (int i = 0; i < 100; i++) {
+		pthread_t th;
+		g_in_access = 0;
+		ASSERT_OK(pthread_create(&th, NULL, fail_toucher, (void *)(uintptr_t)(i + 1)));
+		nap(i % 3);
+		ASSERT_EQ(pthread_cancel(th), 0);
+		ASSERT_EQ(pthread_join(th, NULL), 0);
+	}
+	ASSERT_EQ(atomic_load(&g_bad_cancel), 0);
+	ASSERT_OK(uf_unmap(g_fr, 0));
+	ASSERT_OK(uf_store_close(s));
+	printf("100 cancels of a thread whose loads fail and are retried: none acted inside a fault\n");
+}
+
 int main(void)
 {
 	test_init(60);
@@ -114,6 +193,7 @@ int main(void)
 
 	ASSERT_OK(uf_unmap(g_r, 0));
 	ASSERT_OK(uf_store_close(s));
+	cancel_failing_loads();
 	printf("ok\n");
 	return 0;
 }
