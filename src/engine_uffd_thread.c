@@ -410,10 +410,6 @@ static void serve_msg(struct uf_region *r, struct handler *h, const struct uffd_
 		 * uf_handle_fault loads the block (thr_sigbus). */
 		bool was;
 		int i = rec_insert(p, page, 0, h->cur_aux, &was);
-		if (i >= 0 && upoison(r->uffd, page, ps, true) == 0)
-			return;
-		if (i >= 0 && !was)
-			rec_clear(p, i, atomic_load(&p->rec[i]));
 		if (i < 0) {
 			/* Every record is taken (by such faults: that handler
 			 * never comes back to us to release them). Unserved
@@ -421,6 +417,10 @@ static void serve_msg(struct uf_region *r, struct handler *h, const struct uffd_
 			signal_thread(page, m->arg.pagefault.feat.ptid);
 			return;
 		}
+		if (upoison(r->uffd, page, ps, true) == 0)
+			return;
+		if (!was)
+			rec_clear(p, i, atomic_load(&p->rec[i]));
 	}
 	int e = uf__pager_fault(r, page, access);
 	h->cur_blk = NO_BLOCK;
